@@ -1,0 +1,468 @@
+"""The experiment config: a YAML file validated by pydantic v2.
+
+``load_config(path, overrides)`` is the one way in. Every mistake becomes a :class:`ConfigError`
+whose single line names the file, the dotted field path, what was wrong and what is accepted.
+Components (activation, init, loss, optimizer, schedule) are validated against their registries,
+so a typo gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dlexp.errors import ConfigError
+from dlexp.registry import did_you_mean, normalize_spec
+
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_NODES = 100_000
+MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+Spec = Union[str, dict[str, Any]]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class DataConfig(StrictModel):
+    source: Literal["synthetic", "csv"] = "synthetic"
+    kind: Literal["moons", "circles", "spirals", "blobs", "xor", "linear", "sine"] = "moons"
+    n_samples: int = Field(1000, ge=4, le=5_000_000)
+    n_features: int = Field(2, ge=1, le=100_000)
+    n_classes: int = Field(2, ge=2, le=1000)
+    noise: float = Field(0.1, ge=0, le=1e6)
+    path: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if self.source == "csv":
+            if not self.path:
+                raise ValueError("path: required when source is 'csv'")
+            if not self.target:
+                raise ValueError("target: required when source is 'csv'")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 (got {self.val_fraction} + {self.test_fraction})"
+            )
+        return self
+
+
+def _check_spec(registry_getter, kind: str, value: Any, **extra: Any) -> Any:
+    name, kwargs = normalize_spec(value, kind)
+    registry = registry_getter()
+    registry.build({"name": name, **kwargs}, **extra)  # raises ValueError with accepted values
+    return value
+
+
+def _activations():
+    from dlexp.nn.activations import ACTIVATIONS
+
+    return ACTIVATIONS
+
+
+def _initializers():
+    from dlexp.nn.initializers import INITIALIZERS
+
+    return INITIALIZERS
+
+
+def _losses():
+    from dlexp.nn.losses import LOSSES
+
+    return LOSSES
+
+
+def _schedules():
+    from dlexp.optim.schedules import SCHEDULES
+
+    return SCHEDULES
+
+
+class ModelConfig(StrictModel):
+    hidden: list[int] | None = None
+    depth: int | None = Field(None, ge=0, le=1000)
+    width: int = Field(32, ge=1, le=100_000)
+    activation: Spec = "relu"
+    init: Spec = "xavier_uniform"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout_mode: Literal["inverted", "scale_at_inference"] = "inverted"
+    batchnorm: bool = False
+    output_activation: Literal["auto", "identity", "sigmoid", "softmax"] = "auto"
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if len(v) > 1000:
+                raise ValueError(f"at most 1000 hidden layers (got {len(v)})")
+            for i, width in enumerate(v):
+                if width < 1 or width > 100_000:
+                    raise ValueError(f"[{i}]: each width must be in [1, 100000] (got {width})")
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v: Spec) -> Spec:
+        return _check_spec(_activations, "activation", v)
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v: Spec) -> Spec:
+        return _check_spec(_initializers, "init", v)
+
+    @model_validator(mode="after")
+    def _depth_or_hidden(self) -> "ModelConfig":
+        if self.hidden is not None and self.depth is not None:
+            raise ValueError("give either 'hidden' (a list of widths) or 'depth' and 'width', not both")
+        return self
+
+    def hidden_sizes(self) -> list[int]:
+        if self.hidden is not None:
+            return list(self.hidden)
+        if self.depth is not None:
+            return [self.width] * self.depth
+        return [32, 32]
+
+
+class EarlyStoppingConfig(StrictModel):
+    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
+    patience: int = Field(10, ge=1, le=1_000_000)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainingConfig(StrictModel):
+    epochs: int = Field(50, ge=1, le=1_000_000)
+    batch_size: Union[int, Literal["full"]] = 32
+    shuffle: bool = True
+    loss: Spec = "auto"
+    optimizer: Spec = "adam"
+    schedule: Spec | None = None
+    l1: float = Field(0.0, ge=0, le=1e6)
+    l2: float = Field(0.0, ge=0, le=1e6)
+    clip_grad_norm: float | None = Field(None, gt=0)
+    clip_grad_value: float | None = Field(None, gt=0)
+    early_stopping: EarlyStoppingConfig | None = None
+    checkpoint_every: int = Field(1, ge=0, le=1_000_000)
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 10_000_000:
+            raise ValueError(f"must be a positive integer or 'full' (got {v})")
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: Spec) -> Spec:
+        if v == "auto":
+            return v
+        return _check_spec(_losses, "loss", v)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, v: Spec) -> Spec:
+        from dlexp.optim import make_optimizer
+
+        make_optimizer(v)
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: Spec | None) -> Spec | None:
+        if v is None:
+            return v
+        return _check_spec(_schedules, "schedule", v)
+
+
+class LoggingConfig(StrictModel):
+    grad_every: int = Field(1, ge=1, le=10_000_000)
+
+
+class ExperimentConfig(StrictModel):
+    name: str | None = None
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    dtype: Literal["float64", "float32"] = "float64"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    dlexp_version: str | None = None  # written into resolved configs; ignored on input
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not NAME_PATTERN.match(v):
+            raise ValueError(
+                f"must be 1-100 characters of letters, digits, '.', '_' or '-', not starting with '.' "
+                f"or '-' (got {v!r})"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _size(self) -> "ExperimentConfig":
+        widths = self.model.hidden_sizes()
+        n_in = self.data.n_features if self.data.source == "synthetic" else 100
+        sizes = [n_in, *widths, 10]
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        if n_params > MAX_PARAMETERS:
+            raise ValueError(
+                f"model: about {n_params:,} parameters, above the limit of {MAX_PARAMETERS:,}; "
+                "use fewer or narrower layers"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: file -> mapping -> overrides -> validated config, every failure one line.
+
+
+def _count_nodes(obj: Any, limit: int) -> int:
+    """Count nodes as a validator would walk them (aliases expanded); stop past ``limit``."""
+    count = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return count
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return count
+
+
+def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
+    """Read a YAML file into a mapping with ``safe_load``; every failure is a one-line ConfigError."""
+    if not path.exists():
+        raise ConfigError(f"{shown}: file not found")
+    if path.is_dir():
+        raise ConfigError(f"{shown}: is a directory; expected a YAML config file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{shown}: {len(raw):,} bytes; a config may be at most {MAX_CONFIG_BYTES:,}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    return parse_yaml_mapping(text, shown)
+
+
+def parse_yaml_mapping(text: str, shown: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        tag = getattr(exc, "problem", "") or "unsupported tag"
+        raise ConfigError(f"{shown}: {_one_line(tag)}; only plain YAML (no '!!python' tags) is accepted") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{shown}: invalid YAML: {where}{_one_line(problem)}") from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: YAML nested too deeply") from None
+    if data is None:
+        raise ConfigError(f"{shown}: empty config; expected a mapping such as 'model: {{depth: 3}}'")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: top level must be a mapping of sections (got {type(data).__name__})")
+    if _count_nodes(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"{shown}: more than {MAX_YAML_NODES:,} YAML nodes after expanding aliases (a YAML bomb?)")
+    return data
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that holds the field at ``loc`` (for did-you-mean)."""
+    model: Any = ExperimentConfig
+    for part in loc[:-1]:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        model = next(
+            (a for a in (getattr(ann, "__args__", None) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "finite_number": "must be a finite number",
+}
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-branch markers (``str``, ``dict[str,any]``, ``literal['full']``...)."""
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and (p in ("str", "int", "float", "bool", "none")
+                                                      or p.startswith(("dict[", "literal[", "list[", "function-"))))
+    )
+
+
+def format_validation_error(exc: ValidationError, shown: str) -> str:
+    errors = exc.errors(include_url=False)
+    # With unions pydantic reports one error per branch; the most specific one is what we show.
+    err = errors[0]
+    for candidate in errors:
+        if candidate["type"] in ("value_error", "extra_forbidden", "literal_error"):
+            err = candidate
+            break
+    loc = _clean_loc(tuple(err["loc"]))
+    where = _format_loc(loc) or "(top level)"
+    etype = err["type"]
+    got = err.get("input")
+    if etype == "extra_forbidden":
+        model = _model_at(loc)
+        fields = sorted(model.model_fields) if model else []
+        fields = [f for f in fields if f != "dlexp_version"]
+        hint = did_you_mean(str(loc[-1]), fields)
+        accepted = f" (accepted: {', '.join(fields)})" if fields and not hint else ""
+        return f"{shown}: {where}: unknown key{hint}{accepted}"
+    if etype == "missing":
+        return f"{shown}: {where}: required"
+    if etype == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        hint = did_you_mean(str(got), re.findall(r"'([^']*)'", expected)) if isinstance(got, str) else ""
+        return f"{shown}: {where}: got {got!r}{hint} (accepted: {expected})"
+    if etype == "value_error":
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        if msg.startswith(("path:", "target:", "model:")) and where == "data":
+            field, _, rest = msg.partition(": ")
+            return f"{shown}: data.{field}: {rest}"
+        if msg.startswith("model:") and where == "(top level)":
+            return f"{shown}: {msg}"
+        if msg.startswith("[") and loc:
+            idx, _, rest = msg.partition(": ")
+            return f"{shown}: {where}{idx}: {rest}"
+        return f"{shown}: {where}: {_one_line(msg)}"
+    template = _MESSAGES.get(etype)
+    if template:
+        msg = template.format(**err.get("ctx", {}))
+    else:
+        msg = err["msg"][0].lower() + err["msg"][1:]
+    shown_got = _one_line(repr(got))
+    if len(shown_got) > 60:
+        shown_got = shown_got[:57] + "..."
+    return f"{shown}: {where}: {msg} (got {shown_got})"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"training.optimizer.lr=0.01"`` -> (["training", "optimizer", "lr"], 0.01)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set training.optimizer.lr=0.01")
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"--set {text!r}: malformed key {key!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+_SPEC_FIELDS = {("model", "activation"), ("model", "init"), ("training", "loss"),
+                ("training", "optimizer"), ("training", "schedule")}
+
+
+def apply_override(data: dict[str, Any], parts: list[str], value: Any, text: str) -> None:
+    """Set ``data[parts]`` = value, turning a bare spec name into a mapping where a sub-key is set."""
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        prefix = tuple(parts[: depth + 1])
+        child = node.get(part)
+        if child is None:
+            child = {}
+        elif isinstance(child, str) and prefix in _SPEC_FIELDS:
+            child = {"name": child}
+        elif not isinstance(child, dict):
+            raise ConfigError(
+                f"--set {text}: {'.'.join(prefix)} is {child!r}, not a mapping, so it has no key {parts[depth + 1]!r}"
+            )
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def validate_mapping(data: dict[str, Any], shown: str) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, shown)) from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: config nested too deeply") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read, override and validate a config. The config's name defaults to the file's stem."""
+    path = Path(path)
+    shown = str(path)
+    data = read_yaml_mapping(path, shown)
+    for text in overrides:
+        parts, value = parse_override(text)
+        apply_override(data, parts, value, text)
+    if data.get("name") is None:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lstrip(".-") or "run"
+        data["name"] = stem[:100]
+    return validate_mapping(data, shown)
+
+
+def config_base_dir(path: str | Path) -> Path:
+    """Folder that relative paths in a config (data.path) are resolved against."""
+    return Path(path).resolve().parent
+
+
+def resolved_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain mapping of the config with defaults filled in (``hidden`` spelled out)."""
+    data = cfg.model_dump(mode="json")
+    data["model"]["hidden"] = cfg.model.hidden_sizes()
+    data["model"]["depth"] = None
+    return data

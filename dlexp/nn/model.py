@@ -1,0 +1,484 @@
+"""The multilayer perceptron: Dense → [BatchNorm] → activation → [Dropout], repeated, then Dense.
+
+Parameters live in one flat contiguous array (``model.params``) and gradients in another
+(``model.grads``) so an optimizer step is a handful of NumPy calls whatever the depth. Every
+parameter is also reachable by name as a shaped view: ``model.param("layers.0.W")``. All weight
+matrices come first in the flat array, so the L1/L2 penalty touches one contiguous slice.
+
+Names (shared by parameters, gradients, optimizer state, checkpoints and CSV rows), with ``i``
+counting Dense layers from 0 at the input side:
+``layers.{i}.W`` (fan_in, fan_out), ``layers.{i}.b`` (fan_out,), ``layers.{i}.gamma``,
+``layers.{i}.beta``, and buffers ``layers.{i}.running_mean``, ``layers.{i}.running_var``.
+A hidden layer with BatchNorm has no Dense bias: ``beta`` plays its part.
+
+Dropout (rate p) follows each hidden activation. ``inverted`` (default, as PyTorch and Keras)
+multiplies kept units by 1/(1 − p) while training and is the identity at evaluation;
+``scale_at_inference`` (the original paper) keeps units unscaled while training and multiplies
+activations by (1 − p) at evaluation. Masks come from the generator passed to ``forward``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dlexp.nn import batchnorm as bn
+from dlexp.nn.activations import SATURATION_LEVEL, Activation, make_activation
+from dlexp.nn.initializers import make_initializer
+
+
+@dataclass
+class _Workspace:
+    """Preallocated arrays for one batch size."""
+
+    n: int
+    ones: np.ndarray
+    inputs: list = field(default_factory=list)  # input to Dense i (n, fan_in)
+    z: list = field(default_factory=list)  # Dense i output (n, fan_out)
+    u: list = field(default_factory=list)  # pre-activation (BN output, or z)
+    xhat: list = field(default_factory=list)
+    inv_std: list = field(default_factory=list)
+    a: list = field(default_factory=list)  # activation output
+    drop_out: list = field(default_factory=list)  # after dropout
+    mask: list = field(default_factory=list)  # keep-mask times scale
+    uniform: list = field(default_factory=list)  # scratch for mask draws
+    grad_a: list = field(default_factory=list)  # dL/d(input to Dense i+1)
+    grad_z: list = field(default_factory=list)
+    grad_out: np.ndarray | None = None
+    output: np.ndarray | None = None
+
+
+class MLP:
+    """A multilayer perceptron with hand-written backward passes.
+
+    Args:
+        n_inputs: number of input features.
+        hidden: widths of the hidden layers (``[]`` gives a linear/logistic model).
+        n_outputs: width of the output layer.
+        activation: hidden activation spec, e.g. ``"relu"`` or ``{"name": "leaky_relu", "negative_slope": 0.1}``.
+        init: initializer spec for every Dense layer.
+        dropout: rate p in [0, 1) after each hidden activation.
+        dropout_mode: ``"inverted"`` or ``"scale_at_inference"``.
+        batchnorm: BatchNorm1d between each hidden Dense and its activation.
+        output_activation: ``"identity"``, ``"sigmoid"`` or ``"softmax"`` (applied for predictions;
+            a fused loss takes the logits instead).
+        dtype: ``"float64"`` or ``"float32"``.
+        rng: generator for the initial weights (drawn layer by layer, W then b).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: list[int],
+        n_outputs: int,
+        *,
+        activation="relu",
+        init="xavier_uniform",
+        dropout: float = 0.0,
+        dropout_mode: str = "inverted",
+        batchnorm: bool = False,
+        output_activation: str = "identity",
+        dtype: str = "float64",
+        rng: np.random.Generator | None = None,
+    ):
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (got {dropout})")
+        if dropout_mode not in ("inverted", "scale_at_inference"):
+            raise ValueError(f"dropout_mode must be 'inverted' or 'scale_at_inference' (got {dropout_mode!r})")
+        if output_activation not in ("identity", "sigmoid", "softmax"):
+            raise ValueError(f"output_activation must be identity, sigmoid or softmax (got {output_activation!r})")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype must be float64 or float32 (got {dtype})")
+        self.sizes = [int(n_inputs), *map(int, hidden), int(n_outputs)]
+        self.n_layers = len(self.sizes) - 1
+        self.activation: Activation = make_activation(activation)
+        self.initializer = make_initializer(init)
+        self.dropout = float(dropout)
+        self.dropout_mode = dropout_mode
+        self.batchnorm = bool(batchnorm)
+        self.output_activation = output_activation
+        self.architecture = {
+            "n_inputs": self.sizes[0],
+            "hidden": self.sizes[1:-1],
+            "n_outputs": self.sizes[-1],
+            "activation": self.activation.spec(),
+            "init": self.initializer.spec(),
+            "dropout": self.dropout,
+            "dropout_mode": self.dropout_mode,
+            "batchnorm": self.batchnorm,
+            "output_activation": self.output_activation,
+            "dtype": self.dtype.name,
+        }
+        self._layout()
+        self.buffers: dict[str, np.ndarray] = {}
+        for i in self.bn_layers:
+            width = self.sizes[i + 1]
+            self.buffers[f"layers.{i}.running_mean"] = np.zeros(width, dtype=self.dtype)
+            self.buffers[f"layers.{i}.running_var"] = np.ones(width, dtype=self.dtype)
+        self._workspaces: dict[int, _Workspace] = {}
+        self._last_training = False
+        self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def is_hidden(self, i: int) -> bool:
+        return i < self.n_layers - 1
+
+    @property
+    def bn_layers(self) -> list[int]:
+        return [i for i in range(self.n_layers - 1)] if self.batchnorm else []
+
+    def _layout(self) -> None:
+        shapes: dict[str, tuple[int, ...]] = {}
+        order: list[str] = []  # logical order: layer by layer
+        for i in range(self.n_layers):
+            fan_in, fan_out = self.sizes[i], self.sizes[i + 1]
+            shapes[f"layers.{i}.W"] = (fan_in, fan_out)
+            order.append(f"layers.{i}.W")
+            if self.batchnorm and self.is_hidden(i):
+                for name in ("gamma", "beta"):
+                    shapes[f"layers.{i}.{name}"] = (fan_out,)
+                    order.append(f"layers.{i}.{name}")
+            else:
+                shapes[f"layers.{i}.b"] = (fan_out,)
+                order.append(f"layers.{i}.b")
+        # memory order: every W first (one slice for penalties), then the rest
+        memory = [n for n in order if n.endswith(".W")] + [n for n in order if not n.endswith(".W")]
+        self.param_names = order
+        self.memory_order = memory
+        self.shapes = shapes
+        self.offsets: dict[str, int] = {}
+        offset = 0
+        for name in memory:
+            self.offsets[name] = offset
+            offset += int(np.prod(shapes[name]))
+        self.n_params = offset
+        self.n_weights = sum(int(np.prod(shapes[n])) for n in memory if n.endswith(".W"))
+        self.segment_starts = np.array([self.offsets[n] for n in memory], dtype=np.intp)
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        self._p = {n: self._view(self.params, n) for n in order}
+        self._g = {n: self._view(self.grads, n) for n in order}
+
+    def _view(self, flat: np.ndarray, name: str) -> np.ndarray:
+        start = self.offsets[name]
+        size = int(np.prod(self.shapes[name]))
+        return flat[start : start + size].reshape(self.shapes[name])
+
+    def param(self, name: str) -> np.ndarray:
+        """Shaped view of a parameter (writes go to the flat buffer)."""
+        return self._p[name]
+
+    def grad(self, name: str) -> np.ndarray:
+        return self._g[name]
+
+    def view_of(self, flat: np.ndarray, name: str) -> np.ndarray:
+        """Shaped view of ``name`` in any flat array laid out like ``params`` (e.g. optimizer state)."""
+        return self._view(flat, name)
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        for i in range(self.n_layers):
+            W, b = self.initializer(self.sizes[i], self.sizes[i + 1], rng, self.dtype)
+            self._p[f"layers.{i}.W"][...] = W
+            if f"layers.{i}.b" in self._p:
+                self._p[f"layers.{i}.b"][...] = b
+            else:
+                self._p[f"layers.{i}.gamma"][...] = 1.0
+                self._p[f"layers.{i}.beta"][...] = 0.0
+        for name, buf in self.buffers.items():
+            buf[...] = 0.0 if name.endswith("running_mean") else 1.0
+
+    # -- workspaces -----------------------------------------------------------------------
+
+    def _workspace(self, n: int) -> _Workspace:
+        ws = self._workspaces.get(n)
+        if ws is not None:
+            return ws
+        if len(self._workspaces) > 8:  # bounded: train batch, last batch, eval chunks
+            self._workspaces.clear()
+        dt = self.dtype
+        ws = _Workspace(n=n, ones=np.ones(n, dtype=dt))
+        for i in range(self.n_layers):
+            width = self.sizes[i + 1]
+            ws.z.append(np.empty((n, width), dt))
+            hidden = self.is_hidden(i)
+            use_bn = hidden and self.batchnorm
+            ws.xhat.append(np.empty((n, width), dt) if use_bn else None)
+            ws.u.append(np.empty((n, width), dt) if use_bn else ws.z[i])
+            ws.inv_std.append(None)
+            ws.a.append(np.empty((n, width), dt) if hidden else None)
+            use_drop = hidden and self.dropout > 0
+            ws.drop_out.append(np.empty((n, width), dt) if use_drop else None)
+            ws.mask.append(np.empty((n, width), dt) if use_drop else None)
+            ws.uniform.append(np.empty((n, width), dt) if use_drop else None)
+            ws.grad_a.append(np.empty((n, width), dt) if hidden else None)
+            ws.grad_z.append(np.empty((n, width), dt))
+        ws.grad_out = np.empty((n, self.sizes[-1]), dt)
+        ws.output = np.empty((n, self.sizes[-1]), dt)
+        ws.inputs = [None] * self.n_layers
+        self._workspaces[n] = ws
+        return ws
+
+    # -- forward / backward -----------------------------------------------------------------
+
+    def forward(self, X: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Logits (n, n_outputs) for inputs X (n, n_inputs). The returned array is reused by the next call.
+
+        ``training`` uses batch statistics and draws dropout masks from ``rng`` (required when
+        training with dropout > 0).
+        """
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        n = X.shape[0]
+        ws = self._workspace(n)
+        self._last_training = training
+        self._last_ws = ws
+        a = X
+        for i in range(self.n_layers):
+            ws.inputs[i] = a
+            z = ws.z[i]
+            np.matmul(a, self._p[f"layers.{i}.W"], out=z)
+            b = self._p.get(f"layers.{i}.b")
+            if b is not None:
+                z += b
+            if not self.is_hidden(i):
+                return z
+            u = z
+            if self.batchnorm:
+                args = (z, self._p[f"layers.{i}.gamma"], self._p[f"layers.{i}.beta"],
+                        self.buffers[f"layers.{i}.running_mean"], self.buffers[f"layers.{i}.running_var"],
+                        ws.xhat[i], ws.u[i])
+                if training:
+                    if n < 2:
+                        raise ValueError("BatchNorm needs at least 2 samples per training batch")
+                    ws.inv_std[i] = bn.batchnorm_forward_train(*args, ws.ones)
+                else:
+                    ws.inv_std[i] = bn.batchnorm_forward_eval(*args)
+                u = ws.u[i]
+            a = self.activation.forward(u, ws.a[i])
+            if self.dropout > 0:
+                a = self._dropout_forward(i, a, ws, training, rng)
+        raise AssertionError("unreachable")
+
+    def _dropout_forward(self, i, a, ws, training, rng):
+        p = self.dropout
+        out = ws.drop_out[i]
+        if training:
+            if rng is None:
+                raise ValueError("training with dropout needs a numpy.random.Generator")
+            uniform = ws.uniform[i]
+            rng.random(out=uniform, dtype=self.dtype)
+            mask = ws.mask[i]
+            np.greater_equal(uniform, p, out=mask, casting="unsafe")
+            if self.dropout_mode == "inverted":
+                mask *= 1.0 / (1.0 - p)
+            return np.multiply(a, mask, out=out)
+        if self.dropout_mode == "scale_at_inference":
+            return np.multiply(a, 1.0 - p, out=out)
+        return a
+
+    def backward(self, grad_logits: np.ndarray) -> None:
+        """Fill ``self.grads`` with dL/dθ given dL/d(logits) (n, n_outputs) from the last ``forward``."""
+        ws = self._last_ws
+        training = self._last_training
+        g = grad_logits
+        for i in range(self.n_layers - 1, -1, -1):
+            np.matmul(ws.inputs[i].T, g, out=self._g[f"layers.{i}.W"])
+            gb = self._g.get(f"layers.{i}.b")
+            if gb is not None:
+                np.matmul(ws.ones, g, out=gb)
+            if i == 0:
+                return
+            j = i - 1  # the hidden layer feeding Dense i
+            da = ws.grad_a[j]
+            np.matmul(g, self._p[f"layers.{i}.W"].T, out=da)
+            if self.dropout > 0:
+                if training:
+                    da *= ws.mask[j]
+                elif self.dropout_mode == "scale_at_inference":
+                    da *= 1.0 - self.dropout
+            dz = ws.grad_z[j]
+            self.activation.backward(ws.u[j], ws.a[j], da, out=dz if not self.batchnorm else da)
+            if self.batchnorm:
+                bn.batchnorm_backward(
+                    da, ws.xhat[j], ws.inv_std[j], self._p[f"layers.{j}.gamma"],
+                    self._g[f"layers.{j}.gamma"], self._g[f"layers.{j}.beta"], dz, ws.ones, training,
+                )
+            g = dz
+
+    def output(self, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Apply the output activation to logits (probabilities for classification)."""
+        if out is None:
+            out = np.empty_like(logits)
+        if self.output_activation == "sigmoid":
+            with np.errstate(over="ignore"):
+                np.exp(np.negative(logits, out=out), out=out)
+            out += 1.0
+            return np.reciprocal(out, out=out)
+        if self.output_activation == "softmax":
+            np.subtract(logits, logits.max(axis=1, keepdims=True), out=out)
+            np.exp(out, out=out)
+            out /= out.sum(axis=1, keepdims=True)
+            return out
+        np.copyto(out, logits)
+        return out
+
+    def _output_backward(self, out: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        """dL/d(logits) from dL/d(output) for a non-fused loss, in place on grad_out."""
+        if self.output_activation == "sigmoid":
+            grad_out *= out * (1.0 - out)
+        elif self.output_activation == "softmax":
+            inner = (grad_out * out).sum(axis=1, keepdims=True)
+            grad_out -= inner
+            grad_out *= out
+        return grad_out
+
+    def loss_and_grads(self, X, targets, loss, *, training: bool = True, rng=None) -> float:
+        """Forward, loss and backward in one call: fills ``self.grads``, returns the mean data loss."""
+        logits = self.forward(X, training=training, rng=rng)
+        ws = self._last_ws
+        if loss.fused or self.output_activation == "identity":
+            value = loss.value_and_grad(logits, targets, ws.grad_out)
+            self.backward(ws.grad_out)
+            return value
+        out = self.output(logits, ws.output)
+        value = loss.value_and_grad(out, targets, ws.grad_out)
+        self.backward(self._output_backward(out, ws.grad_out))
+        return value
+
+    # -- penalties ------------------------------------------------------------------------
+
+    def penalty(self, l1: float, l2: float) -> float:
+        """l1·Σ|W| + l2·ΣW² over every weight matrix (biases, gamma, beta excluded)."""
+        w = self.params[: self.n_weights]
+        value = 0.0
+        if l1:
+            value += l1 * float(np.abs(w).sum())
+        if l2:
+            value += l2 * float(np.dot(w, w))
+        return value
+
+    def add_penalty_grad(self, l1: float, l2: float) -> None:
+        """grads[W] += l1·sign(W) + 2·l2·W."""
+        w = self.params[: self.n_weights]
+        gw = self.grads[: self.n_weights]
+        if l1:
+            gw += l1 * np.sign(w)
+        if l2:
+            gw += (2.0 * l2) * w
+
+    # -- inference ------------------------------------------------------------------------
+
+    def predict_proba(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """Model outputs after the output activation, evaluation mode, in chunks of ``chunk`` rows."""
+        parts = []
+        for start in range(0, len(X), chunk):
+            logits = self.forward(X[start : start + chunk], training=False)
+            parts.append(self.output(logits))
+        if not parts:
+            return np.empty((0, self.sizes[-1]), dtype=self.dtype)
+        return np.concatenate(parts)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class indices for classification outputs (sigmoid: p ≥ 0.5; softmax: argmax), else outputs."""
+        proba = self.predict_proba(X)
+        if self.output_activation == "sigmoid" and proba.shape[1] == 1:
+            return (proba[:, 0] >= 0.5).astype(np.int64)
+        if self.output_activation in ("sigmoid", "softmax"):
+            return proba.argmax(axis=1)
+        return proba
+
+    def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        parts = [self.forward(X[s : s + chunk], training=False).copy() for s in range(0, len(X), chunk)]
+        return np.concatenate(parts) if parts else np.empty((0, self.sizes[-1]), dtype=self.dtype)
+
+    # -- statistics -----------------------------------------------------------------------
+
+    def segment_norms(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (two NumPy passes)."""
+        np.multiply(flat, flat, out=scratch)
+        return np.sqrt(np.add.reduceat(scratch, self.segment_starts))
+
+    def layer_stats(self) -> list[dict]:
+        """Per-layer activation statistics of the last forward pass (one dict per Dense layer).
+
+        ``saturated_fraction``: share of (sample, unit) entries whose local derivative is below
+        5% of the activation's maximum derivative. ``dead_fraction``: share of units whose
+        activation is exactly 0 for every sample of the batch (dead ReLUs). The output layer
+        reports its logits' mean and std, with NaN for the two fractions.
+        """
+        ws = self._last_ws
+        rows = []
+        for i in range(self.n_layers):
+            if self.is_hidden(i):
+                a = ws.a[i]
+                deriv = self.activation.derivative(ws.u[i], a)
+                saturated = float(np.count_nonzero(deriv < SATURATION_LEVEL * self.activation.max_derivative)) / a.size
+                dead = float(np.count_nonzero(~a.any(axis=0))) / a.shape[1]
+                rows.append({"layer": i, "activation": self.activation.name, "act_mean": float(a.mean()),
+                             "act_std": float(a.std()), "saturated_fraction": saturated, "dead_fraction": dead})
+            else:
+                z = ws.z[i]
+                rows.append({"layer": i, "activation": self.output_activation, "act_mean": float(z.mean()),
+                             "act_std": float(z.std()), "saturated_fraction": float("nan"),
+                             "dead_fraction": float("nan")})
+        return rows
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Named copies of parameters and buffers."""
+        state = {name: self._p[name].copy() for name in self.param_names}
+        state.update({name: buf.copy() for name, buf in self.buffers.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        expected = set(self.param_names) | set(self.buffers)
+        missing = expected - set(state)
+        if missing:
+            raise ValueError(f"state is missing {sorted(missing)}")
+        for name in self.param_names:
+            if state[name].shape != self.shapes[name]:
+                raise ValueError(f"{name}: shape {state[name].shape}, expected {self.shapes[name]}")
+            self._p[name][...] = state[name]
+        for name, buf in self.buffers.items():
+            buf[...] = state[name]
+
+    def save(self, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write parameters, buffers and the architecture to ``.npz`` atomically (tmp file + rename)."""
+        arrays = self.state_dict()
+        arrays["meta.architecture"] = np.array(json.dumps(self.architecture, sort_keys=True))
+        if extra:
+            arrays.update(extra)
+        save_npz_atomic(path, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MLP":
+        with np.load(path, allow_pickle=False) as data:
+            arch = json.loads(str(data["meta.architecture"]))
+            model = cls(arch["n_inputs"], arch["hidden"], arch["n_outputs"],
+                        activation=arch["activation"], init=arch["init"], dropout=arch["dropout"],
+                        dropout_mode=arch["dropout_mode"], batchnorm=arch["batchnorm"],
+                        output_activation=arch["output_activation"], dtype=arch["dtype"])
+            model.load_state_dict({k: data[k] for k in data.files})
+        return model
+
+    def __repr__(self) -> str:
+        return (f"MLP({' → '.join(map(str, self.sizes))}, activation={self.activation!r}, "
+                f"batchnorm={self.batchnorm}, dropout={self.dropout}, params={self.n_params:,}, {self.dtype.name})")
+
+
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to ``path.tmp`` then rename, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
