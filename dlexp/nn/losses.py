@@ -1,4 +1,4 @@
-"""Losses: value and gradient side by side, means exactly as PyTorch's defaults (reduction='mean').
+r"""Losses: value and gradient side by side, means exactly as PyTorch's defaults (reduction='mean').
 
 Every loss sees the model's output ``out`` of shape (n, k) and returns the mean loss; ``grad``
 writes dL/d(out) into a preallocated (n, k) array.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -474,11 +475,20 @@ class MLP:
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to ``path.tmp`` then rename, so a reader never sees half a file."""
+    """Write an ``.npz`` that ``np.load`` reads, byte-for-byte reproducible, atomically.
+
+    ``np.savez`` stamps the current time into the zip; here every member gets a fixed date so the
+    same arrays give the same bytes. Written to ``path.tmp``, fsynced, then renamed into place.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key, value in arrays.items():
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

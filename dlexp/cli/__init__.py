@@ -1,0 +1,6 @@
+"""The dlexp command line. Each module registers its commands on the one Typer app."""
+
+from dlexp.cli.app import app, main
+from dlexp.cli import train as _train  # noqa: F401
+
+__all__ = ["app", "main"]

@@ -1,0 +1,68 @@
+"""``--check EXPR``: assertions on a run's summary, parsed by a tiny grammar (never Python eval).
+
+Grammar: ``NAME OP NUMBER`` with OP one of ``>= <= > < == !=``. NAME is a metric of the final
+epoch (``val_acc``), a summary number (``grad_ratio``, ``epochs``, ``wall_s``), or a dotted path
+(``best.val_loss``, ``test.test_acc``). A missing or NaN value fails the check.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+
+from dlexp.errors import DlexpError
+from dlexp.registry import did_you_mean
+
+_OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
+        "<": operator.lt}
+_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+METRICS = ["train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"]
+TOP_LEVEL = ["epochs", "steps", "wall_s", "grad_ratio", "grad_ratio_first_epoch", "n_params"]
+SECTIONS = ["final", "best", "test"]
+KNOWN = METRICS + TOP_LEVEL + ["test_loss", "test_acc"]
+
+
+def parse_check(text: str) -> tuple[str, str, float]:
+    match = _PATTERN.match(text)
+    if not match:
+        raise DlexpError(f"--check {text!r}: expected NAME OP NUMBER, e.g. 'val_acc>=0.9' (OP: >= <= > < == !=)")
+    name, op, number = match.groups()
+    head = name.split(".")[0]
+    if "." in name:
+        if head not in SECTIONS:
+            raise DlexpError(f"--check {text!r}: unknown section '{head}'{did_you_mean(head, SECTIONS)} "
+                             f"(accepted: {', '.join(SECTIONS)})")
+    elif name not in KNOWN:
+        raise DlexpError(f"--check {text!r}: unknown name '{name}'{did_you_mean(name, KNOWN)} "
+                         f"(accepted: {', '.join(KNOWN)}, or final./best./test. paths)")
+    return name, op, float(number)
+
+
+def lookup(summary: dict, name: str):
+    if "." in name:
+        node = summary
+        for part in name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+    if name in TOP_LEVEL:
+        return summary.get(name)
+    if name in ("test_loss", "test_acc"):
+        return (summary.get("test") or {}).get(name)
+    return (summary.get("final") or {}).get(name)
+
+
+def evaluate_checks(checks: list[str], summary: dict) -> list[str]:
+    """Parse every check (raising DlexpError on bad syntax); with a summary, return the failures."""
+    parsed = [(text, *parse_check(text)) for text in checks]
+    if not summary:
+        return []
+    failures = []
+    for text, name, op, number in parsed:
+        value = lookup(summary, name)
+        if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+            failures.append(f"{text.strip()}: {name} is not available in this run")
+        elif not _OPS[op](value, number):
+            failures.append(f"{text.strip()}: {name} = {value:.6g}")
+    return failures

@@ -1,0 +1,122 @@
+"""Terminal display for training: a rich progress bar, or plain lines when not on a terminal."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dlexp.trainer import Callback
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], log: bool = True) -> str:
+    """Unicode sparkline of ``values`` (log10 scale by default); blank for missing values."""
+    vals = [math.log10(v) if (log and v and v > 0) else (v if not log else None) for v in values]
+    finite = [v for v in vals if v is not None and math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    out = []
+    for v in vals:
+        if v is None or not math.isfinite(v):
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * (len(SPARK) - 1) + 0.5))])
+    return "".join(out)
+
+
+def fmt(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+class GradCollector(Callback):
+    """Mean gradient norm of each layer's W per epoch, kept in memory for the end-of-run table."""
+
+    def __init__(self):
+        self.sums = defaultdict(lambda: [0.0, 0])
+
+    def on_step_rows(self, grad_rows, layer_rows):
+        for row in grad_rows:
+            if row["param"] == "W":
+                acc = self.sums[(row["layer"], row["epoch"])]
+                acc[0] += row["grad_norm"]
+                acc[1] += 1
+
+    def per_layer(self) -> dict[int, list[float]]:
+        layers = sorted({layer for layer, _ in self.sums})
+        epochs = sorted({e for _, e in self.sums})
+        return {layer: [self.sums[(layer, e)][0] / self.sums[(layer, e)][1] if (layer, e) in self.sums
+                        else float("nan") for e in epochs] for layer in layers}
+
+
+class TrainDisplay(Callback):
+    """Progress while training. Interactive: a rich bar with loss, val loss and ETA. Otherwise
+    one plain line per epoch (at most ~20 lines), or nothing but the summary with ``quiet``."""
+
+    def __init__(self, console: Console, epochs: int, name: str, interactive: bool, quiet: bool):
+        self.console = console
+        self.epochs = epochs
+        self.interactive = interactive
+        self.quiet = quiet
+        self.every = max(1, epochs // 20)
+        self.progress = None
+        if interactive:
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                     TextColumn("epoch {task.completed}/{task.total}"),
+                                     TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self.task = self.progress.add_task(name, total=epochs, loss="—", val="—")
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def on_epoch(self, row):
+        if self.progress:
+            self.progress.update(self.task, completed=row["epoch"], loss=fmt(row["train_loss"]), val=fmt(row["val_loss"]))
+        elif not self.quiet and (row["epoch"] % self.every == 0 or row["epoch"] == self.epochs):
+            parts = [f"epoch {row['epoch']}/{self.epochs}", f"train_loss {fmt(row['train_loss'])}",
+                     f"val_loss {fmt(row['val_loss'])}"]
+            if "val_acc" in row:
+                parts += [f"train_acc {fmt(row['train_acc'])}", f"val_acc {fmt(row['val_acc'])}"]
+            self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
+
+
+def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
+    final = summary.get("final") or {}
+    metrics = Table(title=f"{summary.get('name')} — {summary.get('status')}", show_header=True)
+    metrics.add_column("metric")
+    metrics.add_column("final", justify="right")
+    metrics.add_column("best", justify="right")
+    best = summary.get("best") or {}
+    for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"):
+        if key in final:
+            metrics.add_row(key, fmt(final.get(key)), fmt(best.get(key)) if key in best else "")
+    metrics.add_row("epochs / steps", f"{summary.get('epochs')} / {summary.get('steps')}", "")
+    metrics.add_row("wall time (s)", fmt(summary.get("wall_s"), 2), "")
+    metrics.add_row("grad ratio first/last layer", fmt(summary.get("grad_ratio")), "")
+    layers = Table(title="gradient norm of W per layer (mean over each epoch's logged steps)")
+    layers.add_column("layer", justify="right")
+    layers.add_column("first epoch", justify="right")
+    layers.add_column("last epoch", justify="right")
+    layers.add_column("per epoch (log scale)")
+    for layer, values in grads.per_layer().items():
+        layers.add_row(str(layer), fmt(values[0]), fmt(values[-1]), sparkline(values[-60:]))
+    return [metrics, layers]

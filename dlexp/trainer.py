@@ -1,0 +1,361 @@
+"""The training loop: mini-batches, penalties, clipping, the optimizer step, and per-layer records.
+
+The trainer computes and hands records to callbacks; it never prints or writes files. Its whole
+state (parameters, buffers, optimizer state, counters, the permutation of the current epoch and
+both generators' states) round-trips through :meth:`Trainer.checkpoint_arrays` /
+:meth:`Trainer.restore`, so a run stopped after any step resumes bit for bit.
+
+Counters: ``step`` counts optimizer updates from 1; ``epoch`` counts finished passes from 1
+(epoch 0 is the evaluation at initialisation). Gradient rows are logged on step 1 and every
+``grad_every`` steps after it, with the gradient the optimizer receives *before* clipping (data
+loss gradient plus the L1/L2 term).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dlexp.optim.clip import clip_by_global_norm, clip_by_value, global_norm
+
+
+class Callback:
+    """Receives records as training goes. Every method is optional."""
+
+    def on_epoch(self, row: dict[str, Any]) -> None: ...
+
+    def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer") -> None: ...
+
+
+@dataclass
+class Split:
+    """One split of a dataset as the trainer needs it."""
+
+    X: np.ndarray
+    targets: np.ndarray  # in the loss's format
+    labels: np.ndarray | None  # int class labels, for accuracy
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+@dataclass
+class FitResult:
+    status: str  # completed | interrupted | diverged
+    epochs: int
+    steps: int
+    stopped_early: bool = False
+    final: dict[str, Any] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)
+    divergence: dict[str, Any] | None = None
+
+
+def accuracy(model, X: np.ndarray, labels: np.ndarray) -> float:
+    if len(X) == 0:
+        return float("nan")
+    return float(np.mean(model.predict(X) == labels))
+
+
+class Trainer:
+    """Trains ``model`` on a train :class:`Split`, evaluating on train and val after each epoch.
+
+    Args:
+        model: an :class:`~dlexp.nn.MLP`.
+        loss: a loss from :mod:`dlexp.nn.losses`.
+        optimizer: from :func:`dlexp.optim.make_optimizer`.
+        schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch).
+        epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
+        early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
+        shuffle_rng, dropout_rng: the only randomness used while training.
+    """
+
+    def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
+                 l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
+                 clip_grad_value: float | None = None, early_stopping: dict | None = None,
+                 grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
+                 callbacks: list[Callback] | None = None):
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.epochs = int(epochs)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.l1, self.l2 = float(l1), float(l2)
+        self.clip_grad_norm = clip_grad_norm
+        self.clip_grad_value = clip_grad_value
+        self.early_stopping = early_stopping
+        self.grad_every = int(grad_every)
+        self.shuffle_rng = shuffle_rng
+        self.dropout_rng = dropout_rng
+        self.callbacks = list(callbacks or [])
+        self.opt_state = optimizer.init(model.params)
+        # counters and resumable in-epoch state
+        self.step = 0
+        self.epoch = 0  # finished epochs
+        self.batch_index = 0  # next batch within the current epoch
+        self.perm: np.ndarray | None = None
+        self.grad_norm_sum = 0.0
+        self.grad_norm_count = 0
+        self.best: dict[str, Any] = {}
+        self.wait = 0
+        self.history: list[dict[str, Any]] = []
+        self._stop_reason: str | None = None
+        self._scratch = np.empty_like(model.params)
+        self._prev = np.empty_like(model.params)
+
+    # -- control ----------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Ask the loop to stop after the current step (safe from a signal handler)."""
+        self._stop_reason = reason
+
+    def lr(self) -> float:
+        return float(self.schedule.lr_at(self.optimizer.lr, self.epoch))
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, split: Split | None) -> tuple[float, float]:
+        """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split."""
+        if split is None or len(split) == 0:
+            return float("nan"), float("nan")
+        model = self.model
+        total = 0.0
+        chunk = 8192
+        for start in range(0, len(split), chunk):
+            stop = min(start + chunk, len(split))
+            logits = model.forward(split.X[start:stop], training=False)
+            out = logits if (self.loss.fused or model.output_activation == "identity") else model.output(logits)
+            total += self.loss.value(out, split.targets[start:stop]) * (stop - start)
+        value = total / len(split)
+        acc = accuracy(model, split.X, split.labels) if split.labels is not None else float("nan")
+        return value, acc
+
+    def epoch_row(self, train: Split, val: Split | None) -> dict[str, Any]:
+        train_loss, train_acc = self.evaluate(train)
+        val_loss, val_acc = self.evaluate(val)
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
+                               "val_loss": val_loss}
+        if train.labels is not None:
+            row["train_acc"] = train_acc
+            row["val_acc"] = val_acc
+        row["penalty"] = self.model.penalty(self.l1, self.l2)
+        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(self.epoch - 1, 0)))
+        row["grad_norm_total"] = (self.grad_norm_sum / self.grad_norm_count) if self.grad_norm_count else float("nan")
+        return row
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _batches_per_epoch(self, n: int) -> tuple[int, int]:
+        size = n if self.batch_size == "full" else min(int(self.batch_size), n)
+        count = math.ceil(n / size)
+        if self.model.batchnorm and count > 1 and n - (count - 1) * size == 1:
+            count -= 1  # BatchNorm cannot train on a batch of one: drop that last single sample
+        return size, count
+
+    def fit(self, train: Split, val: Split | None = None) -> FitResult:
+        """Train until ``epochs`` finished epochs, early stopping, divergence or a stop request."""
+        model = self.model
+        self._has_val = val is not None and len(val) > 0
+        size, count = self._batches_per_epoch(len(train))
+        xbuf = np.empty((size, train.X.shape[1]), dtype=model.dtype)
+        tbuf = np.empty((size, *train.targets.shape[1:]), dtype=train.targets.dtype)
+        if self.epoch == 0 and self.step == 0 and not self.history:
+            row = self.epoch_row(train, val)
+            self._record_epoch(row)
+            if not self._finite_row(row):
+                return self._diverged(row, "initial loss is not finite", None)
+        while self.epoch < self.epochs:
+            if self.perm is None:
+                n = len(train)
+                self.perm = self.shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
+                self.batch_index = 0
+                self.grad_norm_sum, self.grad_norm_count = 0.0, 0
+            while self.batch_index < count:
+                start = self.batch_index * size
+                idx = self.perm[start : start + size]
+                if len(idx) == size:
+                    Xb = np.take(train.X, idx, axis=0, out=xbuf)
+                    tb = np.take(train.targets, idx, axis=0, out=tbuf)
+                else:
+                    Xb, tb = train.X[idx], train.targets[idx]
+                diverged = self._train_step(Xb, tb)
+                self.batch_index += 1
+                if diverged is not None:
+                    return diverged
+                if self._stop_reason is not None:
+                    return self._result(self._stop_reason)
+            self.epoch += 1
+            self.perm = None
+            row = self.epoch_row(train, val)
+            self._record_epoch(row)
+            if not self._finite_row(row):
+                return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())
+            stop_early = self._update_early_stopping(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self)
+            if stop_early:
+                result = self._result("completed")
+                result.stopped_early = True
+                return result
+            if self._stop_reason is not None:
+                return self._result(self._stop_reason)
+        return self._result("completed")
+
+    def _train_step(self, Xb: np.ndarray, tb: np.ndarray) -> FitResult | None:
+        model = self.model
+        self.step += 1
+        lr = self.lr()
+        loss_value = model.loss_and_grads(Xb, tb, self.loss, training=True, rng=self.dropout_rng)
+        if self.l1 or self.l2:
+            model.add_penalty_grad(self.l1, self.l2)
+        log = (self.step - 1) % self.grad_every == 0
+        total_norm = global_norm(model.grads)
+        if not (math.isfinite(loss_value) and math.isfinite(total_norm)):
+            what = "loss" if not math.isfinite(loss_value) else "gradient"
+            layer = self._first_bad(model.grads) if what == "gradient" else self._first_bad_param()
+            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
+                                  f"{what} is not finite", layer)
+        self.grad_norm_sum += total_norm
+        self.grad_norm_count += 1
+        if log:
+            grad_norms = model.segment_norms(model.grads, self._scratch)
+            layer_rows = model.layer_stats()
+            np.copyto(self._prev, model.params)
+        if self.clip_grad_norm is not None:
+            clip_by_global_norm(model.grads, self.clip_grad_norm, total_norm)
+        if self.clip_grad_value is not None:
+            clip_by_value(model.grads, self.clip_grad_value)
+        self.optimizer.step(model.params, model.grads, self.opt_state, lr)
+        if log:
+            param_norms = model.segment_norms(model.params, self._scratch)
+            np.subtract(model.params, self._prev, out=self._prev)
+            update_norms = model.segment_norms(self._prev, self._scratch)
+            if not np.isfinite(param_norms).all():
+                return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
+                                      "a parameter is not finite after the update", self._first_bad_param())
+            self._emit_step(grad_norms, param_norms, update_norms, layer_rows)
+        return None
+
+    def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
+        epoch = self.epoch + 1  # the epoch this step belongs to
+        grad_rows = []
+        for k, name in enumerate(self.model.memory_order):
+            _, layer, param = name.split(".")
+            pn = float(param_norms[k])
+            grad_rows.append({"step": self.step, "epoch": epoch, "layer": int(layer), "param": param,
+                              "grad_norm": float(grad_norms[k]), "param_norm": pn,
+                              "update_ratio": float(update_norms[k]) / pn if pn > 0 else float("nan")})
+        grad_rows.sort(key=lambda r: (r["layer"], _PARAM_ORDER[r["param"]]))
+        for row in layer_rows:
+            row["step"] = self.step
+            row["epoch"] = epoch
+        for cb in self.callbacks:
+            cb.on_step_rows(grad_rows, layer_rows)
+
+    def _record_epoch(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        for cb in self.callbacks:
+            cb.on_epoch(row)
+
+    def _finite_row(self, row: dict[str, Any]) -> bool:
+        values = [row["train_loss"]] + ([row["val_loss"]] if self._has_val else [])
+        return all(math.isfinite(v) for v in values)
+
+    def _first_bad(self, flat: np.ndarray) -> str | None:
+        for name in self.model.param_names:
+            if not np.isfinite(self.model.view_of(flat, name)).all():
+                return name
+        return None
+
+    def _first_bad_param(self) -> str | None:
+        return self._first_bad(self.model.params)
+
+    def _diverged(self, row: dict[str, Any], reason: str, layer: str | None) -> FitResult:
+        result = self._result("diverged")
+        result.divergence = {"step": self.step, "epoch": row.get("epoch", self.epoch), "reason": reason,
+                             "layer": layer}
+        return result
+
+    def _update_early_stopping(self, row: dict[str, Any]) -> bool:
+        monitor = (self.early_stopping or {}).get("monitor", "val_loss")
+        if "val" in monitor and not math.isfinite(row.get(monitor, float("nan"))):
+            monitor = monitor.replace("val", "train")
+        value = row.get(monitor, float("nan"))
+        maximize = monitor.endswith("acc")
+        best = self.best.get(monitor)
+        min_delta = (self.early_stopping or {}).get("min_delta", 0.0)
+        improved = best is None or (value > best + min_delta if maximize else value < best - min_delta)
+        if improved:
+            self.best = dict(row, monitor=monitor)
+            self.best[monitor] = value
+            self.wait = 0
+            return False
+        self.wait += 1
+        return self.early_stopping is not None and self.wait >= self.early_stopping.get("patience", 10)
+
+    def _result(self, status: str) -> FitResult:
+        final = self.history[-1] if self.history else {}
+        best = {k: v for k, v in self.best.items()}
+        return FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue bit for bit, as named arrays for ``.npz``."""
+        arrays = self.model.state_dict()
+        for key, value in self.opt_state.items():
+            value = np.asarray(value)
+            if value.shape == self.model.params.shape:
+                for name in self.model.param_names:
+                    arrays[f"optim.{key}.{name}"] = self.model.view_of(value, name).copy()
+            else:
+                arrays[f"optim.{key}"] = value.copy()
+        counters = {"step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
+                    "grad_norm_sum": self.grad_norm_sum, "grad_norm_count": self.grad_norm_count,
+                    "wait": self.wait, "best": self.best, "history": self.history,
+                    "shuffle_rng": self.shuffle_rng.bit_generator.state,
+                    "dropout_rng": self.dropout_rng.bit_generator.state}
+        arrays["trainer.state"] = np.array(json.dumps(counters, default=_json_default))
+        arrays["trainer.perm"] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
+        arrays["trainer.has_perm"] = np.array(self.perm is not None)
+        return arrays
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict(arrays)
+        for key, value in self.opt_state.items():
+            if np.asarray(value).shape == self.model.params.shape:
+                for name in self.model.param_names:
+                    self.model.view_of(value, name)[...] = arrays[f"optim.{key}.{name}"]
+            else:
+                self.opt_state[key] = np.array(arrays[f"optim.{key}"], dtype=np.asarray(value).dtype)
+        counters = json.loads(str(arrays["trainer.state"]))
+        self.step = counters["step"]
+        self.epoch = counters["epoch"]
+        self.batch_index = counters["batch_index"]
+        self.grad_norm_sum = counters["grad_norm_sum"]
+        self.grad_norm_count = counters["grad_norm_count"]
+        self.wait = counters["wait"]
+        self.best = counters["best"]
+        self.history = counters["history"]
+        self.shuffle_rng.bit_generator.state = counters["shuffle_rng"]
+        self.dropout_rng.bit_generator.state = counters["dropout_rng"]
+        self.perm = np.array(arrays["trainer.perm"]) if bool(arrays["trainer.has_perm"]) else None
+        self._stop_reason = None
+
+
+_PARAM_ORDER = {"W": 0, "b": 1, "gamma": 2, "beta": 3}
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
