@@ -107,6 +107,7 @@ class Trainer:
         self.wait = 0
         self.history: list[dict[str, Any]] = []
         self._stop_reason: str | None = None
+        self._lr_cache: tuple[int, float] = (-1, 0.0)
         self._scratch = np.empty_like(model.params)
         self._prev = np.empty_like(model.params)
 
@@ -117,7 +118,10 @@ class Trainer:
         self._stop_reason = reason
 
     def lr(self) -> float:
-        return float(self.schedule.lr_at(self.optimizer.lr, self.epoch))
+        """Learning rate of the current epoch (computed once per epoch)."""
+        if self._lr_cache[0] != self.epoch:
+            self._lr_cache = (self.epoch, float(self.schedule.lr_at(self.optimizer.lr, self.epoch)))
+        return self._lr_cache[1]
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -160,7 +164,15 @@ class Trainer:
         return size, count
 
     def fit(self, train: Split, val: Split | None = None) -> FitResult:
-        """Train until ``epochs`` finished epochs, early stopping, divergence or a stop request."""
+        """Train until ``epochs`` finished epochs, early stopping, divergence or a stop request.
+
+        Floating-point warnings are silenced: non-finite values are detected explicitly and end the
+        run as ``diverged`` with the step and the first offending parameter.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._fit(train, val)
+
+    def _fit(self, train: Split, val: Split | None) -> FitResult:
         model = self.model
         self._has_val = val is not None and len(val) > 0
         size, count = self._batches_per_epoch(len(train))

@@ -1,3 +1,68 @@
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``dlexp ARGS`` in-process through the real entry point (error handling included)."""
+    from dlexp.cli.app import main
+
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(*args, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+def run_subprocess(*args, cwd=None, timeout=120, env=None) -> CliResult:
+    full_env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "dlexp", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=full_env)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+TINY = """\
+name: tiny
+seed: 3
+data: {source: synthetic, kind: moons, n_samples: 120, noise: 0.2}
+model: {hidden: [8, 8], activation: tanh}
+training: {epochs: 3, batch_size: 16, optimizer: {name: adam, lr: 0.01}}
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> Path:
+    return write_config(tmp_path / "tiny.yaml", TINY)

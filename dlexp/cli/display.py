@@ -104,8 +104,9 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     metrics = Table(title=f"{summary.get('name')} — {summary.get('status')}", show_header=True)
     metrics.add_column("metric")
     metrics.add_column("final", justify="right")
-    metrics.add_column("best", justify="right")
     best = summary.get("best") or {}
+    monitor = best.get("monitor", "val_loss")
+    metrics.add_column(f"at best {monitor} (epoch {best.get('epoch', '—')})", justify="right")
     for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"):
         if key in final:
             metrics.add_row(key, fmt(final.get(key)), fmt(best.get(key)) if key in best else "")
@@ -118,5 +119,5 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     layers.add_column("last epoch", justify="right")
     layers.add_column("per epoch (log scale)")
     for layer, values in grads.per_layer().items():
-        layers.add_row(str(layer), fmt(values[0]), fmt(values[-1]), sparkline(values[-60:]))
+        layers.add_row(str(layer), fmt(values[0]), fmt(values[-1]), sparkline(values[-40:]))
     return [metrics, layers]
