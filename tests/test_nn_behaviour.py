@@ -192,3 +192,22 @@ def test_layer_stats_saturation_and_dead_units():
     sig.forward(np.array([[1.0], [-1.0]]), training=True)
     # sigmoid'(±10) = 4.5e-5 < 0.0125: saturated; sigmoid'(±0.1) ~ 0.249: not
     assert sig.layer_stats()[0]["saturated_fraction"] == 0.5
+
+
+@pytest.mark.parametrize("name", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu"])
+def test_fast_saturated_count_equals_the_derivative_definition(name):
+    from dlexp.nn.activations import SATURATION_LEVEL, make_activation
+
+    act = make_activation(name)
+    z = np.linspace(-12, 12, 4801).reshape(1, -1)
+    a = act.forward(z, np.empty_like(z))
+    by_definition = int(np.count_nonzero(act.derivative(z, a) < SATURATION_LEVEL * act.max_derivative))
+    assert act.saturated_count(z, a) == by_definition
+
+
+@pytest.mark.parametrize("hidden", [[4, 4], [300, 300]])  # reduceat branch and per-segment dot branch
+def test_segment_norms_equal_per_parameter_norms(hidden):
+    model = MLP(50, hidden, 3, batchnorm=True, rng=np.random.default_rng(0))
+    norms = model.segment_norms(model.params, np.empty_like(model.params))
+    expected = [np.linalg.norm(model.param(name)) for name in model.memory_order]
+    np.testing.assert_allclose(norms, expected, rtol=1e-12)

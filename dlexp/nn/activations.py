@@ -35,6 +35,13 @@ class Activation:
     def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    #: whether units can output exactly 0 for every input of a batch (dead ReLUs)
+    can_die = False
+
+    def saturated_count(self, z: np.ndarray, a: np.ndarray) -> int:
+        """Entries where f'(z) < SATURATION_LEVEL · max_derivative (subclasses use cheaper equivalents)."""
+        return int(np.count_nonzero(self.derivative(z, a) < SATURATION_LEVEL * self.max_derivative))
+
     def spec(self) -> dict:
         return {"name": self.name, **self.params}
 
@@ -89,6 +96,11 @@ class Sigmoid(Activation):
     def derivative(self, z, a):
         return a * (1.0 - a)
 
+    def saturated_count(self, z, a):
+        # a(1 − a) < c  ⇔  |a − ½| > sqrt(¼ − c)
+        bound = np.sqrt(0.25 - SATURATION_LEVEL * self.max_derivative)
+        return int(np.count_nonzero(np.abs(a - 0.5) > bound))
+
 
 @ACTIVATIONS.register("tanh")
 class Tanh(Activation):
@@ -107,6 +119,10 @@ class Tanh(Activation):
     def derivative(self, z, a):
         return 1.0 - a * a
 
+    def saturated_count(self, z, a):
+        # 1 − a² < c  ⇔  |a| > sqrt(1 − c)  (≈ 0.975 for c = 0.05)
+        return int(np.count_nonzero(np.abs(a) > np.sqrt(1.0 - SATURATION_LEVEL)))
+
 
 @ACTIVATIONS.register("relu")
 class ReLU(Activation):
@@ -122,6 +138,11 @@ class ReLU(Activation):
 
     def derivative(self, z, a):
         return (z > 0).astype(z.dtype)
+
+    can_die = True
+
+    def saturated_count(self, z, a):
+        return a.size - int(np.count_nonzero(a))  # relu' = 0 exactly where a = 0
 
 
 @ACTIVATIONS.register("leaky_relu")

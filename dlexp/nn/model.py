@@ -401,9 +401,16 @@ class MLP:
     # -- statistics -----------------------------------------------------------------------
 
     def segment_norms(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (two NumPy passes)."""
-        np.multiply(flat, flat, out=scratch)
-        return np.sqrt(np.add.reduceat(scratch, self.segment_starts))
+        """L2 norm of each parameter's segment of ``flat``, in ``memory_order``.
+
+        Many small segments: square once and ``np.add.reduceat`` (two NumPy calls in all). Large
+        segments: one BLAS dot per segment, which reads memory once and writes nothing.
+        """
+        if self.n_params < 4096 * len(self.memory_order):
+            np.multiply(flat, flat, out=scratch)
+            return np.sqrt(np.add.reduceat(scratch, self.segment_starts))
+        ends = [*self.segment_starts[1:], self.n_params]
+        return np.sqrt(np.array([np.dot(flat[a:b], flat[a:b]) for a, b in zip(self.segment_starts, ends)]))
 
     def layer_stats(self) -> list[dict]:
         """Per-layer activation statistics of the last forward pass (one dict per Dense layer).
@@ -415,19 +422,19 @@ class MLP:
         """
         ws = self._last_ws
         rows = []
+        act = self.activation
         for i in range(self.n_layers):
-            if self.is_hidden(i):
-                a = ws.a[i]
-                deriv = self.activation.derivative(ws.u[i], a)
-                saturated = float(np.count_nonzero(deriv < SATURATION_LEVEL * self.activation.max_derivative)) / a.size
-                dead = float(np.count_nonzero(~a.any(axis=0))) / a.shape[1]
-                rows.append({"layer": i, "activation": self.activation.name, "act_mean": float(a.mean()),
-                             "act_std": float(a.std()), "saturated_fraction": saturated, "dead_fraction": dead})
-            else:
-                z = ws.z[i]
-                rows.append({"layer": i, "activation": self.output_activation, "act_mean": float(z.mean()),
-                             "act_std": float(z.std()), "saturated_fraction": float("nan"),
-                             "dead_fraction": float("nan")})
+            hidden = self.is_hidden(i)
+            a = ws.a[i] if hidden else ws.z[i]
+            flat = a.reshape(-1)
+            mean = float(flat.sum()) / flat.size
+            var = max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)  # one pass, not a.std()
+            row = {"layer": i, "activation": act.name if hidden else self.output_activation, "act_mean": mean,
+                   "act_std": var**0.5, "saturated_fraction": float("nan"), "dead_fraction": float("nan")}
+            if hidden:
+                row["saturated_fraction"] = act.saturated_count(ws.u[i], a) / a.size
+                row["dead_fraction"] = (float(np.count_nonzero(~a.any(axis=0))) / a.shape[1]) if act.can_die else 0.0
+            rows.append(row)
         return rows
 
     # -- persistence ----------------------------------------------------------------------
