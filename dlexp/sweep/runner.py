@@ -1,21 +1,34 @@
-"""Run many experiment configs: serially, in a local process pool, or (see executors) on Dask.
+"""Run many experiment configs: serially, or in a pool of local worker processes (Dask: see dask_executor).
 
 A :class:`RunSpec` is a plain, picklable description of one run (a config mapping plus where it
 came from); :func:`run_one` runs it and returns a plain dict result — it never raises for a run
 that diverged or failed, so one bad run never stops a sweep.
+
+Every run of a sweep computes with one BLAS thread (threadpoolctl, plus the environment in worker
+processes): jobs then do not fight over cores, and a run's numbers do not depend on how many runs
+share the machine, so ``--jobs 1``, ``--jobs N`` and Dask give byte-identical results.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from dlexp.errors import DlexpError
+
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+Result = dict[str, Any]
+OnResult = Callable[[Result], None]
 
 
 @dataclass
@@ -28,29 +41,54 @@ class RunSpec:
     index: int = 0
 
 
-def _limit_blas_threads() -> None:
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def one_blas_thread():
+    """Limit BLAS/OpenMP to one thread inside the block (a no-op without threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # threadpoolctl missing or unsupported BLAS: the env vars below still apply
-        pass
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def worker_init() -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    """Initializer of a local worker process: one BLAS thread, and the engine imported up front."""
+    for var in BLAS_ENV:
         os.environ[var] = "1"
-    _limit_blas_threads()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)  # stays in force for the life of the process
+    except Exception:  # threadpoolctl missing or unsupported BLAS: the env vars above still apply
+        pass
+    import dlexp.experiment  # noqa: F401  (workers import concurrently, not on their first run)
 
 
-def run_one(spec: RunSpec) -> dict[str, Any]:
-    """Run one spec; returns ``{index, point, status, run_dir, summary, history, error}``."""
+def _result(spec: RunSpec, status: str, error: str | None = None) -> Result:
+    return {"index": spec.index, "point": spec.point, "status": status, "run_dir": None, "summary": None,
+            "history": [], "error": error, "wall_s": 0.0}
+
+
+def run_one(spec: RunSpec) -> Result:
+    """Run one spec; returns ``{index, point, status, run_dir, summary, history, error, wall_s}``.
+
+    ``status`` is the run's (completed, diverged, interrupted) or ``failed`` when it could not run.
+    """
     from dlexp import experiment
     from dlexp.config import validate_mapping
 
     started = time.perf_counter()
-    out: dict[str, Any] = {"index": spec.index, "point": spec.point, "status": "failed", "run_dir": None,
-                           "summary": None, "history": [], "error": None}
+    out = _result(spec, "failed")
     try:
         cfg = validate_mapping(spec.config, spec.shown)
         result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir), shown=spec.shown)
@@ -65,29 +103,116 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     return out
 
 
-def run_local(specs: list[RunSpec], jobs: int = 1,
-              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run specs with ``jobs`` worker processes (1: in this process). Results in spec order."""
-    results: list[dict[str, Any] | None] = [None] * len(specs)
-    if jobs <= 1 or len(specs) <= 1:
-        for k, spec in enumerate(specs):
-            results[k] = run_one(spec)
-            if on_result:
-                on_result(results[k])
-        return results  # type: ignore[return-value]
-    import multiprocessing
+def run_one_single_thread(spec: RunSpec) -> Result:
+    """:func:`run_one` with BLAS limited to one thread (the task Dask workers run)."""
+    with one_blas_thread():
+        return run_one(spec)
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init) as pool:
-        futures = {pool.submit(run_one, spec): k for k, spec in enumerate(specs)}
-        for fut in as_completed(futures):
-            k = futures[fut]
+
+class LocalExecutor:
+    """Runs specs in ``jobs`` local worker processes; ``jobs=1`` runs them in this process.
+
+    Each slot owns a one-process pool that is reused run after run, so a worker process that dies
+    fails only the run it was doing; the slot starts a fresh process for its next run.
+
+    Ctrl-C: runs in progress stop at their next step and are recorded ``interrupted`` (each run
+    handles SIGINT itself); runs not started yet are recorded ``cancelled``. A second Ctrl-C
+    while waiting raises KeyboardInterrupt.
+    """
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1, task: Callable[[RunSpec], Result] = run_one):
+        self.jobs = max(1, int(jobs))
+        self.task = task
+        self.slots = self.jobs
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def run(self, specs: list[RunSpec], on_result: OnResult | None = None) -> list[Result]:
+        """Run every spec; results in spec order. ``on_result`` is called in this thread as runs end."""
+        if self.jobs <= 1 or len(specs) <= 1:
+            return self._run_serial(specs, on_result)
+        return self._run_pool(specs, on_result)
+
+    def _run_serial(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
+        results: list[Result] = []
+        stopped = False
+        with one_blas_thread():
+            for spec in specs:
+                if stopped:
+                    result = _result(spec, "cancelled")
+                else:
+                    try:
+                        result = self.task(spec)
+                    except KeyboardInterrupt:
+                        result = _result(spec, "interrupted", "interrupted before the run started")
+                    except Exception as exc:
+                        result = _result(spec, "failed", f"{type(exc).__name__}: {exc}")
+                    stopped = result["status"] == "interrupted"
+                results.append(result)
+                if on_result:
+                    on_result(result)
+        return results
+
+    def _run_pool(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads (progress bar, BLAS)
+        local = threading.local()
+        pools: list[ProcessPoolExecutor] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def in_slot(spec: RunSpec) -> Result:
+            if stop.is_set():
+                return _result(spec, "cancelled")
+            pool = getattr(local, "pool", None)
+            if pool is None:
+                pool = local.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_init)
+                with lock:
+                    pools.append(pool)
             try:
-                results[k] = fut.result()
-            except Exception as exc:  # the worker process died
-                results[k] = {"index": specs[k].index, "point": specs[k].point, "status": "failed",
-                              "run_dir": None, "summary": None, "history": [],
-                              "error": f"worker died: {type(exc).__name__}: {exc}"}
-            if on_result:
-                on_result(results[k])
-    return results  # type: ignore[return-value]
+                return pool.submit(self.task, spec).result()
+            except BrokenProcessPool:
+                local.pool = None  # this slot's next run gets a fresh process
+                if stop.is_set():
+                    return _result(spec, "interrupted", "worker process stopped by Ctrl-C")
+                return _result(spec, "failed", "the worker process died during this run")
+            except Exception as exc:  # e.g. the result could not be sent back
+                return _result(spec, "failed", f"{type(exc).__name__}: {exc}")
+
+        results: list[Result | None] = [None] * len(specs)
+        threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="dlexp-sweep-slot")
+        finished = False
+        try:
+            futures = {threads.submit(in_slot, spec): k for k, spec in enumerate(specs)}
+            pending = set(futures)
+            while pending:
+                try:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    if stop.is_set():
+                        raise
+                    stop.set()
+                    continue
+                for fut in sorted(done, key=futures.get):
+                    k = futures[fut]
+                    results[k] = fut.result()
+                    if on_result:
+                        on_result(results[k])
+            finished = True
+        finally:
+            stop.set()  # on an error or a second Ctrl-C: start nothing more, do not wait for runs
+            threads.shutdown(wait=finished, cancel_futures=True)
+            with lock:
+                for pool in pools:
+                    pool.shutdown(wait=finished, cancel_futures=True)
+        return results  # type: ignore[return-value]
+
+
+def run_local(specs: list[RunSpec], jobs: int = 1, on_result: OnResult | None = None) -> list[Result]:
+    """Run specs with ``jobs`` worker processes (1: in this process). Results in spec order."""
+    return LocalExecutor(jobs).run(specs, on_result)

@@ -1,0 +1,271 @@
+"""`dlexp sweep` and `dlexp compare-optimizers`: thin commands over dlexp.sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dlexp.cli.app import app, human_console, is_interactive
+from dlexp.cli.checks import evaluate_checks
+from dlexp.cli.display import fmt
+from dlexp.errors import DlexpError
+from dlexp.registry import did_you_mean
+
+EXECUTORS = ["local", "dask"]
+
+ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
+GridOption = Annotated[list[str], typer.Option("--grid", "-g", help="Swept key and values: KEY=V1,V2,... (YAML values; "
+                                                "commas inside [] or {} do not split), repeatable; the grid is their product.")]
+SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field for every run: KEY=VALUE, repeatable.")]
+SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per grid point, counting up from the config's seed.")]
+JobsOption = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel runs (worker processes or Dask "
+                                                   "workers); default: the number of cores.", show_default=False)]
+ExecutorOption = Annotated[str, typer.Option("--executor", help="local (a process pool) or dask.")]
+SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help="With --executor dask: address of a running "
+                                                        "scheduler, tcp://HOST:PORT (default: start a LocalCluster).")]
+RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="The sweep folder goes to RUNS_DIR/sweeps/.")]
+NameOption = Annotated[Optional[str], typer.Option(help="Sweep name (default: the config's name).")]
+SortOption = Annotated[str, typer.Option("--sort", help="Order of the table: val_loss, train_loss, val_acc, train_acc, "
+                                         "best_loss, loss_auc, epochs_to_target, best_epoch, wall_s, or grid.")]
+CheckOption = Annotated[list[str], typer.Option("--check", help="Assert on every grid point's mean, e.g. 'val_acc>=0.9'; "
+                                                "exit 1 if one fails.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout; all else on stderr.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
+
+
+@app.command()
+def sweep(
+    config: ConfigArg,
+    grid: GridOption = [],
+    sets: SetOption = [],
+    seeds: SeedsOption = 1,
+    jobs: JobsOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+    name: NameOption = None,
+    sort: SortOption = "val_loss",
+    checks: CheckOption = [],
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Run the cartesian grid of --grid overrides × seeds and tabulate mean ± std per grid point."""
+    from dlexp.sweep.grid import parse_axis
+
+    _validate_common(sort, checks, executor, scheduler)
+    axes = [parse_axis(text) for text in grid]
+    _run("sweep", config, axes, {}, sets, seeds, jobs, executor, scheduler, runs_dir, name, sort, checks,
+         json_out, quiet, target_loss=None)
+
+
+@app.command("compare-optimizers")
+def compare_optimizers(
+    config: ConfigArg,
+    optimizers: Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")] =
+    "sgd,momentum,nesterov,adam,adamw,adamax,adadelta,rmsprop,adagrad,nadam",
+    lrs: Annotated[list[str], typer.Option("--lr", help="Learning rate of one optimizer: OPT=VALUE, repeatable "
+                                           "(default: each optimizer's own default).")] = [],
+    convention: Annotated[str, typer.Option("--convention", help="Optimizer formulas and defaults: torch or keras.")] = "torch",
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,
+    target_loss: Annotated[Optional[float], typer.Option("--target-loss", help="Report the epochs each optimizer "
+                                                         "needs to reach this validation loss.")] = None,
+    batch_sizes: Annotated[Optional[str], typer.Option("--batch-sizes", help="Also sweep training.batch_size, e.g. "
+                                                       "1,32,full (stochastic, mini-batch, batch GD).")] = None,
+    grid: GridOption = [],
+    sets: SetOption = [],
+    seeds: SeedsOption = 1,
+    jobs: JobsOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+    name: NameOption = None,
+    sort: SortOption = "val_loss",
+    checks: CheckOption = [],
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train one config with each optimizer (same data, initial weights and batch order per seed)."""
+    from dlexp.sweep.grid import parse_axis
+    from dlexp.sweep.optimizers import batch_size_axis, optimizer_axis
+
+    _validate_common(sort, checks, executor, scheduler)
+    if target_loss is not None and not math.isfinite(target_loss):
+        raise DlexpError(f"--target-loss {target_loss}: must be a finite number")
+    axis, notes = optimizer_axis(optimizers, lrs, convention)
+    axes = [axis]
+    if batch_sizes is not None:
+        axes.append(batch_size_axis(batch_sizes))
+    for text in grid:
+        extra = parse_axis(text)
+        if extra.key.startswith("training.optimizer") or (batch_sizes is not None and extra.key == "training.batch_size"):
+            raise DlexpError(f"--grid {text!r}: compare-optimizers sets {extra.key} itself; use --optimizers, --lr "
+                             "and --batch-sizes")
+        axes.append(extra)
+    extra_sets = list(sets) + ([f"training.epochs={epochs}"] if epochs is not None else [])
+    _run("compare-optimizers", config, axes, notes, extra_sets, seeds, jobs, executor, scheduler, runs_dir,
+         name, sort, checks, json_out, quiet, target_loss=target_loss)
+
+
+def _validate_common(sort: str, checks: list[str], executor: str, scheduler: Optional[str]) -> None:
+    from dlexp.sweep.engine import check_sort_key
+
+    check_sort_key(sort)
+    evaluate_checks(checks, {})  # parse errors before any work
+    if executor not in EXECUTORS:
+        raise DlexpError(f"--executor {executor!r}: unknown executor{did_you_mean(executor, EXECUTORS)} "
+                         f"(accepted: {', '.join(EXECUTORS)})")
+    if scheduler and executor != "dask":
+        raise DlexpError("--scheduler needs --executor dask")
+
+
+def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler, runs_dir, name, sort, checks,
+         json_out, quiet, *, target_loss) -> None:
+    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.grid import build_plan
+    from dlexp.sweep.runner import LocalExecutor, default_jobs
+
+    plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
+    n_runs = len(plan.runs)
+    workers = min(jobs or default_jobs(), n_runs)
+    if executor_name == "dask":
+        from dlexp.sweep.dask_executor import DaskExecutor
+
+        executor = DaskExecutor(workers, scheduler)
+    else:
+        executor = LocalExecutor(workers)
+    console = human_console(json_out)
+    with executor:  # starts or connects to the cluster before anything is written
+        progress = SweepProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
+        with progress:
+            outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
+                                on_result=progress.on_result, command=["dlexp", *sys.argv[1:]])
+    failures = []
+    for point in outcome.points:
+        summary = point["summary"]
+        for line in (evaluate_checks(checks, summary) if summary else
+                     [f"{c.strip()}: no completed run" for c in checks]):
+            failures.append(f"[{point['label']}] {line}")
+    if json_out:
+        document = dict(outcome.document, check_failures=failures)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    if not quiet:
+        print_wide(console, sweep_table(outcome))
+    console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True)
+    for row in outcome.rows:
+        if row["status"] == "failed":
+            sys.stderr.write(f"failed: run {row['run']} ({plan.points[row['point']].label}, seed {row['seed']}): "
+                             f"{' '.join(str(row['error']).split())}\n")
+    for line in failures:
+        sys.stderr.write(f"check failed: {line}\n")
+    if any(row["status"] == "interrupted" for row in outcome.rows):
+        sys.stderr.write("interrupted: the runs not finished are marked interrupted or cancelled in the table\n")
+        raise typer.Exit(130)
+    raise typer.Exit(1 if failures else 0)
+
+
+class SweepProgress:
+    """A rich bar over runs (done / running / failed / diverged) on a terminal; silent otherwise."""
+
+    def __init__(self, console: Console, total: int, slots: int, interactive: bool):
+        self.total, self.slots = total, slots
+        self.counts = {"done": 0, "failed": 0, "diverged": 0}
+        self.progress = None
+        if interactive:
+            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                     TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console,
+                                     transient=True)
+            self.task = self.progress.add_task("runs", total=total, state=self._state())
+
+    def _state(self) -> str:
+        running = min(self.slots, self.total - self.counts["done"])
+        return (f"running {running}  failed {self.counts['failed']}  diverged {self.counts['diverged']}")
+
+    def __enter__(self) -> "SweepProgress":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def on_result(self, result: dict[str, Any]) -> None:
+        self.counts["done"] += 1
+        if result["status"] in ("failed", "diverged"):
+            self.counts[result["status"]] += 1
+        if self.progress:
+            self.progress.update(self.task, completed=self.counts["done"], state=self._state())
+
+
+def print_wide(console: Console, table: Table) -> None:
+    """On a terminal rich fits the table to the window; in a file or pipe it gets the width it needs."""
+    if not console.is_terminal:
+        console.width = max(console.width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+    console.print(table)
+
+
+def _mean_std(point: dict[str, Any], key: str, digits: int = 4) -> str:
+    mean, std = point["mean"].get(key), point["std"].get(key)
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    text = fmt(float(mean), digits)
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {fmt(float(std), digits)}"
+    return text
+
+
+def sweep_table(outcome) -> Table:
+    plan = outcome.plan
+    compare = plan.kind == "compare-optimizers"
+    n_seeds = len(plan.seeds)
+    seeds = f"seed {plan.seeds[0]}" if n_seeds == 1 else f"seeds {plan.seeds[0]}–{plan.seeds[-1]}"
+    curve = next((r["curve"] for r in outcome.rows if r["status"] == "completed"), "val_loss").replace("_", " ")
+    table = Table(title=f"{plan.kind} {plan.name}: {len(plan.points)} grid points × {n_seeds} seeds",
+                  caption=f"mean ± sample std (ddof=1) over {seeds}, completed runs only; sorted by "
+                          f"{outcome.sorted_by}; best epoch: lowest mean {curve}; wall: mean s per run",
+                  caption_justify="left")
+    table.add_column("#", justify="right")
+    for axis in plan.axes:
+        table.add_column(axis.title)
+    if compare:
+        table.add_column("lr", justify="right")
+    columns = ["train_loss", "val_loss"] + (["train_acc", "val_acc"] if plan.classification else [])
+    for key in columns:
+        table.add_column(key.replace("_", " "), justify="right")
+    table.add_column("best epoch", justify="right")
+    if compare:
+        if outcome.target_loss is not None:
+            table.add_column(f"epochs to ≤{outcome.target_loss:g}", justify="right")
+        table.add_column(f"AUC {curve}", justify="right")
+    table.add_column("wall s", justify="right")
+    table.add_column("diverged", justify="right")
+    not_run = any(p["failed"] or p["interrupted"] or p["cancelled"] for p in outcome.points)
+    if not_run:
+        table.add_column("failed", justify="right")
+    for rank, point in enumerate(outcome.points, 1):
+        cells = [str(rank), *point["settings"].values()]
+        if compare:
+            cells.append(f"{point['lr']:g} ({point.get('lr_source', 'config')})" if point["lr"] is not None else "—")
+        cells += [_mean_std(point, key) for key in columns]
+        cells.append(fmt(point["best_epoch"]))
+        if compare:
+            if outcome.target_loss is not None:
+                reached = point["reached_target"]
+                cells.append(f"{_mean_std(point, 'epochs_to_target', 1) if reached else '—'} "
+                             f"({reached}/{point['completed']})")
+            cells.append(_mean_std(point, "loss_auc", 3))
+        cells.append(fmt(point["mean"].get("wall_s"), 2))
+        cells.append(f"{point['diverged']}/{point['runs']}" if point["diverged"] else "0")
+        if not_run:
+            cells.append(str(point["failed"] + point["interrupted"] + point["cancelled"]))
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,70 @@
+"""The sweep's loss-curve figure: per grid point, the mean over its completed runs as a line and the
+min–max over them as a band; training loss on the left, validation loss on the right."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlexp.sweep.aggregate import _finite
+
+
+def _stack(histories: list[list[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs, and a runs × epochs array of ``key`` (NaN where a run has no such epoch)."""
+    epochs = sorted({row["epoch"] for h in histories for row in h})
+    column = {e: i for i, e in enumerate(epochs)}
+    values = np.full((len(histories), len(epochs)), np.nan)
+    for r, history in enumerate(histories):
+        for row in history:
+            if _finite(row.get(key)):
+                values[r, column[row["epoch"]]] = row[key]
+    return np.array(epochs), values
+
+
+def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[dict[str, Any]]]], title: str) -> None:
+    """Write a PNG; ``histories[k]`` are the completed runs' per-epoch rows of grid point ``labels[k]``."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
+
+    keys = ["train_loss"]
+    if any(_finite(row.get("val_loss")) for runs in histories for h in runs for row in h):
+        keys.append("val_loss")
+    fig = Figure(figsize=(5.5 * len(keys) + 3.0, 4.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    colors = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    low_all, high_all = np.inf, -np.inf
+    for ax, key in zip(axes, keys):
+        for k, (label, runs) in enumerate(zip(labels, histories)):
+            color = colors(k % colors.N)
+            if not runs:
+                ax.plot([], [], color=color, label=f"{label} (no completed run)")
+                continue
+            epochs, values = _stack(runs, key)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs
+                mean = np.nanmean(values, axis=0)
+                low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+            if np.isfinite(low).any():
+                low_all, high_all = min(low_all, np.nanmin(low)), max(high_all, np.nanmax(high))
+            ax.plot(epochs, mean, color=color, lw=1.6, label=label)
+            if len(runs) > 1:
+                ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
+        ax.set_title(key.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if 0 < low_all and high_all > 10 * low_all:  # a log axis only pays off over a decade or more
+        for ax in axes:
+            ax.set_yscale("log")
+    axes[0].set_ylabel("loss (mean line, min–max band over seeds)")
+    fig.suptitle(title)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small", frameon=False)
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+
