@@ -159,7 +159,8 @@ def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler,
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     if not quiet:
         print_wide(console, sweep_table(outcome))
-    console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True)
+    if not (quiet and json_out):
+        console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True)
     for row in outcome.rows:
         if row["status"] == "failed":
             sys.stderr.write(f"failed: run {row['run']} ({plan.points[row['point']].label}, seed {row['seed']}): "

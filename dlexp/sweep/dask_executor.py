@@ -15,6 +15,7 @@ from typing import Callable
 from dlexp.errors import DlexpError
 from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, _result, run_one_single_thread
 
+CONNECT_TIMEOUT_S = 10.0
 MISSING = "--executor dask needs dask.distributed, which is not installed; install it with pip install 'dlexp[dask]'"
 
 
@@ -22,19 +23,20 @@ class DaskExecutor:
     """Submit runs to Dask. Without ``scheduler``, start a LocalCluster of ``jobs`` single-threaded
     worker processes (no dashboard) and close it on exit; with one, connect to it.
 
-    A task whose worker dies (the process crashed, or was killed) is recorded ``failed`` — on the
-    LocalCluster it is not retried elsewhere (``allowed-failures: 0``), so a run that crashes its
-    worker cannot take down others; an external scheduler applies its own retry setting.
+    A task whose worker dies (the process crashed, or was killed) is recorded ``failed``. Tasks are
+    submitted one per worker thread at a time, so a dying worker holds no other run. On the
+    LocalCluster the task is not retried (``allowed-failures: 0``); an external scheduler applies
+    its own setting (dask's default retries it on up to 3 more workers before giving up).
     """
 
     name = "dask"
 
     def __init__(self, jobs: int = 1, scheduler: str | None = None,
-                 task: Callable[[RunSpec], Result] = run_one_single_thread, connect_timeout: float = 10.0):
+                 task: Callable[[RunSpec], Result] = run_one_single_thread, connect_timeout: float | None = None):
         self.jobs = max(1, int(jobs))
         self.scheduler = scheduler
         self.task = task
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
         self.client = None
         self.cluster = None
         self.slots = self.jobs
@@ -54,7 +56,7 @@ class DaskExecutor:
                 raise DlexpError(f"--scheduler {self.scheduler}: cannot connect ({message}); "
                                  "expected the address of a running dask scheduler, e.g. tcp://HOST:8786") from None
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a crashing run is not retried
                 self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                             dashboard_address=None, env={v: "1" for v in BLAS_ENV})
                 self.client = Client(self.cluster)
@@ -69,22 +71,38 @@ class DaskExecutor:
         self.client = self.cluster = None
 
     def run(self, specs: list[RunSpec], on_result: OnResult | None = None) -> list[Result]:
-        """Submit every spec; results in spec order. ``on_result`` is called as runs end."""
+        """Run every spec; results in spec order. ``on_result`` is called as runs end.
+
+        At most one task per worker thread is submitted at a time: the scheduler would otherwise
+        hand a worker several small tasks at once, and a worker that dies fails all it holds.
+        """
         from distributed import as_completed
 
         token = uuid.uuid4().hex[:8]
-        futures = [self.client.submit(self.task, spec, key=f"dlexp-run-{token}-{spec.index}", pure=False)
-                   for spec in specs]
-        where = {fut.key: k for k, fut in enumerate(futures)}
         results: list[Result | None] = [None] * len(specs)
+        waiting = iter(range(len(specs)))
+        running = as_completed()
+        where: dict[str, int] = {}
+
+        def submit_next() -> None:
+            k = next(waiting, None)
+            if k is not None:
+                fut = self.client.submit(self.task, specs[k], key=f"dlexp-run-{token}-{k}", pure=False)
+                where[fut.key] = k
+                running.add(fut)
+
+        for _ in range(self.slots):
+            submit_next()
         try:
-            for fut in as_completed(futures):
-                k = where[fut.key]
+            for fut in running:
+                k = where.pop(fut.key)
                 results[k] = self._collect(fut, specs[k])
+                fut.release()
+                submit_next()
                 if on_result:
                     on_result(results[k])
         except KeyboardInterrupt:
-            self.client.cancel(futures)
+            self.client.cancel([fut for fut in running.futures])
             raise
         return results  # type: ignore[return-value]
 
