@@ -63,6 +63,26 @@ def dlexp_step(w, dtype, stats: bool):
     return lambda: trainer._train_step(X, t)
 
 
+def matmul_only_step(w, dtype):
+    """The matmul-bound floor: just the forward and backward matrix products of one step."""
+    rng = np.random.default_rng(0)
+    sizes = [w["n_in"], *w["hidden"], w["n_out"]]
+    n = w["batch"]
+    Ws = [rng.normal(size=(a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    acts = [rng.normal(size=(n, s)).astype(dtype) for s in sizes]
+    gWs = [np.empty_like(W) for W in Ws]
+
+    def step():
+        for k, W in enumerate(Ws):
+            np.matmul(acts[k], W, out=acts[k + 1])
+        for k in range(len(Ws) - 1, -1, -1):
+            np.matmul(acts[k].T, acts[k + 1], out=gWs[k])
+            if k:
+                np.matmul(acts[k + 1], Ws[k].T, out=acts[k])
+
+    return step
+
+
 def flops_per_step(w):
     sizes = [w["n_in"], *w["hidden"], w["n_out"]]
     return 2 * w["batch"] * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * 3  # fwd + 2 bwd matmuls
@@ -112,11 +132,12 @@ def main() -> None:
     names = ["W1", "W2"] if args.quick else ["W1", "W2", "W3"]
     print(f"numpy {np.__version__}; torch {'%s' % torch.__version__ if have_torch else 'not installed'}")
     print(f"{'workload':8} {'dtype':7} {'torch ms':>9} {'dlexp ms':>9} {'+stats ms':>10} {'speedup':>8} "
-          f"{'stats %':>8} {'GFLOP/s':>8}")
+          f"{'stats %':>8} {'GFLOP/s':>8} {'vs matmul':>9}")
     for name in names:
         w = WORKLOADS[name]
         for dtype in ("float64", "float32"):
-            contenders = {"dlexp": dlexp_step(w, dtype, False), "stats": dlexp_step(w, dtype, True)}
+            contenders = {"dlexp": dlexp_step(w, dtype, False), "stats": dlexp_step(w, dtype, True),
+                          "matmul": matmul_only_step(w, dtype)}
             if have_torch:
                 contenders["torch"] = torch_step(w, dtype)
             times = {k: [] for k in contenders}
@@ -129,8 +150,9 @@ def main() -> None:
             overhead = (med["stats"] - med["dlexp"]) / med["dlexp"] * 100
             gflops = flops_per_step(w) / (med["dlexp"] * 1e-3) / 1e9
             print(f"{name:8} {dtype:7} {t_ms:9.3f} {med['dlexp']:9.3f} {med['stats']:10.3f} {speedup:7.2f}x "
-                  f"{overhead:7.1f}% {gflops:8.1f}")
-    print("speedup = torch ms / dlexp ms (no statistics); stats % = cost of per-layer statistics every step")
+                  f"{overhead:7.1f}% {gflops:8.1f} {med['dlexp'] / med['matmul']:8.2f}x")
+    print("speedup = torch ms / dlexp ms (no statistics); stats % = cost of per-layer statistics every step;")
+    print("vs matmul = dlexp ms / time of the step's matrix products alone (the matmul-bound floor)")
 
 
 if __name__ == "__main__":

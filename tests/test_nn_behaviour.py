@@ -211,3 +211,23 @@ def test_segment_norms_equal_per_parameter_norms(hidden):
     norms = model.segment_norms(model.params, np.empty_like(model.params))
     expected = [np.linalg.norm(model.param(name)) for name in model.memory_order]
     np.testing.assert_allclose(norms, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("hidden,act,bn", [([5, 7, 3], "sigmoid", False), ([200, 150], "relu", False),
+                                           ([6, 6], "tanh", True), ([300, 64], "elu", True)])
+def test_layer_stats_equal_direct_computation(hidden, act, bn):
+    """Both the reduceat path (small layers) and the per-layer path (large layers)."""
+    from dlexp.nn.activations import SATURATION_LEVEL
+
+    rng = np.random.default_rng(0)
+    model = MLP(4, hidden, 2, activation=act, batchnorm=bn, init={"name": "normal", "std": 1.5}, rng=rng)
+    model.forward(rng.normal(size=(50, 4)), training=True)
+    ws = model._last_ws
+    for i, row in enumerate(model.layer_stats()[:-1]):
+        a, u = ws.a[i], ws.u[i]
+        assert row["act_mean"] == pytest.approx(a.mean(), rel=1e-9, abs=1e-12)
+        assert row["act_std"] == pytest.approx(a.std(), rel=1e-6)
+        d = model.activation.derivative(u, a)
+        assert row["saturated_fraction"] == np.mean(d < SATURATION_LEVEL * model.activation.max_derivative)
+        expected_dead = np.mean(~a.any(axis=0)) if act == "relu" else 0.0
+        assert row["dead_fraction"] == expected_dead

@@ -38,9 +38,12 @@ class Activation:
     #: whether units can output exactly 0 for every input of a batch (dead ReLUs)
     can_die = False
 
+    def saturated_mask(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """True where f'(z) < SATURATION_LEVEL · max_derivative (subclasses use cheaper equivalents)."""
+        return self.derivative(z, a) < SATURATION_LEVEL * self.max_derivative
+
     def saturated_count(self, z: np.ndarray, a: np.ndarray) -> int:
-        """Entries where f'(z) < SATURATION_LEVEL · max_derivative (subclasses use cheaper equivalents)."""
-        return int(np.count_nonzero(self.derivative(z, a) < SATURATION_LEVEL * self.max_derivative))
+        return int(np.count_nonzero(self.saturated_mask(z, a)))
 
     def spec(self) -> dict:
         return {"name": self.name, **self.params}
@@ -96,10 +99,10 @@ class Sigmoid(Activation):
     def derivative(self, z, a):
         return a * (1.0 - a)
 
-    def saturated_count(self, z, a):
+    def saturated_mask(self, z, a):
         # a(1 − a) < c  ⇔  |a − ½| > sqrt(¼ − c)
         bound = np.sqrt(0.25 - SATURATION_LEVEL * self.max_derivative)
-        return int(np.count_nonzero(np.abs(a - 0.5) > bound))
+        return np.abs(a - 0.5) > bound
 
 
 @ACTIVATIONS.register("tanh")
@@ -119,9 +122,9 @@ class Tanh(Activation):
     def derivative(self, z, a):
         return 1.0 - a * a
 
-    def saturated_count(self, z, a):
+    def saturated_mask(self, z, a):
         # 1 − a² < c  ⇔  |a| > sqrt(1 − c)  (≈ 0.975 for c = 0.05)
-        return int(np.count_nonzero(np.abs(a) > np.sqrt(1.0 - SATURATION_LEVEL)))
+        return np.abs(a) > np.sqrt(1.0 - SATURATION_LEVEL)
 
 
 @ACTIVATIONS.register("relu")
@@ -141,8 +144,8 @@ class ReLU(Activation):
 
     can_die = True
 
-    def saturated_count(self, z, a):
-        return a.size - int(np.count_nonzero(a))  # relu' = 0 exactly where a = 0
+    def saturated_mask(self, z, a):
+        return a == 0  # relu' = 0 exactly where a = 0
 
 
 @ACTIVATIONS.register("leaky_relu")

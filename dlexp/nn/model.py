@@ -51,6 +51,11 @@ class _Workspace:
     grad_z: list = field(default_factory=list)
     grad_out: np.ndarray | None = None
     output: np.ndarray | None = None
+    # every hidden layer's pre-activation and activation also live in one flat block each, so
+    # per-layer statistics are a few reduceat calls instead of a loop of small calls
+    u_flat: np.ndarray | None = None
+    a_flat: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
 
 class MLP:
@@ -204,15 +209,26 @@ class MLP:
             self._workspaces.clear()
         dt = self.dtype
         ws = _Workspace(n=n, ones=np.ones(n, dtype=dt))
+        hidden_sizes = [n * w for w in self.sizes[1:-1]]
+        ws.starts = np.cumsum([0, *hidden_sizes[:-1]]).astype(np.intp)
+        total = sum(hidden_sizes)
+        ws.u_flat, ws.a_flat = np.empty(total, dt), np.empty(total, dt)
+        z_flat = np.empty(total, dt) if self.batchnorm else ws.u_flat
         for i in range(self.n_layers):
             width = self.sizes[i + 1]
-            ws.z.append(np.empty((n, width), dt))
             hidden = self.is_hidden(i)
+            if hidden:
+                block = slice(ws.starts[i], ws.starts[i] + n * width)
+                ws.z.append(z_flat[block].reshape(n, width))
+                ws.u.append(ws.u_flat[block].reshape(n, width))
+                ws.a.append(ws.a_flat[block].reshape(n, width))
+            else:
+                ws.z.append(np.empty((n, width), dt))
+                ws.u.append(ws.z[i])
+                ws.a.append(None)
             use_bn = hidden and self.batchnorm
             ws.xhat.append(np.empty((n, width), dt) if use_bn else None)
-            ws.u.append(np.empty((n, width), dt) if use_bn else ws.z[i])
             ws.inv_std.append(None)
-            ws.a.append(np.empty((n, width), dt) if hidden else None)
             use_drop = hidden and self.dropout > 0
             ws.drop_out.append(np.empty((n, width), dt) if use_drop else None)
             ws.mask.append(np.empty((n, width), dt) if use_drop else None)
@@ -421,20 +437,32 @@ class MLP:
         reports its logits' mean and std, with NaN for the two fractions.
         """
         ws = self._last_ws
-        rows = []
         act = self.activation
-        for i in range(self.n_layers):
-            hidden = self.is_hidden(i)
-            a = ws.a[i] if hidden else ws.z[i]
-            flat = a.reshape(-1)
-            mean = float(flat.sum()) / flat.size
-            var = max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)  # one pass, not a.std()
-            row = {"layer": i, "activation": act.name if hidden else self.output_activation, "act_mean": mean,
-                   "act_std": var**0.5, "saturated_fraction": float("nan"), "dead_fraction": float("nan")}
-            if hidden:
-                row["saturated_fraction"] = act.saturated_count(ws.u[i], a) / a.size
-                row["dead_fraction"] = (float(np.count_nonzero(~a.any(axis=0))) / a.shape[1]) if act.can_die else 0.0
-            rows.append(row)
+        rows = []
+        n_hidden = self.n_layers - 1
+        if n_hidden:
+            counts = [ws.n * w for w in self.sizes[1:-1]]
+            mask = act.saturated_mask(ws.u_flat, ws.a_flat)
+            if len(ws.a_flat) < 4096 * n_hidden:  # many small layers: a few reduceat calls in all
+                sums = np.add.reduceat(ws.a_flat, ws.starts)
+                squares = np.add.reduceat(ws.a_flat * ws.a_flat, ws.starts)
+                saturated = np.add.reduceat(mask, ws.starts, dtype=np.intp)
+            else:  # few large layers: per-layer BLAS dot / sum / count, which read memory once
+                ends = [int(b) + c for b, c in zip(ws.starts, counts)]
+                blocks = [slice(int(b), e) for b, e in zip(ws.starts, ends)]
+                sums = [ws.a_flat[b].sum() for b in blocks]
+                squares = [np.dot(ws.a_flat[b], ws.a_flat[b]) for b in blocks]
+                saturated = [np.count_nonzero(mask[b]) for b in blocks]
+            for i in range(n_hidden):
+                a = ws.a[i]
+                mean = float(sums[i]) / counts[i]
+                std = max(float(squares[i]) / counts[i] - mean * mean, 0.0) ** 0.5  # one pass, not a.std()
+                dead = float(np.count_nonzero((ws.ones @ a) == 0)) / a.shape[1] if act.can_die else 0.0
+                rows.append({"layer": i, "activation": act.name, "act_mean": mean, "act_std": std,
+                             "saturated_fraction": int(saturated[i]) / counts[i], "dead_fraction": dead})
+        z = ws.z[-1]
+        rows.append({"layer": self.n_layers - 1, "activation": self.output_activation, "act_mean": float(z.mean()),
+                     "act_std": float(z.std()), "saturated_fraction": float("nan"), "dead_fraction": float("nan")})
         return rows
 
     # -- persistence ----------------------------------------------------------------------
