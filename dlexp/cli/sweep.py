@@ -133,9 +133,8 @@ def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler,
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.runner import LocalExecutor, default_jobs
 
-    plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
-    n_runs = len(plan.runs)
-    workers = min(jobs or default_jobs(), n_runs)
+    n_runs = math.prod(len(axis.values) for axis in axes) * seeds
+    workers = max(1, min(jobs or default_jobs(), n_runs))
     if executor_name == "dask":
         from dlexp.sweep.dask_executor import DaskExecutor
 
@@ -143,7 +142,10 @@ def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler,
     else:
         executor = LocalExecutor(workers)
     console = human_console(json_out)
-    with executor:  # starts or connects to the cluster before anything is written
+    # Workers start (or the cluster is reached) while every run is validated; nothing is written
+    # before both succeed.
+    with executor:
+        plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
         progress = SweepProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
         with progress:
             outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,

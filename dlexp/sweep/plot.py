@@ -34,7 +34,13 @@ def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[di
     keys = ["train_loss"]
     if any(_finite(row.get("val_loss")) for runs in histories for h in runs for row in h):
         keys.append("val_loss")
-    fig = Figure(figsize=(5.5 * len(keys) + 3.0, 4.6), dpi=110, layout="constrained")
+    # Fixed margins, the legend in a right-hand strip sized for the longest label: a constrained or
+    # tight layout would cost another full draw.
+    plots_w = 5.0 * len(keys)
+    legend_w = min(6.0, 0.6 + 0.065 * max((len(label) for label in labels), default=10))
+    fig = Figure(figsize=(plots_w + legend_w, 4.6), dpi=110)
+    fig.subplots_adjust(left=0.8 / (plots_w + legend_w), right=plots_w / (plots_w + legend_w), bottom=0.12,
+                        top=0.86, wspace=0.22)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     colors = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
@@ -63,7 +69,8 @@ def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[di
             ax.set_yscale("log")
     axes[0].set_ylabel("loss (mean line, min–max band over seeds)")
     fig.suptitle(title)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small", frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(plots_w / (plots_w + legend_w) + 0.01, 0.86),
+               fontsize="small", frameon=False)
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import threading
 import time
 import traceback
@@ -109,11 +110,17 @@ def run_one_single_thread(spec: RunSpec) -> Result:
         return run_one(spec)
 
 
+def _ready() -> None:
+    """A no-op task: submitting it makes a pool start its worker process now."""
+
+
 class LocalExecutor:
     """Runs specs in ``jobs`` local worker processes; ``jobs=1`` runs them in this process.
 
-    Each slot owns a one-process pool that is reused run after run, so a worker process that dies
-    fails only the run it was doing; the slot starts a fresh process for its next run.
+    Entering the executor starts the worker processes, so they import while the caller does other
+    work (the CLI validates the grid meanwhile); leaving it lets them exit. Each worker is a
+    one-process pool handed from run to run, so a worker process that dies fails only the run it
+    was doing and is replaced for the next.
 
     Ctrl-C: runs in progress stop at their next step and are recorded ``interrupted`` (each run
     handles SIGINT itself); runs not started yet are recorded ``cancelled``. A second Ctrl-C
@@ -126,18 +133,49 @@ class LocalExecutor:
         self.jobs = max(1, int(jobs))
         self.task = task
         self.slots = self.jobs
+        self._idle: queue.SimpleQueue[ProcessPoolExecutor] | None = None
+        self._pools: list[ProcessPoolExecutor] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "LocalExecutor":
+        if self.jobs > 1:
+            self._start_workers()
         return self
 
     def __exit__(self, *exc) -> None:
-        return None
+        self._stop_workers()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that runs threads (the slots, rich, BLAS) can deadlock
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init)
+        pool.submit(_ready)
+        with self._lock:
+            self._pools.append(pool)
+        return pool
+
+    def _start_workers(self) -> None:
+        if self._idle is None:
+            self._idle = queue.SimpleQueue()
+            for _ in range(self.jobs):
+                self._idle.put(self._new_pool())
+
+    def _stop_workers(self) -> None:
+        with self._lock:
+            pools, self._pools, self._idle = self._pools, [], None
+        for pool in pools:  # idle workers exit on their own; joining them would only add latency
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self, specs: list[RunSpec], on_result: OnResult | None = None) -> list[Result]:
         """Run every spec; results in spec order. ``on_result`` is called in this thread as runs end."""
         if self.jobs <= 1 or len(specs) <= 1:
             return self._run_serial(specs, on_result)
-        return self._run_pool(specs, on_result)
+        entered = self._idle is not None
+        self._start_workers()
+        try:
+            return self._run_pool(specs, on_result)
+        finally:
+            if not entered:
+                self._stop_workers()
 
     def _run_serial(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
         results: list[Result] = []
@@ -160,29 +198,24 @@ class LocalExecutor:
         return results
 
     def _run_pool(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
-        ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads (progress bar, BLAS)
-        local = threading.local()
-        pools: list[ProcessPoolExecutor] = []
-        lock = threading.Lock()
+        idle = self._idle
         stop = threading.Event()
 
         def in_slot(spec: RunSpec) -> Result:
             if stop.is_set():
                 return _result(spec, "cancelled")
-            pool = getattr(local, "pool", None)
-            if pool is None:
-                pool = local.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_init)
-                with lock:
-                    pools.append(pool)
+            pool = idle.get()
             try:
                 return pool.submit(self.task, spec).result()
             except BrokenProcessPool:
-                local.pool = None  # this slot's next run gets a fresh process
+                pool = self._new_pool()  # the next run gets a fresh process
                 if stop.is_set():
                     return _result(spec, "interrupted", "worker process stopped by Ctrl-C")
                 return _result(spec, "failed", "the worker process died during this run")
             except Exception as exc:  # e.g. the result could not be sent back
                 return _result(spec, "failed", f"{type(exc).__name__}: {exc}")
+            finally:
+                idle.put(pool)
 
         results: list[Result | None] = [None] * len(specs)
         threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="dlexp-sweep-slot")
@@ -207,12 +240,10 @@ class LocalExecutor:
         finally:
             stop.set()  # on an error or a second Ctrl-C: start nothing more, do not wait for runs
             threads.shutdown(wait=finished, cancel_futures=True)
-            with lock:
-                for pool in pools:
-                    pool.shutdown(wait=finished, cancel_futures=True)
         return results  # type: ignore[return-value]
 
 
 def run_local(specs: list[RunSpec], jobs: int = 1, on_result: OnResult | None = None) -> list[Result]:
     """Run specs with ``jobs`` worker processes (1: in this process). Results in spec order."""
-    return LocalExecutor(jobs).run(specs, on_result)
+    with LocalExecutor(min(jobs, max(1, len(specs)))) as executor:
+        return executor.run(specs, on_result)
