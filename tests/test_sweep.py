@@ -385,6 +385,7 @@ def test_check_applies_to_every_grid_point_mean(cli, tiny, tmp_path):
     (["sweep", "--grid", "training.optimizer.lr=0.1,0.1"], "listed twice"),
     (["sweep", "--grid", "seed=1,2"], "use --seeds"),
     (["sweep", "--grid", "model.hidden=[8,8"], "unclosed bracket"),
+    (["sweep", "--seeds", "0"], "--seeds"),
     (["sweep", "--sort", "val_los"], "did you mean 'val_loss'"),
     (["sweep", "--check", "val_acc>>1"], "expected NAME OP NUMBER"),
     (["sweep", "--executor", "daks"], "did you mean 'dask'"),

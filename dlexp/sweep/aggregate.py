@@ -161,7 +161,8 @@ def sort_points(points: list[dict[str, Any]], key: str) -> tuple[list[dict[str, 
     """
     if key == "grid":
         return list(points), key
-    if key == "val_loss" and not any(_finite(p["mean"]["val_loss"]) for p in points):
+    if (key == "val_loss" and not any(_finite(p["mean"]["val_loss"]) for p in points)
+            and any(_finite(p["mean"]["train_loss"]) for p in points)):
         key = "train_loss"
     sign = -1.0 if key in DESCENDING else 1.0
 
