@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -63,8 +64,9 @@ def sweep(
 
     _validate_common(sort, checks, executor, scheduler)
     axes = [parse_axis(text) for text in grid]
-    _run("sweep", config, axes, {}, sets, seeds, jobs, executor, scheduler, runs_dir, name, sort, checks,
-         json_out, quiet, target_loss=None)
+    _run("sweep", config, axes, notes={}, sets=sets, seeds=seeds, jobs=jobs, executor_name=executor,
+         scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks, json_out=json_out,
+         quiet=quiet, target_loss=None)
 
 
 @app.command("compare-optimizers")
@@ -111,8 +113,9 @@ def compare_optimizers(
                              "and --batch-sizes")
         axes.append(extra)
     extra_sets = list(sets) + ([f"training.epochs={epochs}"] if epochs is not None else [])
-    _run("compare-optimizers", config, axes, notes, extra_sets, seeds, jobs, executor, scheduler, runs_dir,
-         name, sort, checks, json_out, quiet, target_loss=target_loss)
+    _run("compare-optimizers", config, axes, notes=notes, sets=extra_sets, seeds=seeds, jobs=jobs,
+         executor_name=executor, scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks,
+         json_out=json_out, quiet=quiet, target_loss=target_loss)
 
 
 def _validate_common(sort: str, checks: list[str], executor: str, scheduler: Optional[str]) -> None:
@@ -127,8 +130,10 @@ def _validate_common(sort: str, checks: list[str], executor: str, scheduler: Opt
         raise DlexpError("--scheduler needs --executor dask")
 
 
-def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler, runs_dir, name, sort, checks,
-         json_out, quiet, *, target_loss) -> None:
+def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: Optional[int],
+         executor_name: str, scheduler: Optional[str], runs_dir: Path, name: Optional[str], sort: str,
+         checks: list[str], json_out: bool, quiet: bool, target_loss: Optional[float]) -> None:
+    """Validate, run and report one sweep; the body of both commands."""
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.runner import LocalExecutor, default_jobs
@@ -149,7 +154,7 @@ def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler,
         progress = SweepProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
         with progress:
             outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
-                                on_result=progress.on_result, command=["dlexp", *sys.argv[1:]])
+                                on_result=progress.on_result)
     failures = []
     for point in outcome.points:
         summary = point["summary"]
@@ -162,7 +167,7 @@ def _run(kind, config, axes, notes, sets, seeds, jobs, executor_name, scheduler,
     if not quiet:
         print_wide(console, sweep_table(outcome))
     if not (quiet and json_out):
-        console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True)
+        console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True, markup=False)
     for row in outcome.rows:
         if row["status"] == "failed":
             sys.stderr.write(f"failed: run {row['run']} ({plan.points[row['point']].label}, seed {row['seed']}): "
@@ -251,11 +256,14 @@ def sweep_table(outcome) -> Table:
         table.add_column(f"AUC {curve}", justify="right")
     table.add_column("wall s", justify="right")
     table.add_column("diverged", justify="right")
-    not_run = any(p["failed"] or p["interrupted"] or p["cancelled"] for p in outcome.points)
-    if not_run:
+    any_failed = any(p["failed"] for p in outcome.points)
+    any_stopped = any(p["interrupted"] or p["cancelled"] for p in outcome.points)
+    if any_failed:
         table.add_column("failed", justify="right")
+    if any_stopped:
+        table.add_column("stopped", justify="right")  # interrupted or cancelled by Ctrl-C
     for rank, point in enumerate(outcome.points, 1):
-        cells = [str(rank), *point["settings"].values()]
+        cells = [str(rank), *(escape(text) for text in point["settings"].values())]
         if compare:
             cells.append(f"{point['lr']:g} ({point.get('lr_source', 'config')})" if point["lr"] is not None else "—")
         cells += [_mean_std(point, key) for key in columns]
@@ -268,7 +276,9 @@ def sweep_table(outcome) -> Table:
             cells.append(_mean_std(point, "loss_auc", 3))
         cells.append(fmt(point["mean"].get("wall_s"), 2))
         cells.append(f"{point['diverged']}/{point['runs']}" if point["diverged"] else "0")
-        if not_run:
-            cells.append(str(point["failed"] + point["interrupted"] + point["cancelled"]))
+        if any_failed:
+            cells.append(str(point["failed"]))
+        if any_stopped:
+            cells.append(str(point["interrupted"] + point["cancelled"]))
         table.add_row(*cells)
     return table

@@ -13,7 +13,7 @@ import uuid
 from typing import Callable
 
 from dlexp.errors import DlexpError
-from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, _result, run_one_single_thread
+from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, not_run_result, run_one_single_thread
 
 CONNECT_TIMEOUT_S = 10.0
 MISSING = "--executor dask needs dask.distributed, which is not installed; install it with pip install 'dlexp[dask]'"
@@ -113,5 +113,5 @@ class DaskExecutor:
         except Exception as exc:  # KilledWorker (the worker died), CancelledError, a lost connection
             kind = type(exc).__name__
             if kind == "KilledWorker":
-                return _result(spec, "failed", "the worker process died during this run (KilledWorker)")
-            return _result(spec, "failed", f"{kind}: {' '.join(str(exc).split())}")
+                return not_run_result(spec, "failed", "the worker process died during this run (KilledWorker)")
+            return not_run_result(spec, "failed", f"{kind}: {' '.join(str(exc).split())}")

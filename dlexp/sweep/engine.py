@@ -2,7 +2,7 @@
 
 Layout of ``RUNS_DIR/sweeps/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
 
-    sweep.json        what was run (config, axes, seeds, executor) and the per-point results
+    sweep.json        what was run (config, --set overrides, axes, seeds, executor) and the per-point results
     sweep.csv         one row per run: grid values, seed, status, final metrics, curve statistics, run_dir
     curves.csv        one row per (run, epoch): train/val loss and accuracy
     loss_curves.png   per grid point: mean loss line and min–max band over its completed runs
@@ -78,12 +78,11 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Non
 
 
 def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_loss",
-              target_loss: float | None = None, on_result: OnResult | None = None,
-              command: list[str] | None = None) -> SweepOutcome:
+              target_loss: float | None = None, on_result: OnResult | None = None) -> SweepOutcome:
     """Create the sweep folder, run every planned run on ``executor``, write the sweep's files."""
     check_sort_key(sort)
     started = time.time()
-    sweep_dir = create_sweep_dir(Path(runs_dir) / "sweeps", plan.name, started)
+    sweep_dir = create_sweep_dir(Path(runs_dir).resolve() / "sweeps", plan.name, started)
     results = executor.run(plan.specs(sweep_dir / "runs"), on_result)
     rows = run_rows(plan, results, target_loss)
     points, sorted_by = sort_points(point_rows(plan, rows, results), sort)
@@ -97,7 +96,7 @@ def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_los
         "kind": plan.kind,
         "sweep_dir": str(sweep_dir),
         "config": str(plan.config_path),
-        "command": command,
+        "sets": plan.sets,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "wall_s": round(time.time() - started, 3),
         "executor": executor.name,

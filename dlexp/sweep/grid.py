@@ -72,6 +72,7 @@ class SweepPlan:
     points: list[GridPoint]
     seeds: list[int]
     runs: list[PlannedRun]
+    sets: list[str] = field(default_factory=list)  # --set overrides applied to every run
 
     def specs(self, runs_dir: Path) -> list[RunSpec]:
         runs_dir = str(Path(runs_dir).resolve())
@@ -218,5 +219,5 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
         point.task = prepared.dataset.task
         points.append(point)
     return SweepPlan(kind=kind, name=_safe_name(name) if name else base_name, config_path=config_path,
-                     base_dir=base_dir, axes=axes, points=points, seeds=seed_list, runs=runs)
+                     base_dir=base_dir, axes=axes, points=points, seeds=seed_list, runs=runs, sets=list(sets))
 

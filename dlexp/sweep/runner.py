@@ -75,7 +75,7 @@ def worker_init() -> None:
     import dlexp.experiment  # noqa: F401  (workers import concurrently, not on their first run)
 
 
-def _result(spec: RunSpec, status: str, error: str | None = None) -> Result:
+def not_run_result(spec: RunSpec, status: str, error: str | None = None) -> Result:
     return {"index": spec.index, "point": spec.point, "status": status, "run_dir": None, "summary": None,
             "history": [], "error": error, "wall_s": 0.0}
 
@@ -89,7 +89,7 @@ def run_one(spec: RunSpec) -> Result:
     from dlexp.config import validate_mapping
 
     started = time.perf_counter()
-    out = _result(spec, "failed")
+    out = not_run_result(spec, "failed")
     try:
         cfg = validate_mapping(spec.config, spec.shown)
         result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir), shown=spec.shown)
@@ -183,14 +183,14 @@ class LocalExecutor:
         with one_blas_thread():
             for spec in specs:
                 if stopped:
-                    result = _result(spec, "cancelled")
+                    result = not_run_result(spec, "cancelled")
                 else:
                     try:
                         result = self.task(spec)
                     except KeyboardInterrupt:
-                        result = _result(spec, "interrupted", "interrupted before the run started")
+                        result = not_run_result(spec, "interrupted", "interrupted before the run started")
                     except Exception as exc:
-                        result = _result(spec, "failed", f"{type(exc).__name__}: {exc}")
+                        result = not_run_result(spec, "failed", f"{type(exc).__name__}: {exc}")
                     stopped = result["status"] == "interrupted"
                 results.append(result)
                 if on_result:
@@ -203,17 +203,17 @@ class LocalExecutor:
 
         def in_slot(spec: RunSpec) -> Result:
             if stop.is_set():
-                return _result(spec, "cancelled")
+                return not_run_result(spec, "cancelled")
             pool = idle.get()
             try:
                 return pool.submit(self.task, spec).result()
             except BrokenProcessPool:
                 pool = self._new_pool()  # the next run gets a fresh process
                 if stop.is_set():
-                    return _result(spec, "interrupted", "worker process stopped by Ctrl-C")
-                return _result(spec, "failed", "the worker process died during this run")
+                    return not_run_result(spec, "interrupted", "worker process stopped by Ctrl-C")
+                return not_run_result(spec, "failed", "the worker process died during this run")
             except Exception as exc:  # e.g. the result could not be sent back
-                return _result(spec, "failed", f"{type(exc).__name__}: {exc}")
+                return not_run_result(spec, "failed", f"{type(exc).__name__}: {exc}")
             finally:
                 idle.put(pool)
 
