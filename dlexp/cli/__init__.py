@@ -3,5 +3,6 @@
 from dlexp.cli.app import app, main
 from dlexp.cli import train as _train  # noqa: F401
 from dlexp.cli import sweep as _sweep  # noqa: F401
+from dlexp.cli import gallery as _gallery  # noqa: F401
 
 __all__ = ["app", "main"]

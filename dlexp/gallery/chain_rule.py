@@ -1,0 +1,151 @@
+"""Claim 6: backpropagation is the chain rule — every example model's gradients against finite differences."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from dlexp.config import read_yaml_mapping, validate_mapping
+from dlexp.errors import DlexpError
+from dlexp.gallery.core import CONFIGS, CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table, num
+from dlexp.gallery.datasets import point_to_generated
+from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
+
+BATCH = 8  # samples in the checked batch
+MAX_ENTRIES = 12  # probed entries per parameter (chosen at random) for big parameters
+EPS = float(np.finfo(np.float64).eps)
+
+
+def rounding_floor(loss_value: float, step: float = STEP) -> float:
+    """The smallest error central differences can promise in float64.
+
+    L(θ ± h) are each rounded to about ε·|L|, so their difference over 2h carries an error of order
+    ε·|L|/h whatever the true slope; 4× that is the floor used here (≈ 9e-10 for |L| ≤ 1, h = 1e-6).
+    """
+    return 4 * EPS * max(abs(loss_value), 1.0) / step
+
+
+def example_configs() -> list[Path]:
+    return sorted(CONFIGS.glob("*.yaml")) + sorted(GALLERY_CONFIGS.glob("*.yaml"))
+
+
+def check_config(path: Path, seed: int, data_dir: Path):
+    """(model description, per-parameter checks, loss value) for the config's model at ``seed``, in float64."""
+    from dlexp import experiment
+
+    shown = str(path.relative_to(CONFIGS.parent))
+    mapping = copy.deepcopy(read_yaml_mapping(path, shown))
+    mapping["seed"] = seed
+    mapping["dtype"] = "float64"
+    point_to_generated(mapping, data_dir)
+    cfg = validate_mapping(mapping, shown)
+    p = experiment.prepare(cfg, path.parent, shown)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(p.train), size=min(BATCH, len(p.train)), replace=False)
+    X, targets = p.train.X[rows], p.train.targets[rows]
+    loss_value = p.model.loss_and_grads(X, targets, p.loss, training=True, rng=np.random.default_rng(seed))
+    checks = check_model(p.model, X, targets, p.loss, l1=cfg.training.l1, l2=cfg.training.l2, seed=seed,
+                         max_per_param=MAX_ENTRIES, rng=rng)
+    return repr(p.model), checks, loss_value
+
+
+def classify(check, floor: float) -> str:
+    """pass: within tolerance; unresolved: only rounding noise separates the two (the slope is too small to
+    measure); fail: a real disagreement."""
+    if check.rel_error <= TOLERANCE:
+        return "pass"
+    return "unresolved" if check.max_abs_error <= floor else "fail"
+
+
+def measure_chain_rule(ctx: Context) -> ClaimResult:
+    seeds = ctx.seeds()
+    rows, skipped, checked = [], [], 0
+    worst_passing, failed, unresolved = 0.0, [], {}
+    profile = None  # per-layer numbers of the first model with unresolved parameters
+    for path in example_configs():
+        shown = str(path.relative_to(CONFIGS.parent))
+        try:
+            outcomes = [check_config(path, seed, ctx.data_dir) for seed in seeds]
+        except DlexpError as exc:  # a config that cannot be built is listed, not counted as a failed check
+            skipped.append(shown)
+            rows.append([f"`{shown}`", "could not build", "—", "—", "—", str(exc)[:80]])
+            continue
+        checked += 1
+        kinds = {"pass": [], "unresolved": [], "fail": []}
+        for _, checks, loss_value in outcomes:
+            floor = rounding_floor(loss_value)
+            for c in checks:
+                kinds[classify(c, floor)].append(c)
+        worst_rel = max(c.rel_error for _, checks, _ in outcomes for c in checks)
+        worst_abs = max(c.max_abs_error for _, checks, _ in outcomes for c in checks)
+        if not kinds["unresolved"]:
+            worst_passing = max(worst_passing, worst_rel)
+        if kinds["fail"]:
+            failed.append(shown)
+            result = "FAIL: " + ", ".join(sorted({c.name for c in kinds["fail"]}))
+        elif kinds["unresolved"]:
+            names = sorted({c.name for c in kinds["unresolved"]}, key=lambda n: (int(n.split(".")[1]), n))
+            unresolved[shown] = max(c.max_abs_grad for c in kinds["unresolved"])
+            result = f"pass; {len(names)} parameters below resolution ({names[0]} … {names[-1]})"
+            if profile is None:
+                profile = (shown, outcomes[0][1], rounding_floor(outcomes[0][2]))
+        else:
+            result = "pass"
+        description = outcomes[0][0].split("MLP(", 1)[-1].split(", params")[0]
+        probed = sum(min(c.size, MAX_ENTRIES) for c in outcomes[0][1])
+        rows.append([f"`{shown}`", description, str(probed), num(worst_rel, 2), num(worst_abs, 2), result])
+    if checked == 0:
+        raise DlexpError("claim 6: no example config could be built")
+    if failed:
+        verdict = REFUTED
+    else:
+        verdict = TRUE_BUT if unresolved else CONFIRMED
+    tables = [Table(["config", "model", "entries probed", "worst rel. error", "worst abs. error", "result"], rows,
+                    f"Gradient check of each config's model on a batch of {BATCH} training samples, up to "
+                    f"{MAX_ENTRIES} random entries per parameter, worst over seeds {seeds[0]}..{seeds[-1]}.")]
+    finding = (
+        f"Across {checked} example models — Dense layers, every activation the examples use, BatchNorm, dropout "
+        f"(masks held fixed), L1/L2 penalties and every loss — the gradient backpropagation computes matches "
+        f"central finite differences (L(θ + h) − L(θ − h)) / 2h, h = 10⁻⁶, in float64: the worst relative "
+        f"error of any model whose gradients are all large enough to measure is **{num(worst_passing, 2)}** "
+        f"(tolerance {num(TOLERANCE, 1)}). Backpropagation is the chain rule applied layer by layer, and the hand-written "
+        f"backward passes get it right. "
+    )
+    if failed:
+        finding = (f"The gradient check finds real disagreements (absolute error above the rounding floor) in "
+                   f"{', '.join(failed)}. ")
+    if unresolved and profile is not None:
+        name, checks, floor = profile
+        first = next(c for c in checks if c.name == "layers.0.W")
+        finding += (
+            f"But in the deep sigmoid networks ({', '.join(f'`{k}`' for k in unresolved)}) the check cannot see "
+            f"the first layers: there the gradient is as small as {num(first.max_abs_grad, 2)}, and rounding "
+            f"L(θ ± h) to float64 already leaves an error of order ε·|L|/h ≈ 10⁻¹⁰ in every finite difference. The "
+            f"table below shows it for `{name}`: the absolute error is the same rounding noise in every layer, and "
+            f"the relative error climbs only because the gradient itself vanishes towards the input — the "
+            f"vanishing gradient of claim 1, blinding the tool that checks the chain rule. A parameter counts as "
+            f"*below resolution* when its absolute error is under 4·ε·max(|L|, 1)/h = {num(floor, 1)}."
+        )
+        layer_rows = [[c.name, num(c.max_abs_grad, 2), num(c.max_abs_error, 2), num(c.rel_error, 2),
+                       classify(c, floor)] for c in checks if c.name.endswith(".W")]
+        tables.append(Table(["parameter", "max |gradient|", "abs. error", "rel. error", "verdict"], layer_rows,
+                            f"`{name}`, seed {seeds[0]}: per-layer weights, input side first."))
+    if skipped:
+        finding += f" Not checked (the config could not be built here): {', '.join(skipped)}."
+    n_unresolved = len(unresolved)
+    return ClaimResult(
+        verdict=verdict,
+        key_number=f"{checked} models, worst rel. error {num(worst_passing, 2)}; first layers of {n_unresolved} "
+                   f"deep sigmoid nets below finite-difference resolution",
+        finding=finding,
+        rule=(f"Each parameter passes if its relative error max |g − n| / max(|g|, |n|) is ≤ {num(TOLERANCE, 1)}; "
+              f"it is below resolution if not, but its absolute error is under the float64 rounding floor "
+              f"4·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if every parameter passes; true, but… if the "
+              f"rest are below resolution; refuted if any fails."),
+        direction="no parameter of any example model fails the gradient check",
+        direction_ok=not failed,
+        tables=tables,
+        seeds=len(seeds),
+    )

@@ -1,0 +1,287 @@
+"""The gallery's building blocks: a claim, the result it measures, and the helpers every claim uses.
+
+A :class:`Claim` pairs a sentence of the course notes with a ``measure(ctx)`` function that runs
+real trainings (``run_local`` on :class:`RunSpec` s built from ``configs/gallery/*.yaml`` plus
+``--set``-style overrides), reduces them to tables, and decides a verdict by a rule written in
+code next to its description. Statistics are over seeds ``0..S-1`` (each seed draws its own data
+split, initial weights, batch order and dropout masks); ``±`` is the sample standard deviation
+(``ddof=1``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.errors import DlexpError
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+GALLERY_CONFIGS = CONFIGS / "gallery"
+
+CONFIRMED, TRUE_BUT, REFUTED, ERROR = "confirmed", "true, but…", "refuted", "error"
+VERDICTS = (CONFIRMED, TRUE_BUT, REFUTED)
+
+FULL_SEEDS = 5
+QUICK_SEEDS = 3  # quick mode shrinks epochs and data, never the seeds below 3
+
+
+class GalleryError(DlexpError):
+    """A gallery run could not be carried out (a failed training, a missing config)."""
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class ClaimResult:
+    """What one claim measured and concluded. Every number in the text comes from the runs."""
+
+    verdict: str
+    key_number: str  # a short phrase for the summary table
+    finding: str  # markdown: what the numbers say, including the nuance
+    rule: str  # the decision rule, in words, as the code applies it
+    direction: str  # the qualitative finding quick mode asserts (the CI check)
+    direction_ok: bool
+    tables: list[Table] = field(default_factory=list)
+    figure: str | None = None  # file name in the figures folder
+    figure_caption: str = ""
+    seeds: int = 0
+    n_runs: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Context:
+    """What a claim's ``measure`` gets: the mode, the workers, and where to write."""
+
+    claim_id: int
+    quick: bool
+    jobs: int
+    runs_dir: Path  # this claim's run folders
+    data_dir: Path  # datasets the gallery generates (shared by claims)
+    figures_dir: Path
+    n_runs: int = 0
+
+    def seeds(self, full: int = FULL_SEEDS) -> list[int]:
+        return list(range(QUICK_SEEDS if self.quick else max(full, QUICK_SEEDS)))
+
+    def pick(self, full, quick):
+        """``quick`` in quick mode, ``full`` otherwise."""
+        return quick if self.quick else full
+
+    def figure_path(self, name: str) -> Path:
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        return self.figures_dir / name
+
+    def train(self, config: str, variants: dict[str, Sequence[str]], seeds: Sequence[int],
+              common: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
+        """Train ``config`` once per (variant, seed) with ``run_local``; results grouped by variant, in seed order.
+
+        ``common`` and each variant's overrides are ``KEY=VALUE`` strings as for ``dlexp train --set``.
+        Each result dict also carries the ``config`` mapping it ran (to rebuild its data later).
+        """
+        from dlexp.sweep.runner import RunSpec, run_local
+
+        specs: list[RunSpec] = []
+        for label, overrides in variants.items():
+            for seed in seeds:
+                mapping = build_config(config, [*common, *overrides], seed=seed, data_dir=self.data_dir,
+                                       name=f"c{self.claim_id:02d}-{slug(label)}-s{seed}")
+                specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS), shown=f"configs/gallery/{config}",
+                                     runs_dir=str(self.runs_dir), point={"variant": label, "seed": seed},
+                                     index=len(specs)))
+        results = run_local(specs, self.jobs)
+        self.n_runs += len(results)
+        grouped: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
+        for spec, result in zip(specs, results):
+            if result["status"] not in ("completed", "diverged"):
+                raise GalleryError(f"claim {self.claim_id}: run {spec.config['name']} {result['status']}: "
+                                   f"{result.get('error') or 'no error message'}")
+            result["config"] = spec.config
+            grouped[spec.point["variant"]].append(result)
+        return grouped
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int
+    slug: str
+    title: str
+    notes: str  # the claim as the course notes put it
+    configs: tuple[str, ...]  # file names under configs/gallery/ ("*" for all)
+    commands: tuple[str, ...]  # the underlying commands a reader can run by hand
+    measure: Callable[[Context], ClaimResult]
+    how: str = ""  # one paragraph: the experiment, for a student
+
+    @property
+    def command(self) -> str:
+        return f"dlexp gallery --only {self.id}"
+
+    def run(self, quick: bool, jobs: int, runs_dir: Path, figures_dir: Path | None = None) -> ClaimResult:
+        """Measure the claim; a training or analysis failure becomes a result with verdict ``error``."""
+        runs_dir = Path(runs_dir)
+        ctx = Context(claim_id=self.id, quick=quick, jobs=jobs, runs_dir=runs_dir / f"claim-{self.id:02d}",
+                      data_dir=runs_dir / "data", figures_dir=Path(figures_dir or runs_dir / "figures"))
+        started = time.perf_counter()
+        try:
+            result = self.measure(ctx)
+        except Exception as exc:  # one broken claim must not hide the other eleven
+            message = str(exc) if isinstance(exc, DlexpError) else f"{type(exc).__name__}: {exc}"
+            result = ClaimResult(verdict=ERROR, key_number="—", finding=f"The claim could not be measured: {message}",
+                                 rule="", direction="the claim runs to the end", direction_ok=False, error=message)
+        result.seconds = time.perf_counter() - started
+        result.n_runs = result.n_runs or ctx.n_runs
+        return result
+
+
+# -- configs -------------------------------------------------------------------------------------
+
+
+def read_gallery_config(config: str) -> dict[str, Any]:
+    path = GALLERY_CONFIGS / config
+    if not path.exists():
+        raise GalleryError(f"configs/gallery/{config}: not found; the gallery runs from a dlexp checkout "
+                           f"(looked in {GALLERY_CONFIGS})")
+    return read_yaml_mapping(path, f"configs/gallery/{config}")
+
+
+def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: Path, name: str) -> dict[str, Any]:
+    """The config mapping of one run: file, then overrides, seed and name; validated here, in one line if bad."""
+    from dlexp.gallery.datasets import point_to_generated
+
+    mapping = copy.deepcopy(read_gallery_config(config))
+    for text in overrides:
+        parts, value = parse_override(text)
+        apply_override(mapping, parts, value, text)
+    mapping["seed"] = int(seed)
+    mapping["name"] = name
+    point_to_generated(mapping, data_dir)
+    validate_mapping(mapping, f"configs/gallery/{config}")
+    return mapping
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def standard_error(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else float("inf")
+
+
+def clearly_positive(values: Sequence[float]) -> bool:
+    """True when the mean is more than two standard errors above zero (paired differences)."""
+    mean = float(np.mean(values))
+    return mean > 2.0 * standard_error(values)
+
+
+def num(value: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, without scientific notation for ordinary sizes."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—" if value is None or math.isnan(value) else ("∞" if value > 0 else "−∞")
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -3 or magnitude >= 6:
+        return f"{value:.{digits - 1}e}".replace("-", "−")
+    decimals = max(digits - 1 - magnitude, 0)
+    return f"{value:.{decimals}f}".replace("-", "−")
+
+
+def pm(values: Sequence[float], digits: int = 3, decimals: int | None = None) -> str:
+    """``mean ± std`` (sample std, ddof=1)."""
+    mean, std = mean_std(values)
+    if decimals is not None:
+        return f"{mean:.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
+    return f"{num(mean, digits)} ± {num(std, 2)}"
+
+
+def pct(values: Sequence[float], decimals: int = 1) -> str:
+    mean, std = mean_std(np.asarray(values, dtype=float) * 100)
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f} %"
+
+
+def final(result: dict[str, Any], key: str) -> float:
+    """A metric of the last epoch row (NaN if the run never logged it)."""
+    history = result.get("history") or []
+    value = history[-1].get(key) if history else None
+    return float("nan") if value is None else float(value)
+
+
+def curve(result: dict[str, Any], key: str) -> np.ndarray:
+    return np.array([float("nan") if row.get(key) is None else float(row[key]) for row in result["history"]])
+
+
+def first_epoch_reaching(result: dict[str, Any], key: str, target: float, below: bool = True) -> int | None:
+    """The first epoch whose ``key`` is at or below (or above) ``target``; None if never."""
+    for row in result["history"]:
+        value = row.get(key)
+        if value is not None and (value <= target if below else value >= target):
+            return int(row["epoch"])
+    return None
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def new_figure(width: float = 7.0, height: float = 4.2, ncols: int = 1):
+    """A matplotlib Figure on the Agg canvas (no pyplot, no global state)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def save_figure(fig, path: Path) -> str:
+    fig.savefig(path, dpi=100)
+    return path.name
+
+
+def plain_log_axis(ax, axis: str = "y") -> None:
+    """Log-scale tick labels as plain numbers (0.2, 0.3, 1) instead of 2×10⁻¹; minor ticks at 2, 3 and 5 only."""
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value, _position, minor: bool = False):
+        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if not minor or mantissa in (2, 3, 5) else ""
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(label))
+    target.set_minor_formatter(FuncFormatter(lambda v, p: label(v, p, minor=True)))
+
+
+def band(ax, x, runs: np.ndarray, label: str, color=None, log: bool = False):
+    """Mean line with a ±1 std band over seeds (rows of ``runs``)."""
+    runs = np.asarray(runs, dtype=float)
+    mean = np.nanmean(runs, axis=0)
+    std = np.nanstd(runs, axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+    line, = ax.plot(x, mean, label=label, color=color, lw=1.8)
+    low, high = mean - std, mean + std
+    if log:
+        low = np.maximum(low, mean / 10)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, lw=0)
+    return line

@@ -1,0 +1,148 @@
+"""The experiments gallery: quick mode end to end (the CI check), and its parts."""
+
+import csv
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from dlexp.errors import DlexpError
+from dlexp.gallery import BY_ID, CLAIMS, parse_only
+from dlexp.gallery.core import (GALLERY_CONFIGS, ClaimResult, Table, build_config, clearly_positive, mean_std, num,
+                                pm)
+from dlexp.gallery.datasets import OUTLIER_FRACTION, SPARSE_ACTIVE, ensure, sparse_features
+from dlexp.gallery.render import markdown_table
+
+VERDICT = r"(confirmed|true, but…|refuted)"
+
+
+def test_quick_gallery_runs_every_claim_and_writes_the_page(cli, tmp_path):
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    result = cli("gallery", "--quick", "--jobs", "2", "--out", out, "--runs-dir", runs)
+    assert result.code == 0, result.stdout + result.stderr
+    for claim in CLAIMS:
+        # progress: "[ 7] Dropout reduces overfitting ..." then "     <verdict> (12.3 s, 6 runs)  direction ok"
+        match = re.search(rf"\[\s*{claim.id}\] .*\n\s+{VERDICT} \(", result.stdout)
+        assert match, f"claim {claim.id} has no verdict in:\n{result.stdout}"
+    assert "DIRECTION FAILED" not in result.stdout
+    assert re.search(r"total wall time: \d+\.\d s", result.stdout)
+    page = (out / "experiments.md").read_text(encoding="utf-8")
+    assert "Quick mode" in page
+    for claim in CLAIMS:
+        assert f"## {claim.id}. {claim.title}" in page
+        assert re.search(rf"\*\*Verdict: {VERDICT}", page.split(f"## {claim.id}. ")[1])
+    figures = re.findall(r"\]\(figures/([\w.-]+\.png)\)", page)
+    assert "headline.png" in figures and len(set(figures)) >= 8
+    for name in set(figures):
+        png = out / "figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.stat().st_size < 200_000, name
+    # every run of every claim left a run directory
+    assert len(list(runs.glob("claim-*/*/summary.json"))) > 100
+
+
+def test_only_selects_claims_and_ranges():
+    assert parse_only("1,7") == [1, 7]
+    assert parse_only("2-5, 9") == [2, 3, 4, 5, 9]
+    assert parse_only(None) == [c.id for c in CLAIMS] == list(range(1, 13))
+    for bad in ("13", "0", "x", "1-", "3,,4"):
+        with pytest.raises(DlexpError, match="--only"):
+            parse_only(bad)
+
+
+def test_only_with_an_unknown_claim_is_a_one_line_error(cli, tmp_path):
+    result = cli("gallery", "--only", "13", "--runs-dir", tmp_path)
+    assert result.code == 2
+    assert result.stderr.startswith("error: --only '13': there is no claim 13")
+    assert not any(tmp_path.iterdir())
+
+
+def _fake(verdict="confirmed", direction_ok=True, raises=None):
+    def measure(ctx):
+        if raises:
+            raise raises
+        return ClaimResult(verdict=verdict, key_number="42", finding="measured", rule="a rule", direction="up",
+                           direction_ok=direction_ok, tables=[Table(["a | b"], [["1"]], "caption")], seeds=3)
+
+    return measure
+
+
+@pytest.mark.parametrize("quick,fake,code,shown", [
+    (True, _fake(direction_ok=False), 1, "| a \\| b |"),  # the CI assertion; pipes in cells are escaped
+    (False, _fake(direction_ok=False), 0, "**Verdict: confirmed.**"),  # the full gallery documents, not asserts
+    (False, _fake(raises=RuntimeError("boom")), 1,  # a claim that cannot run is always a failure
+     "**Verdict: error.** The claim could not be measured: RuntimeError: boom"),
+    (True, _fake(verdict="refuted"), 0, "**Verdict: refuted.**"),  # a refuted claim is a result, not a failure
+])
+def test_exit_code(cli, tmp_path, monkeypatch, quick, fake, code, shown):
+    monkeypatch.setitem(BY_ID, 1, dataclasses.replace(BY_ID[1], measure=fake))
+    args = ["gallery", "--only", "1", "--jobs", "1", "--out", tmp_path / "docs", "--runs-dir", tmp_path / "runs"]
+    result = cli(*args, *(["--quick"] if quick else []))
+    assert result.code == code, result.stdout + result.stderr
+    page = (tmp_path / "docs" / "experiments.md").read_text(encoding="utf-8")
+    assert "## 1. " in page and "## 2. " not in page
+    assert shown in page
+
+
+def test_default_folders_never_overwrite_docs_unless_asked():
+    from dlexp.cli.gallery import resolve_folders
+
+    out, runs = resolve_folders(quick=True, every_claim=True, out=None, runs_dir=None)
+    assert "dlexp-gallery-" in str(out) and out.parent == runs.parent
+    out, runs = resolve_folders(quick=False, every_claim=False, out=None, runs_dir=None)
+    assert out == runs / "docs" and str(runs) == "runs/gallery"
+    out, _ = resolve_folders(quick=False, every_claim=True, out=None, runs_dir=None)
+    assert str(out) == "docs"
+
+
+def test_statistics_use_the_sample_standard_deviation():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert mean_std([5.0]) == (5.0, 0.0)
+    assert pm([1.0, 2.0, 3.0], decimals=2) == "2.00 ± 1.00"
+    assert pm([0.001, 0.003]) == "0.00200 ± 0.0014"
+    assert num(-2.5e-7, 2) == "−2.5e−07"
+    assert clearly_positive([1.0, 1.1, 0.9]) and not clearly_positive([1.0, -1.0, 0.2])
+
+
+def test_markdown_table():
+    text = markdown_table(Table(["x", "|w|"], [["1", "2"]], "note"))
+    assert text == "| x | \\|w\\| |\n|---|---|\n| 1 | 2 |\n\n*note*"
+
+
+def test_generated_datasets(tmp_path):
+    X, y = sparse_features(np.random.default_rng(0))
+    assert (X.sum(axis=1) == SPARSE_ACTIVE).all() and set(np.unique(X)) == {0, 1}
+    assert abs(y.mean() - 0.5) < 0.01
+    counts = X.sum(axis=0)
+    assert counts[0] > 10 * counts[-1]  # a few common features, a long tail of rare ones
+    clean, outliers = ensure(tmp_path, "diabetes-clean.csv"), ensure(tmp_path, "diabetes-outliers.csv")
+    read = lambda p: np.array([float(r["progression"]) for r in csv.DictReader(open(p))])  # noqa: E731
+    a, b = read(clean), read(outliers)
+    assert len(a) == 442 and abs(a.mean()) < 1e-12 and abs(a.std() - 1) < 1e-12
+    assert np.sum(b != a) == round(OUTLIER_FRACTION * 442)
+    assert ensure(tmp_path, "sparse.csv").read_text().startswith("f000,f001,")
+
+
+def test_every_gallery_config_validates_with_its_data(tmp_path):
+    from dlexp import experiment
+    from dlexp.config import validate_mapping
+
+    names = sorted(p.name for p in GALLERY_CONFIGS.glob("*.yaml"))
+    assert len(names) >= 10
+    used = {c for claim in CLAIMS for c in claim.configs}
+    assert set(names) <= used | {"*"}, "every gallery config belongs to a claim"
+    for name in names:
+        mapping = build_config(name, [], seed=0, data_dir=tmp_path, name="check")
+        experiment.prepare(validate_mapping(mapping, name), GALLERY_CONFIGS, name)
+    assert (tmp_path / "sparse.csv").exists() and (tmp_path / "diabetes-outliers.csv").exists()
+
+
+def test_claims_are_complete():
+    assert [c.id for c in CLAIMS] == list(range(1, 13))
+    for claim in CLAIMS:
+        assert claim.title and claim.notes and claim.how and claim.commands
+        for config in claim.configs:
+            assert config == "*" or (GALLERY_CONFIGS / config).exists(), config
+        for command in claim.commands:
+            assert command.startswith("dlexp ")
