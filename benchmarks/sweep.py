@@ -37,7 +37,7 @@ training: {{epochs: {epochs}, batch_size: 32, loss: cce, optimizer: {{name: adam
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=60, help="epochs per run (default 60, as the quickstart)")
+    parser.add_argument("--epochs", type=int, default=60, help="epochs per run (default 60)")
     parser.add_argument("--repeats", type=int, default=3, help="sweeps per setting (default 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,8 @@ import pytest
 
 from dlexp.cli.app import main
 from dlexp.sweep.aggregate import CURVE_COLUMNS, curve_stats, mean_std, point_rows, run_rows, sort_points
-from dlexp.sweep.grid import Axis, GridPoint, PlannedRun, SweepPlan, build_plan, parse_axis, parse_value, split_values
+from dlexp.sweep.grid import (Axis, GridPoint, PlannedRun, SweepPlan, build_plan, parse_axis, parse_value,
+                              split_values)
 from dlexp.sweep.runner import LocalExecutor, run_one
 
 TINY = """\
@@ -120,7 +121,7 @@ def test_every_grid_point_gets_the_same_init_data_and_batch_order_per_seed(cli, 
     for row in table.itertuples():
         by_seed.setdefault(row.seed, []).append(Path(row.run_dir))
     assert sorted(by_seed) == [3, 4]
-    for seed, dirs in by_seed.items():
+    for dirs in by_seed.values():
         first = dirs[0]
         for other in dirs[1:]:
             assert (other / "checkpoints/init.npz").read_bytes() == (first / "checkpoints/init.npz").read_bytes()

@@ -67,13 +67,15 @@ def curve_stats(history: list[dict[str, Any]], target: float | None) -> dict[str
         best_epoch, best_loss = min(finite, key=lambda ev: ev[1])  # min keeps the first of ties
         out.update(best_epoch=best_epoch, best_loss=best_loss)
     if len(points) >= 2 and all(_finite(v) for _, v in points):
-        out["loss_auc"] = math.fsum((v0 + v1) / 2 * (e1 - e0) for (e0, v0), (e1, v1) in zip(points, points[1:]))
+        out["loss_auc"] = math.fsum((v0 + v1) / 2 * (e1 - e0)
+                                    for (e0, v0), (e1, v1) in zip(points, points[1:]))
     if target is not None:
         out["epochs_to_target"] = next((e for e, v in finite if v <= target), None)
     return out
 
 
-def run_rows(plan: SweepPlan, results: list[dict[str, Any]], target: float | None = None) -> list[dict[str, Any]]:
+def run_rows(plan: SweepPlan, results: list[dict[str, Any]],
+             target: float | None = None) -> list[dict[str, Any]]:
     """One row per run, in run order (point-major, then seed)."""
     rows = []
     for run, result in zip(plan.runs, results):
@@ -98,7 +100,8 @@ def curve_rows(plan: SweepPlan, results: list[dict[str, Any]]) -> list[dict[str,
         label = plan.points[run.point].label
         for h in result.get("history") or []:
             rows.append({"run": run.index, "point": run.point, "label": label, "seed": run.seed,
-                         "epoch": h.get("epoch"), "step": h.get("step"), **{m: h.get(m) for m in FINAL_METRICS}})
+                         "epoch": h.get("epoch"), "step": h.get("step"),
+                         **{m: h.get(m) for m in FINAL_METRICS}})
     return rows
 
 
@@ -112,7 +115,8 @@ def mean_curve(histories: list[list[dict[str, Any]]], key: str) -> dict[int, flo
     return {e: math.fsum(v) / len(v) for e, v in sorted(sums.items())}
 
 
-def point_rows(plan: SweepPlan, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def point_rows(plan: SweepPlan, rows: list[dict[str, Any]],
+               results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One aggregate per grid point, in grid order."""
     out = []
     for point in plan.points:

@@ -16,7 +16,8 @@ from dlexp.errors import DlexpError
 from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, not_run_result, run_one_single_thread
 
 CONNECT_TIMEOUT_S = 10.0
-MISSING = "--executor dask needs dask.distributed, which is not installed; install it with pip install 'dlexp[dask]'"
+MISSING = ("--executor dask needs dask.distributed, which is not installed; "
+           "install it with pip install 'dlexp[dask]'")
 
 
 class DaskExecutor:
@@ -32,7 +33,8 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, jobs: int = 1, scheduler: str | None = None,
-                 task: Callable[[RunSpec], Result] = run_one_single_thread, connect_timeout: float | None = None):
+                 task: Callable[[RunSpec], Result] = run_one_single_thread,
+                 connect_timeout: float | None = None):
         self.jobs = max(1, int(jobs))
         self.scheduler = scheduler
         self.task = task
@@ -53,10 +55,11 @@ class DaskExecutor:
                 self.client = Client(self.scheduler, timeout=f"{self.connect_timeout}s")
             except Exception as exc:  # OSError, TimeoutError, ValueError (bad address)
                 message = " ".join(str(exc).split()) or type(exc).__name__
-                raise DlexpError(f"--scheduler {self.scheduler}: cannot connect ({message}); "
-                                 "expected the address of a running dask scheduler, e.g. tcp://HOST:8786") from None
+                raise DlexpError(f"--scheduler {self.scheduler}: cannot connect ({message}); expected the "
+                                 "address of a running dask scheduler, e.g. tcp://HOST:8786") from None
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a crashing run is not retried
+            # a run that crashes its worker is not retried on another one
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                             dashboard_address=None, env={v: "1" for v in BLAS_ENV})
                 self.client = Client(self.cluster)
@@ -113,5 +116,6 @@ class DaskExecutor:
         except Exception as exc:  # KilledWorker (the worker died), CancelledError, a lost connection
             kind = type(exc).__name__
             if kind == "KilledWorker":
-                return not_run_result(spec, "failed", "the worker process died during this run (KilledWorker)")
+                return not_run_result(spec, "failed",
+                                      "the worker process died during this run (KilledWorker)")
             return not_run_result(spec, "failed", f"{kind}: {' '.join(str(exc).split())}")

@@ -49,7 +49,8 @@ class SweepOutcome:
 
 def check_sort_key(key: str) -> str:
     if key not in SORT_KEYS:
-        raise DlexpError(f"--sort {key!r}: unknown key{did_you_mean(key, SORT_KEYS)} (accepted: {', '.join(SORT_KEYS)})")
+        raise DlexpError(f"--sort {key!r}: unknown key{did_you_mean(key, SORT_KEYS)} "
+                         f"(accepted: {', '.join(SORT_KEYS)})")
     return key
 
 

@@ -131,7 +131,8 @@ def parse_axis(text: str, option: str = "--grid") -> Axis:
     if not sep or not key:
         raise ConfigError(f"{shown}: expected KEY=V1,V2,..., e.g. --grid training.optimizer.lr=0.1,0.01")
     if any(not part for part in key.split(".")) or re.search(r"\s", key):
-        raise ConfigError(f"{shown}: malformed key {key!r}; expected a dotted path such as training.batch_size")
+        raise ConfigError(f"{shown}: malformed key {key!r}; expected a dotted path such as "
+                          "training.batch_size")
     if key in RESERVED_KEYS:
         raise ConfigError(f"{shown}: '{key}' cannot be swept; {RESERVED_KEYS[key]}")
     texts = split_values(rest, shown)

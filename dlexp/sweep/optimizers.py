@@ -16,15 +16,16 @@ from dlexp.optim import CONVENTIONS, default_lr, optimizer_registry
 from dlexp.registry import did_you_mean
 from dlexp.sweep.grid import Axis, parse_axis, split_values
 
-DEFAULT_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "adamax", "adadelta", "rmsprop", "adagrad",
-                      "nadam"]
+DEFAULT_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "adamax", "adadelta", "rmsprop",
+                      "adagrad", "nadam"]
 # The learning rate's argument name in each convention (as in torch.optim and Keras 3).
 LR_ARGUMENT = {"torch": "lr", "keras": "learning_rate"}
 
 
 def check_convention(convention: str) -> str:
     if convention not in CONVENTIONS:
-        raise ConfigError(f"--convention {convention!r}: unknown convention{did_you_mean(convention, list(CONVENTIONS))} "
+        hint = did_you_mean(convention, list(CONVENTIONS))
+        raise ConfigError(f"--convention {convention!r}: unknown convention{hint} "
                           f"(accepted: {', '.join(CONVENTIONS)})")
     return convention
 
@@ -62,7 +63,8 @@ def parse_lrs(texts: list[str], names: list[str], convention: str) -> dict[str, 
         try:
             lr = float(value)
         except ValueError:
-            raise ConfigError(f"--lr {text!r}: the learning rate must be a number (got {value.strip()!r})") from None
+            raise ConfigError(f"--lr {text!r}: the learning rate must be a number "
+                              f"(got {value.strip()!r})") from None
         if not (math.isfinite(lr) and lr > 0):
             raise ConfigError(f"--lr {text!r}: the learning rate must be a finite number > 0")
         if name in out:
@@ -71,7 +73,8 @@ def parse_lrs(texts: list[str], names: list[str], convention: str) -> dict[str, 
     return out
 
 
-def optimizer_axis(optimizers: str, lrs: list[str], convention: str) -> tuple[Axis, dict[tuple[str, str], dict[str, Any]]]:
+def optimizer_axis(optimizers: str, lrs: list[str],
+                   convention: str) -> tuple[Axis, dict[tuple[str, str], dict[str, Any]]]:
     """The ``training.optimizer`` axis and, per optimizer, the lr used and where it came from."""
     check_convention(convention)
     names = parse_optimizers(optimizers, convention)

@@ -25,7 +25,8 @@ def _stack(histories: list[list[dict[str, Any]]], key: str) -> tuple[np.ndarray,
     return np.array(epochs), values
 
 
-def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[dict[str, Any]]]], title: str) -> None:
+def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[dict[str, Any]]]],
+                     title: str) -> None:
     """Write a PNG; ``histories[k]`` are the completed runs' per-epoch rows of grid point ``labels[k]``."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,8 +70,8 @@ def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[di
             ax.set_yscale("log")
     axes[0].set_ylabel("loss (mean line, min–max band over seeds)")
     fig.suptitle(title)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(plots_w / (plots_w + legend_w) + 0.01, 0.86),
-               fontsize="small", frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", fontsize="small", frameon=False,
+               bbox_to_anchor=(plots_w / (plots_w + legend_w) + 0.01, 0.86))
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)

@@ -92,7 +92,8 @@ def run_one(spec: RunSpec) -> Result:
     out = not_run_result(spec, "failed")
     try:
         cfg = validate_mapping(spec.config, spec.shown)
-        result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir), shown=spec.shown)
+        result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir),
+                                shown=spec.shown)
         out.update(status=result.status, run_dir=str(result.run_dir), summary=result.summary,
                    history=result.history)
     except DlexpError as exc:
@@ -147,7 +148,8 @@ class LocalExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: forking a process that runs threads (the slots, rich, BLAS) can deadlock
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init)
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=worker_init)
         pool.submit(_ready)
         with self._lock:
             self._pools.append(pool)
