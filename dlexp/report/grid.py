@@ -1,0 +1,307 @@
+"""A grid of short trainings (activation × depth × init × BatchNorm × seed) and its gradient matrix.
+
+Every grid point is the base config with these overrides:
+
+- ``model.activation``, ``model.init``, ``model.batchnorm`` as given (an axis left out keeps the
+  base config's value);
+- ``model.depth = d`` hidden layers; ``model.hidden`` is dropped, and its first width becomes
+  ``model.width`` unless the config sets a width;
+- ``seed = base seed + k`` for k = 0 .. seeds-1;
+- ``--steps N`` (N > 0) trains exactly N optimizer steps of full-batch gradient descent:
+  ``training.epochs = N``, ``training.batch_size = full``, ``logging.grad_every = 1``,
+  ``training.early_stopping = null``, ``training.checkpoint_every = 0``. Each epoch is then one
+  step, so the report's "first epoch" is step 1 (the gradients at initialisation) and its "last
+  epoch" is step N. ``--steps 0`` keeps the base config's own epochs, batch size and logging.
+
+The runs go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
+run directories (:func:`dlexp.report.gradients.grad_report`), so ``dlexp grad-report FOLDER/runs/*``
+reproduces any run's table. The matrix cell of (configuration, depth) is the mean and sample std
+(ddof=1) over seeds of log10(first layer's ‖∂L/∂W‖ / output layer's) over the last epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.errors import DlexpError
+from dlexp.report.gradients import LAYER_COLUMNS, Thresholds, bound_log10, grad_report, thresholds_dict
+from dlexp.rundir import json_safe, write_json_atomic, write_text_atomic
+
+POINT_COLUMNS = ["activation", "init", "batchnorm", "depth", "seed"]
+LAYERS_CSV = "grad_report.csv"
+MATRIX_CSV = "grad_matrix.csv"
+GRID_JSON = "grid.json"
+MATRIX_COLUMNS = ["column", "activation", "init", "batchnorm", "depth", "runs", "measured", "diverged",
+                  "log10_ratio_mean", "log10_ratio_std", "log10_ratio_first_epoch_mean", "bound_log10"]
+
+
+@dataclass
+class GridAxes:
+    activations: list[str]
+    depths: list[int]
+    inits: list[str] | None = None  # None: the base config's
+    batchnorm: list[bool] | None = None
+    seeds: int = 3
+    steps: int = 100
+
+
+@dataclass
+class GridPlan:
+    config_path: Path
+    base: dict[str, Any]  # the base mapping, --set applied
+    axes: GridAxes
+    points: list[dict[str, Any]]  # POINT_COLUMNS + name
+    configs: list[dict[str, Any]]
+    columns: list[tuple[str, str, bool]] = field(default_factory=list)  # (activation, init, batchnorm), in order
+
+
+# -- parsing of the axis options --------------------------------------------------------------
+
+
+def split_list(text: str, option: str) -> list[str]:
+    items = [part.strip() for part in str(text).split(",")]
+    if not items or any(not item for item in items):
+        raise DlexpError(f"{option} {text!r}: expected a comma-separated list, e.g. {option} a,b")
+    if len(set(items)) != len(items):
+        raise DlexpError(f"{option} {text!r}: a value is repeated")
+    return items
+
+
+def parse_depths(text: str) -> list[int]:
+    depths = []
+    for item in split_list(text, "--depths"):
+        if not re.fullmatch(r"\d+", item) or not 1 <= int(item) <= 1000:
+            raise DlexpError(f"--depths {text!r}: {item!r} is not a depth; give hidden-layer counts in [1, 1000], "
+                             "e.g. 2,4,8,16")
+        depths.append(int(item))
+    return depths
+
+
+_SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+def parse_batchnorm(text: str) -> list[bool]:
+    values = []
+    for item in split_list(text, "--batchnorm"):
+        if item.lower() not in _SWITCH:
+            raise DlexpError(f"--batchnorm {text!r}: {item!r} is not a setting (accepted: off, on)")
+        values.append(_SWITCH[item.lower()])
+    if len(set(values)) != len(values):
+        raise DlexpError(f"--batchnorm {text!r}: a setting is repeated")
+    return values
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+def _name_of(spec: Any) -> str:
+    return str(spec.get("name")) if isinstance(spec, dict) else str(spec)
+
+
+def shorten(mapping: dict[str, Any], steps: int) -> None:
+    """Apply the ``--steps`` overrides documented in the module docstring, in place."""
+    if steps <= 0:
+        return
+    training = mapping.setdefault("training", {})
+    training.update(epochs=steps, batch_size="full", early_stopping=None, checkpoint_every=0)
+    mapping.setdefault("logging", {})["grad_every"] = 1
+
+
+def point_config(base: dict[str, Any], point: dict[str, Any], steps: int) -> dict[str, Any]:
+    data = copy.deepcopy(base)
+    model = data.setdefault("model", {})
+    if not isinstance(model, dict):
+        raise DlexpError("model: must be a mapping to run a grid over it")
+    hidden = model.pop("hidden", None)
+    if "width" not in model and isinstance(hidden, list) and hidden:
+        model["width"] = hidden[0]
+    model.update(activation=point["activation"], init=point["init"], batchnorm=point["batchnorm"],
+                 depth=point["depth"])
+    data["seed"] = point["seed"]
+    data["name"] = point["name"]
+    shorten(data, steps)
+    return data
+
+
+def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
+    """Every grid point's config, validated (a ConfigError names the point) before anything runs."""
+    config_path = Path(config_path)
+    base = read_yaml_mapping(config_path, str(config_path))
+    for text in sets:
+        parts, value = parse_override(text)
+        apply_override(base, parts, value, text)
+    validate_mapping(base, str(config_path))
+    model = base.get("model") or {}
+    inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]
+    batchnorm = axes.batchnorm if axes.batchnorm is not None else [bool(model.get("batchnorm", False))]
+    base_name = str(base.get("name") or re.sub(r"[^A-Za-z0-9._-]", "-", config_path.stem).lstrip(".-") or "grid")
+    base_seed = int(base.get("seed", 0) or 0)
+    columns = [(a, i, b) for a in axes.activations for i in inits for b in batchnorm]
+    points, configs = [], []
+    for depth in axes.depths:
+        for activation, init, bn in columns:
+            for k in range(axes.seeds):
+                seed = base_seed + k
+                name = f"{base_name[:40]}-{activation}-d{depth}-{init}-bn{'on' if bn else 'off'}-s{seed}"[:100]
+                point = {"activation": activation, "init": init, "batchnorm": bn, "depth": depth, "seed": seed,
+                         "name": name}
+                data = point_config(base, point, axes.steps)
+                shown = f"{config_path} [{activation}, depth {depth}, {init}, batchnorm {'on' if bn else 'off'}]"
+                validate_mapping(data, shown)
+                points.append(point)
+                configs.append(data)
+    return GridPlan(config_path=config_path, base=base, axes=axes, points=points, configs=configs,
+                    columns=columns)
+
+
+def check_data(plan: GridPlan) -> None:
+    """Load the first point's data and build its model (DataError / ConfigError before any run)."""
+    from dlexp import experiment
+
+    cfg = validate_mapping(plan.configs[0], str(plan.config_path))
+    experiment.prepare(cfg, config_base_dir(plan.config_path), str(plan.config_path))
+
+
+def make_folder(runs_dir: Path, out: Path | None) -> Path:
+    """The report folder: ``out`` (new or empty), else a fresh ``RUNS_DIR/grad-report-<time>[-k]``."""
+    if out is not None:
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise DlexpError(f"--out {out}: exists and is not an empty folder; choose a new folder")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(10_000):
+        candidate = runs_dir / (f"grad-report-{stamp}" + (f"-{k}" if k else ""))
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise DlexpError(f"{runs_dir}: could not create a report folder")
+
+
+def run_plan(plan: GridPlan, folder: Path, jobs: int,
+             on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Train every point (``jobs`` processes) into ``folder/runs``; results in plan order."""
+    from dlexp.sweep.runner import RunSpec, run_local
+
+    base_dir = str(config_base_dir(plan.config_path))
+    runs = folder / "runs"
+    specs = [RunSpec(config=data, base_dir=base_dir, shown=str(plan.config_path), runs_dir=str(runs),
+                     point={k: point[k] for k in POINT_COLUMNS}, index=k)
+             for k, (point, data) in enumerate(zip(plan.points, plan.configs))]
+    return run_local(specs, jobs=jobs, on_result=on_result)
+
+
+# -- reading the runs back --------------------------------------------------------------------
+
+
+@dataclass
+class GridOutcome:
+    folder: Path
+    layers: pd.DataFrame  # one row per configuration, seed and layer
+    matrix: pd.DataFrame  # one row per configuration and depth (MATRIX_COLUMNS)
+    runs: list[dict[str, Any]]  # per run: point, run_dir, status, verdict, error
+
+
+def column_label(plan: GridPlan, activation: str, init: str, batchnorm: bool) -> str:
+    """The matrix column's name: the activation, plus init / BatchNorm when the grid varies them."""
+    label = activation
+    if len({c[1] for c in plan.columns}) > 1:
+        label += f" {init}"
+    if len({c[2] for c in plan.columns}) > 1:
+        label += " +BN" if batchnorm else " no BN"
+    return label
+
+
+def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thresholds) -> GridOutcome:
+    """Read every finished run directory back and build the layer table and the matrix."""
+    rows, runs = [], []
+    for point, result in zip(plan.points, results):
+        entry = {**{k: point[k] for k in POINT_COLUMNS}, "run_dir": result.get("run_dir"),
+                 "status": result.get("status"), "verdict": None, "error": result.get("error")}
+        if result.get("run_dir"):
+            try:
+                report = grad_report(result["run_dir"], th, label=point["name"])
+            except DlexpError as exc:
+                entry["error"] = str(exc)
+            else:
+                entry["status"] = report.status
+                entry["verdict"] = report.verdict
+                for layer in report.records():
+                    layer["flags"] = ";".join(layer["flags"])
+                    layer["layer_activation"] = layer.pop("activation")  # the output layer's differs
+                    rows.append({**{k: point[k] for k in POINT_COLUMNS}, "run_dir": result["run_dir"],
+                                 "status": report.status, **layer})
+        runs.append(entry)
+    layer_columns = [c if c != "activation" else "layer_activation" for c in LAYER_COLUMNS]
+    layers = pd.DataFrame(rows, columns=[*POINT_COLUMNS, "run_dir", "status", *layer_columns])
+    matrix = _matrix(plan, layers, runs)
+    return GridOutcome(folder=folder, layers=layers, matrix=matrix, runs=runs)
+
+
+def _matrix(plan: GridPlan, layers: pd.DataFrame, runs: list[dict[str, Any]]) -> pd.DataFrame:
+    first_layers = layers[layers["layer"] == 0]
+    out = []
+    for depth in plan.axes.depths:
+        for activation, init, bn in plan.columns:
+            same = [r for r in runs if (r["activation"], r["init"], r["batchnorm"], r["depth"]) ==
+                    (activation, init, bn, depth)]
+            sel = first_layers[(first_layers["activation"] == activation) & (first_layers["init"] == init)
+                               & (first_layers["batchnorm"] == bn) & (first_layers["depth"] == depth)]
+            values = sel["log10_ratio"].to_numpy(dtype=float)
+            values = values[~np.isnan(values)]
+            first = np.log10(sel["ratio_to_output_first_epoch"].to_numpy(dtype=float))
+            first = first[np.isfinite(first)]
+            out.append({
+                "column": column_label(plan, activation, init, bn), "activation": activation, "init": init,
+                "batchnorm": bn, "depth": depth, "runs": len(same), "measured": int(len(values)),
+                "diverged": sum(r["status"] == "diverged" for r in same),
+                "log10_ratio_mean": float(np.mean(values)) if len(values) else math.nan,
+                "log10_ratio_std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+                "log10_ratio_first_epoch_mean": float(np.mean(first)) if len(first) else math.nan,
+                "bound_log10": bound_log10(activation, depth),
+            })
+    return pd.DataFrame(out, columns=MATRIX_COLUMNS)
+
+
+def write_outcome(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command: list[str]) -> None:
+    """grad_report.csv, grad_matrix.csv and grid.json in the report folder."""
+    folder = outcome.folder
+    write_text_atomic(folder / LAYERS_CSV, outcome.layers.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(folder / MATRIX_CSV, outcome.matrix.to_csv(index=False, float_format="%.17g"))
+    write_json_atomic(folder / GRID_JSON, json_safe(grid_document(plan, outcome, th, command)))
+
+
+def grid_document(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command: list[str]) -> dict[str, Any]:
+    axes = plan.axes
+    return {
+        "command": command,
+        "config": str(plan.config_path),
+        "axes": {"activations": axes.activations, "depths": axes.depths,
+                 "inits": sorted({c[1] for c in plan.columns}), "batchnorm": sorted({c[2] for c in plan.columns}),
+                 "seeds": [int(plan.base.get("seed", 0) or 0) + k for k in range(axes.seeds)],
+                 "steps": axes.steps},
+        "thresholds": thresholds_dict(th),
+        "folder": str(outcome.folder),
+        "matrix": outcome.matrix.to_dict("records"),
+        "runs": outcome.runs,
+    }
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, default=str)
