@@ -35,11 +35,28 @@ training: {{epochs: {epochs}, batch_size: 32, loss: cce, optimizer: {{name: adam
 """
 
 
+def busy_cores(seconds: float = 1.0) -> float | None:
+    """How many cores other processes keep busy (Linux /proc/stat), to read the figures against."""
+    def sample():
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return None
+    return default_jobs() * (1 - (idle1 - idle0) / max(1, total1 - total0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=60, help="epochs per run (default 60)")
     parser.add_argument("--repeats", type=int, default=3, help="sweeps per setting (default 3)")
     args = parser.parse_args()
+    before = busy_cores()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(CONFIG.format(epochs=args.epochs), encoding="utf-8")
@@ -62,6 +79,9 @@ def main() -> None:
     print(f"{'--jobs 1':>10} {one:13.2f} {statistics.median(per_run[1]):15.3f}")
     print(f"{'--jobs 2':>10} {two:13.2f} {statistics.median(per_run[2]):15.3f}")
     print(f"ratio jobs 2 / jobs 1: {two / one:.2f}  (target ≤ 0.60)")
+    if before is not None:
+        print(f"cores busy with other work: {before:.1f} before, {busy_cores():.1f} after "
+              "(a parallel sweep cannot use cores others hold)")
 
 
 if __name__ == "__main__":
