@@ -8,6 +8,7 @@ so a typo gets a "did you mean".
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -20,14 +21,41 @@ from dlexp.registry import did_you_mean, normalize_spec
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_YAML_NODES = 100_000
+MAX_BATCH_SIZE = 10_000_000
 MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 Spec = Union[str, dict[str, Any]]
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def scientific_to_float(value: Any) -> Any:
+    """``"1e-3"`` -> 0.001. YAML 1.1 reads a number in e-notation without a dot as a string."""
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [scientific_to_float(item) for item in value]
+    return value
+
+
+def _takes_float(annotation: Any) -> bool:
+    return annotation is float or float in getattr(annotation, "__args__", ())
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # strict: YAML already types its values, so `epochs: true` or `dropout: "0.5"` is a mistake, not
+    # something to coerce; allow_inf_nan=False: `.nan` or `.inf` is refused in every float field.
+    model_config = ConfigDict(extra="forbid", frozen=False, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scientific_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        floats = {name for name, info in cls.model_fields.items() if _takes_float(info.annotation)}
+        return {key: scientific_to_float(value) if key in floats else value for key, value in data.items()}
 
 
 class DataConfig(StrictModel):
@@ -52,6 +80,17 @@ class DataConfig(StrictModel):
                 raise ValueError("path: required when source is 'csv'")
             if not self.target:
                 raise ValueError("target: required when source is 'csv'")
+            if self.features is not None:
+                if not self.features:
+                    raise ValueError("features: empty list; omit it to use every column but the target")
+                repeated = next((f for i, f in enumerate(self.features) if f in self.features[:i]), None)
+                if repeated is not None:
+                    raise ValueError(f"features: column '{repeated}' is listed twice; list each column once")
+        else:
+            for key in ("path", "target", "features"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: only read when source is 'csv' (source is '{self.source}'); "
+                                     "add 'source: csv' or remove it")
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 (got {self.val_fraction} + {self.test_fraction})"
@@ -59,11 +98,48 @@ class DataConfig(StrictModel):
         return self
 
 
+_SPEC_EXAMPLES = {"activation": "leaky_relu", "init": "normal", "loss": "huber", "optimizer": "adam",
+                  "schedule": "step"}
+
+
+def _spec_shape(kind: str, value: Any, names: list[str]) -> None:
+    """Refuse a spec that is neither a name nor a mapping with a name, listing the accepted names."""
+    if not isinstance(value, (str, dict)):
+        raise ValueError(f"must be a{'n' if kind[0] in 'aeiou' else ''} {kind} name or a mapping with a 'name' key "
+                         f"(got {_short_repr(value)}; accepted names: {', '.join(names)})")
+    if isinstance(value, dict) and "name" not in value:
+        keys = _short_repr(sorted(map(str, value)))
+        example = _SPEC_EXAMPLES.get(kind, names[0])
+        raise ValueError(f"a mapping needs a 'name' key naming the {kind}, e.g. {{name: {example}, ...}} "
+                         f"(got keys {keys}; accepted names: {', '.join(names)})")
+
+
+def _spec_numbers(value: Any) -> Any:
+    """A spec with e-notation strings among its arguments turned into numbers."""
+    if isinstance(value, dict):
+        return {key: item if key == "name" else scientific_to_float(item) for key, item in value.items()}
+    return value
+
+
 def _check_spec(registry_getter, kind: str, value: Any, **extra: Any) -> Any:
-    name, kwargs = normalize_spec(value, kind)
     registry = registry_getter()
+    _spec_shape(kind, value, registry.names())
+    value = _spec_numbers(value)
+    name, kwargs = normalize_spec(value, kind)
+    factory = registry.factory(name)  # raises ValueError: unknown name, did you mean, accepted
+    missing = [p.name for p in inspect.signature(factory).parameters.values()
+               if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and p.name not in kwargs and p.name not in extra]
+    if missing:
+        raise ValueError(f"{kind} '{name}' needs {', '.join(repr(m) for m in missing)}, e.g. "
+                         f"{{name: {name}, {missing[0]}: ...}}")
     registry.build({"name": name, **kwargs}, **extra)  # raises ValueError with accepted values
     return value
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = _one_line(repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _activations():
@@ -112,14 +188,14 @@ class ModelConfig(StrictModel):
                     raise ValueError(f"[{i}]: each width must be in [1, 100000] (got {width})")
         return v
 
-    @field_validator("activation")
+    @field_validator("activation", mode="before")
     @classmethod
-    def _activation(cls, v: Spec) -> Spec:
+    def _activation(cls, v: Any) -> Spec:
         return _check_spec(_activations, "activation", v)
 
-    @field_validator("init")
+    @field_validator("init", mode="before")
     @classmethod
-    def _init(cls, v: Spec) -> Spec:
+    def _init(cls, v: Any) -> Spec:
         return _check_spec(_initializers, "init", v)
 
     @model_validator(mode="after")
@@ -156,31 +232,34 @@ class TrainingConfig(StrictModel):
     early_stopping: EarlyStoppingConfig | None = None
     checkpoint_every: int = Field(1, ge=0, le=1_000_000)
 
-    @field_validator("batch_size")
+    @field_validator("batch_size", mode="before")
     @classmethod
-    def _batch_size(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and not 1 <= v <= 10_000_000:
-            raise ValueError(f"must be a positive integer or 'full' (got {v})")
-        return v
+    def _batch_size(cls, v: Any) -> int | str:
+        if v == "full" or (type(v) is int and 1 <= v <= MAX_BATCH_SIZE):
+            return v
+        hint = did_you_mean(v, ["full"]) if isinstance(v, str) else ""
+        raise ValueError(f"must be an integer from 1 to {MAX_BATCH_SIZE:,} or 'full' (got {_short_repr(v)}){hint}")
 
-    @field_validator("loss")
+    @field_validator("loss", mode="before")
     @classmethod
-    def _loss(cls, v: Spec) -> Spec:
+    def _loss(cls, v: Any) -> Spec:
         if v == "auto":
             return v
         return _check_spec(_losses, "loss", v)
 
-    @field_validator("optimizer")
+    @field_validator("optimizer", mode="before")
     @classmethod
-    def _optimizer(cls, v: Spec) -> Spec:
-        from dlexp.optim import make_optimizer
+    def _optimizer(cls, v: Any) -> Spec:
+        from dlexp.optim import make_optimizer, optimizer_names
 
+        _spec_shape("optimizer", v, optimizer_names())
+        v = _spec_numbers(v)
         make_optimizer(v)
         return v
 
-    @field_validator("schedule")
+    @field_validator("schedule", mode="before")
     @classmethod
-    def _schedule(cls, v: Spec | None) -> Spec | None:
+    def _schedule(cls, v: Any) -> Spec | None:
         if v is None:
             return v
         return _check_spec(_schedules, "schedule", v)
@@ -264,16 +343,65 @@ def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
     return parse_yaml_mapping(text, shown)
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (so no ``!!python`` tag can construct anything), made stricter for configs.
+
+    A key given twice in one mapping is refused instead of the last one silently winning, and
+    every key must be a string. Scalars resolve exactly as with ``yaml.safe_load`` (YAML 1.1), so
+    whatever ``yaml.safe_dump`` writes reads back the same; ``1e-3`` is turned into a number by
+    the schema, where a number is expected (:func:`scientific_to_float`).
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[str, Any] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if key_node.value in seen:
+                first = seen[key_node.value].line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key_node.value}' (first given on line {first}); give each key once",
+                    key_node.start_mark)
+            seen[key_node.value] = key_node.start_mark
+        mapping = super().construct_mapping(node, deep=deep)
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node)
+            if not isinstance(key, str) and key_node.tag != "tag:yaml.org,2002:merge":
+                kind = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}.get(
+                    type(key), type(key).__name__)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key_node.value!r} is read as {kind}; keys must be names "
+                    "(quote it to use it as text)", key_node.start_mark)
+        return mapping
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML with :class:`ConfigLoader`, a ``SafeLoader``: plain data only, never Python objects."""
+    return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader subclass: as safe as yaml.safe_load
+
+
 def parse_yaml_mapping(text: str, shown: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
     except yaml.constructor.ConstructorError as exc:
-        tag = getattr(exc, "problem", "") or "unsupported tag"
-        raise ConfigError(f"{shown}: {_one_line(tag)}; only plain YAML (no '!!python' tags) is accepted") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = _one_line(getattr(exc, "problem", "") or "cannot be read")
+        if "could not determine a constructor for the tag" in problem:
+            tag = re.search(r"'([^']*)'", problem)
+            raise ConfigError(f"{shown}: {where}tag '{tag.group(1) if tag else '?'}' is refused; only plain YAML "
+                              "(mappings, lists, strings, numbers, booleans, null) is accepted") from None
+        raise ConfigError(f"{shown}: {where}{problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None:  # e.g. where an unclosed quote or bracket started
+            problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
         raise ConfigError(f"{shown}: invalid YAML: {where}{_one_line(problem)}") from None
     except RecursionError:
         raise ConfigError(f"{shown}: YAML nested too deeply") from None
@@ -329,12 +457,15 @@ _MESSAGES = {
 
 
 def _format_loc(loc: tuple) -> str:
+    """``("model", "hidden", 1)`` -> ``model.hidden[1]``; a key that is not a plain name is quoted."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{_short_repr(str(part), 30)}]"
     return out
 
 
@@ -370,27 +501,23 @@ def format_validation_error(exc: ValidationError, shown: str) -> str:
     if etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         hint = did_you_mean(str(got), re.findall(r"'([^']*)'", expected)) if isinstance(got, str) else ""
-        return f"{shown}: {where}: got {got!r}{hint} (accepted: {expected})"
+        return f"{shown}: {where}: got {_short_repr(got)}{hint} (accepted: {expected})"
     if etype == "value_error":
-        msg = str(err.get("ctx", {}).get("error", err["msg"]))
-        if msg.startswith(("path:", "target:", "model:")) and where == "data":
-            field, _, rest = msg.partition(": ")
-            return f"{shown}: data.{field}: {rest}"
-        if msg.startswith("model:") and where == "(top level)":
-            return f"{shown}: {msg}"
+        msg = _one_line(err.get("ctx", {}).get("error", err["msg"]))
+        # A model validator names the field it checked first ("path: required ..."): join it to the path.
+        head, sep, rest = msg.partition(": ")
+        holder = _model_at(loc + ("",))
+        if sep and holder is not None and head in holder.model_fields:
+            return f"{shown}: {_format_loc(loc + (head,))}: {rest}"
         if msg.startswith("[") and loc:
-            idx, _, rest = msg.partition(": ")
-            return f"{shown}: {where}{idx}: {rest}"
-        return f"{shown}: {where}: {_one_line(msg)}"
+            return f"{shown}: {where}{head}: {rest}"
+        return f"{shown}: {where}: {msg}"
     template = _MESSAGES.get(etype)
     if template:
         msg = template.format(**err.get("ctx", {}))
     else:
         msg = err["msg"][0].lower() + err["msg"][1:]
-    shown_got = _one_line(repr(got))
-    if len(shown_got) > 60:
-        shown_got = shown_got[:57] + "..."
-    return f"{shown}: {where}: {msg} (got {shown_got})"
+    return f"{shown}: {where}: {msg} (got {_short_repr(got)})"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -400,12 +527,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set training.optimizer.lr=0.01")
     parts = key.split(".")
-    if any(not p for p in parts):
-        raise ConfigError(f"--set {text!r}: malformed key {key!r}")
+    if any(not p.strip() for p in parts):
+        raise ConfigError(f"--set {text!r}: malformed key {key!r}; expected a dotted path such as training.epochs")
+    parts = [p.strip() for p in parts]
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = yaml_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        if value.strip()[0] in "[{&*!|>'\"":  # meant as YAML: say why it is not
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"--set {text!r}: the value is not valid YAML ({_one_line(problem)})") from None
         parsed = value
+    except RecursionError:
+        raise ConfigError(f"--set {text!r}: the value is nested too deeply") from None
+    if _count_nodes(parsed, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"--set {text!r}: more than {MAX_YAML_NODES:,} YAML nodes after expanding aliases")
     return parts, parsed
 
 
@@ -413,19 +548,32 @@ _SPEC_FIELDS = {("model", "activation"), ("model", "init"), ("training", "loss")
                 ("training", "optimizer"), ("training", "schedule")}
 
 
+def _default_spec_name(prefix: tuple[str, ...]) -> str | None:
+    """The default component name of a spec field (``adam`` for training.optimizer), if it has one."""
+    section = {"model": ModelConfig, "training": TrainingConfig}[prefix[0]]
+    default = section.model_fields[prefix[1]].default
+    return default if isinstance(default, str) and default != "auto" else None
+
+
 def apply_override(data: dict[str, Any], parts: list[str], value: Any, text: str) -> None:
-    """Set ``data[parts]`` = value, turning a bare spec name into a mapping where a sub-key is set."""
+    """Set ``data[parts]`` = value, turning a bare spec name into a mapping where a sub-key is set.
+
+    ``training.optimizer.lr=0.1`` on a config that does not name an optimizer sets the default
+    one's argument (``{name: adam, lr: 0.1}``).
+    """
     node = data
     for depth, part in enumerate(parts[:-1]):
         prefix = tuple(parts[: depth + 1])
         child = node.get(part)
         if child is None:
-            child = {}
+            default = _default_spec_name(prefix) if prefix in _SPEC_FIELDS else None
+            child = {"name": default} if default else {}
         elif isinstance(child, str) and prefix in _SPEC_FIELDS:
             child = {"name": child}
         elif not isinstance(child, dict):
             raise ConfigError(
-                f"--set {text}: {'.'.join(prefix)} is {child!r}, not a mapping, so it has no key {parts[depth + 1]!r}"
+                f"--set {text}: {'.'.join(prefix)} is {_short_repr(child)}, not a mapping, so it has no key "
+                f"{parts[depth + 1]!r}; set {'.'.join(prefix)}=VALUE instead"
             )
         node[part] = child
         node = child

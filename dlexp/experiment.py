@@ -26,7 +26,7 @@ import yaml
 
 from dlexp import __version__
 from dlexp.config import ExperimentConfig, resolved_dict, validate_mapping
-from dlexp.errors import ConfigError, DlexpError
+from dlexp.errors import ConfigError, DataError, DlexpError
 from dlexp.nn.losses import make_loss
 from dlexp.nn.model import MLP, save_npz_atomic
 from dlexp.optim import make_optimizer
@@ -107,12 +107,33 @@ def resolve_loss(cfg: ExperimentConfig, task: str, n_classes: int | None, shown:
     return loss, out_act, n_outputs
 
 
+MAX_ACTIVATION_BYTES = 4 * 2**30  # one training batch's forward/backward arrays; refused above this
+EVAL_CHUNK = 8192  # rows the trainer evaluates at once
+
+
+def _check_activation_memory(cfg: ExperimentConfig, n_train: int, n_outputs: int, itemsize: int, shown: str) -> None:
+    """Refuse a batch whose activations could not fit in memory, before any is allocated."""
+    batch = cfg.training.batch_size
+    rows = max(n_train if batch == "full" else min(batch, n_train), min(EVAL_CHUNK, n_train))
+    units = sum(cfg.model.hidden_sizes()) + n_outputs
+    needed = rows * units * itemsize * 4  # pre-activation, activation, their gradients
+    if needed > MAX_ACTIVATION_BYTES:
+        raise _field_error(shown, "training.batch_size", f"{rows:,} rows per batch through {units:,} units need "
+                           f"about {needed / 2**30:.1f} GiB of activations, above the limit of "
+                           f"{MAX_ACTIVATION_BYTES / 2**30:.0f} GiB; use a smaller batch_size or fewer/narrower layers")
+
+
 def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Prepared:
     """Load data and build model, loss, optimizer and schedule. Raises DlexpError; writes nothing."""
     from dlexp.data import load_data
 
     rngs = make_generators(cfg.seed)
-    dataset = load_data(cfg.data, Path(base_dir), rngs["data"])
+    try:
+        dataset = load_data(cfg.data, Path(base_dir), rngs["data"])
+    except DataError as exc:
+        if cfg.data.source == "csv":
+            raise  # names the CSV file as written in the config
+        raise DataError(f"{shown}: {exc}") from None  # synthetic data: the config is the file to fix
     if len(dataset.X_train) < 1:
         raise ConfigError(f"{shown}: data: the training split is empty")
     task = dataset.task
@@ -122,7 +143,12 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
     batch = cfg.training.batch_size
     if cfg.model.batchnorm and (batch == 1 or len(dataset.X_train) < 2):
         raise _field_error(shown, "training.batch_size", "BatchNorm needs at least 2 samples per batch (got 1)")
+    stopping = cfg.training.early_stopping
+    if stopping is not None and stopping.monitor.endswith("_acc") and task != "classification":
+        raise _field_error(shown, "training.early_stopping.monitor", f"'{stopping.monitor}' needs a classification "
+                           "task but the data is regression; use val_loss or train_loss")
     dtype = np.dtype(cfg.dtype)
+    _check_activation_memory(cfg, len(dataset.X_train), n_outputs, dtype.itemsize, shown)
     try:
         model = MLP(dataset.X_train.shape[1], cfg.model.hidden_sizes(), n_outputs,
                     activation=cfg.model.activation, init=cfg.model.init, dropout=cfg.model.dropout,

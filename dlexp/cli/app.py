@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
-import click
 import typer
 from rich.console import Console
 
 from dlexp.errors import DlexpError
+
+
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the copy of click that Typer >= 0.20 vendors as ``typer._click``.
+
+    Typer's commands raise the vendored classes, which are not subclasses of ``click``'s own, so
+    catching only ``click.exceptions.UsageError`` lets an unknown option through as an internal error.
+    """
+    found = []
+    for module_name in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+_NO_ARGS_IS_HELP = _click_exceptions("NoArgsIsHelpError")
+_USAGE_ERROR = _click_exceptions("UsageError")
+_ABORT = _click_exceptions("Abort")
+_EXIT = _click_exceptions("Exit")
 
 app = typer.Typer(
     name="dlexp",
@@ -41,17 +65,22 @@ def is_interactive(console: Console, quiet: bool) -> bool:
     return console.is_terminal and not quiet and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    _state["debug"] = debug
-    if version:
+def _print_version(value: bool) -> None:
+    # An eager option callback runs while parsing, so `dlexp --version` needs no command.
+    if value:
         from dlexp import __version__
 
         typer.echo(f"dlexp {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    _state["debug"] = debug
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -74,17 +103,17 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             traceback.print_exc()
         fail(str(exc), exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:  # bare `dlexp`: help, exit 0... as click does, exit 2
+    except _NO_ARGS_IS_HELP as exc:  # bare `dlexp`: help, exit 0... as click does, exit 2
         sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
         raise SystemExit(2)
-    except click.exceptions.UsageError as exc:
+    except _USAGE_ERROR as exc:
         if _state["debug"]:
             traceback.print_exc()
         where = f"{exc.ctx.command_path}: " if exc.ctx else ""
         fail(f"{where}{exc.format_message()} (see --help)", 2)
-    except click.exceptions.Abort:
+    except _ABORT:
         fail("aborted", 130)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         raise SystemExit(exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
@@ -92,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except BrokenPipeError:
         raise SystemExit(0)
+    except OSError as exc:  # e.g. --runs-dir names a file, or a folder that cannot be written
+        if _state["debug"]:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc} (check the paths given and their permissions)", 2)
     except Exception as exc:  # a bug, not bad input: say so in one line unless --debug
         if _state["debug"]:
             traceback.print_exc()

@@ -22,6 +22,8 @@ METRICS = ["train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "g
 TOP_LEVEL = ["epochs", "steps", "wall_s", "grad_ratio", "grad_ratio_first_epoch", "n_params"]
 SECTIONS = ["final", "best", "test"]
 KNOWN = METRICS + TOP_LEVEL + ["test_loss", "test_acc"]
+SECTION_FIELDS = {"final": ["epoch", "step", *METRICS], "best": ["epoch", "step", *METRICS],
+                  "test": ["test_loss", "test_acc"]}
 
 
 def parse_check(text: str) -> tuple[str, str, float]:
@@ -29,11 +31,16 @@ def parse_check(text: str) -> tuple[str, str, float]:
     if not match:
         raise DlexpError(f"--check {text!r}: expected NAME OP NUMBER, e.g. 'val_acc>=0.9' (OP: >= <= > < == !=)")
     name, op, number = match.groups()
-    head = name.split(".")[0]
+    head, _, rest = name.partition(".")
     if "." in name:
         if head not in SECTIONS:
             raise DlexpError(f"--check {text!r}: unknown section '{head}'{did_you_mean(head, SECTIONS)} "
                              f"(accepted: {', '.join(SECTIONS)})")
+        # a typo under a section would otherwise only show up after the run, as "not available"
+        fields = SECTION_FIELDS[head]
+        if rest not in fields:
+            raise DlexpError(f"--check {text!r}: unknown name '{rest}' in {head}.{did_you_mean(rest, fields)} "
+                             f"(accepted: {', '.join(f'{head}.{f}' for f in fields)})")
     elif name not in KNOWN:
         raise DlexpError(f"--check {text!r}: unknown name '{name}'{did_you_mean(name, KNOWN)} "
                          f"(accepted: {', '.join(KNOWN)}, or final./best./test. paths)")
