@@ -151,7 +151,10 @@ def heatmap_size(n_depths: int, n_columns: int) -> tuple[float, float]:
 
 
 def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epoch: str, title: str) -> Path:
-    """depth × configuration, colour = mean log10 first/output gradient ratio, text = mean ± std."""
+    """depth × configuration, colour = mean log10 first/output gradient ratio, text = mean ± std.
+
+    ``epoch``: "first" or "last", which of the matrix's two measurements to draw.
+    """
     from matplotlib.colors import TwoSlopeNorm
 
     columns = list(dict.fromkeys(matrix["column"]))
@@ -160,7 +163,8 @@ def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epo
     spread = np.full_like(grid, np.nan)
     for row in matrix.itertuples():
         i, j = depths.index(row.depth), columns.index(row.column)
-        grid[i, j], spread[i, j] = row.log10_ratio_mean, row.log10_ratio_std
+        grid[i, j] = getattr(row, f"log10_ratio_{epoch}_mean")
+        spread[i, j] = getattr(row, f"log10_ratio_{epoch}_std")
     fig = _figure(heatmap_size(len(depths), len(columns)))
     ax = fig.add_subplot()
     threshold = math.log10(vanish_below)

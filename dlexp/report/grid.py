@@ -16,7 +16,11 @@ Every grid point is the base config with these overrides:
 The runs go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
 run directories (:func:`dlexp.report.gradients.grad_report`), so ``dlexp grad-report FOLDER/runs/*``
 reproduces any run's table. The matrix cell of (configuration, depth) is the mean and sample std
-(ddof=1) over seeds of log10(first layer's ‖∂L/∂W‖ / output layer's) over the last epoch.
+(ddof=1) over seeds of log10(first layer's ‖∂L/∂W‖ / output layer's), over the first epoch (with
+``--steps``: step 1, the initial weights — what the chain-rule bound speaks about) and over the
+last. The last epoch can read healthier than the network is: once a stuck deep sigmoid net has
+fitted the class prior, the output layer's own gradient collapses and the ratio rises although
+the first layer still learns nothing (its absolute norm in ``grad_report.csv`` shows it).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ LAYERS_CSV = "grad_report.csv"
 MATRIX_CSV = "grad_matrix.csv"
 GRID_JSON = "grid.json"
 MATRIX_COLUMNS = ["column", "activation", "init", "batchnorm", "depth", "runs", "measured", "diverged",
-                  "log10_ratio_mean", "log10_ratio_std", "log10_ratio_first_epoch_mean", "bound_log10"]
+                  "log10_ratio_first_mean", "log10_ratio_first_std", "log10_ratio_last_mean", "log10_ratio_last_std",
+                  "bound_log10"]
 
 
 @dataclass
@@ -254,6 +259,12 @@ def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thr
     return GridOutcome(folder=folder, layers=layers, matrix=matrix, runs=runs)
 
 
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    mean = float(np.mean(values)) if len(values) else math.nan
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
 def _matrix(plan: GridPlan, layers: pd.DataFrame, runs: list[dict[str, Any]]) -> pd.DataFrame:
     first_layers = layers[layers["layer"] == 0]
     out = []
@@ -263,17 +274,17 @@ def _matrix(plan: GridPlan, layers: pd.DataFrame, runs: list[dict[str, Any]]) ->
                     (activation, init, bn, depth)]
             sel = first_layers[(first_layers["activation"] == activation) & (first_layers["init"] == init)
                                & (first_layers["batchnorm"] == bn) & (first_layers["depth"] == depth)]
-            values = sel["log10_ratio"].to_numpy(dtype=float)
-            values = values[~np.isnan(values)]
-            first = np.log10(sel["ratio_to_output_first_epoch"].to_numpy(dtype=float))
-            first = first[np.isfinite(first)]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                first = np.log10(sel["ratio_to_output_first_epoch"].to_numpy(dtype=float))
+            last = sel["log10_ratio"].to_numpy(dtype=float)
+            first_mean, first_std = _mean_std(first)
+            last_mean, last_std = _mean_std(last)
             out.append({
                 "column": column_label(plan, activation, init, bn), "activation": activation, "init": init,
-                "batchnorm": bn, "depth": depth, "runs": len(same), "measured": int(len(values)),
+                "batchnorm": bn, "depth": depth, "runs": len(same), "measured": int(np.isfinite(last).sum()),
                 "diverged": sum(r["status"] == "diverged" for r in same),
-                "log10_ratio_mean": float(np.mean(values)) if len(values) else math.nan,
-                "log10_ratio_std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
-                "log10_ratio_first_epoch_mean": float(np.mean(first)) if len(first) else math.nan,
+                "log10_ratio_first_mean": first_mean, "log10_ratio_first_std": first_std,
+                "log10_ratio_last_mean": last_mean, "log10_ratio_last_std": last_std,
                 "bound_log10": bound_log10(activation, depth),
             })
     return pd.DataFrame(out, columns=MATRIX_COLUMNS)
