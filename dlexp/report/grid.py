@@ -187,6 +187,8 @@ def make_folder(runs_dir: Path, out: Path | None) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         return out
     runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise DlexpError(f"--runs-dir {runs_dir}: is a file; expected a folder")
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for k in range(10_000):
