@@ -16,6 +16,7 @@ import platform
 import signal
 import threading
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,10 @@ class RunResult:
         if self.status == "interrupted":
             return 130
         return 1 if self.status == "diverged" else 0
+
+
+def _first_sentence(exc: Exception) -> str:
+    return " ".join(str(exc).split(". ")[0].split())
 
 
 def _field_error(cfg_path: str, field: str, message: str) -> ConfigError:
@@ -350,14 +355,21 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
     p = prepare(cfg, run_dir, f"{shown}/config.yaml")
     writer_cb: list[Callback] = []
     if ckpt.exists():
-        with np.load(ckpt, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        try:
+            with np.load(ckpt, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise DlexpError(f"{ckpt}: unreadable checkpoint ({_first_sentence(exc)}); only plain numeric "
+                             ".npz files written by dlexp are accepted") from None
     else:
         arrays = None
     classification = p.train.labels is not None
     trainer = make_trainer(p, writer_cb)
     if arrays is not None:
-        trainer.restore(arrays)
+        try:
+            trainer.restore(arrays)
+        except (KeyError, ValueError) as exc:
+            raise DlexpError(f"{ckpt}: does not match this run's config ({_first_sentence(exc)})") from None
         step, epoch = trainer.step, trainer.epoch
         elapsed_before = float(arrays.get("meta.elapsed_s", 0.0))
     else:  # killed before the first checkpoint: start over in the same directory

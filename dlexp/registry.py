@@ -16,10 +16,33 @@ from typing import Any, Callable, Generic, TypeVar
 T = TypeVar("T")
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    """``"; did you mean 'x'?"`` for the closest choice, or an empty string.
+
+    Candidates are those difflib finds similar; the one with the fewest edits wins (``adma`` →
+    ``adam``, not ``adamax``).
+    """
+    words = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(word), words, n=5, cutoff=0.6)
+    if not close:
+        return ""
+    best = min(close, key=lambda c: (_edit_distance(str(word), c), close.index(c)))
+    return f"; did you mean '{best}'?"
 
 
 def normalize_spec(spec: Any, kind: str) -> tuple[str, dict[str, Any]]:
@@ -28,7 +51,7 @@ def normalize_spec(spec: Any, kind: str) -> tuple[str, dict[str, Any]]:
         return spec, {}
     if isinstance(spec, dict):
         if "name" not in spec:
-            raise ValueError(f"a {kind} mapping needs a 'name' key (got keys {sorted(map(str, spec))})")
+            raise ValueError(f"a mapping for {kind} needs a 'name' key (got keys {sorted(map(str, spec))})")
         name = spec["name"]
         if not isinstance(name, str):
             raise ValueError(f"{kind} name must be a string (got {name!r})")

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from dlexp.errors import DlexpError
+
 METRICS = "metrics.csv"
 GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
@@ -144,6 +146,8 @@ def json_safe(value: Any) -> Any:
 def create_run_dir(runs_dir: Path, name: str, now: float | None = None) -> Path:
     """Make a fresh ``<name>-<timestamp>[-k]`` folder; never reuses one (mkdir is exclusive)."""
     runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise DlexpError(f"--runs-dir {runs_dir}: is a file; expected a folder for run directories")
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     base = f"{name}-{stamp}"

@@ -250,8 +250,10 @@ class Trainer:
             np.subtract(model.params, self._prev, out=self._prev)
             update_norms = model.segment_norms(self._prev, self._scratch)
             if not np.isfinite(param_norms).all():
-                return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
-                                      "a parameter is not finite after the update", self._first_bad_param())
+                bad = self._first_bad_param()  # None: huge but finite (the norm overflowed); the next loss tells
+                if bad is not None:
+                    return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
+                                          "a parameter is not finite after the update", bad)
             self._emit_step(grad_norms, param_norms, update_norms, layer_rows)
         return None
 

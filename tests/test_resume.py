@@ -77,11 +77,11 @@ def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batc
 
 
 def test_sigkill_leaves_a_readable_directory_that_resumes_exactly(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=12, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=40, batchnorm="false"))
     proc = start(cfg, tmp_path / "runs")
     run = wait_for_rows(tmp_path / "runs", 4, proc)
     time.sleep(0.05)
-    proc.kill()
+    proc.kill()  # 40 epochs take seconds; the kill lands mid-run
     proc.communicate()
     assert json.loads((run / "summary.json").read_text())["status"] == "running"
     for name in ["metrics.csv", "grad_norms.csv", "layer_stats.csv"]:

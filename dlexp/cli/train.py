@@ -13,7 +13,7 @@ import yaml
 from dlexp.cli.app import app, fail, human_console, is_interactive, stdout_console
 from dlexp.cli.checks import evaluate_checks
 from dlexp.cli.display import GradCollector, TrainDisplay, summary_tables
-from dlexp.config import config_base_dir, load_config, resolved_dict
+from dlexp.config import NAME_PATTERN, config_base_dir, load_config, resolved_dict
 from dlexp.errors import ConfigError
 
 SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
@@ -24,6 +24,9 @@ def load_with_cli(config: Path, sets: list[str], seed: Optional[int], name: Opti
     if seed is not None:
         overrides.append(f"seed={seed}")
     if name is not None:
+        if not NAME_PATTERN.match(name):
+            raise ConfigError(f"--name {name!r}: must be 1-100 characters of letters, digits, '.', '_' or '-', "
+                              "not starting with '.' or '-' (it names a folder inside --runs-dir)")
         overrides.append(f"name={json.dumps(name)}")
     return load_config(config, overrides)
 
@@ -73,8 +76,9 @@ def train(
     code = result.exit_code
     if result.status == "diverged":
         div = summary.get("divergence") or {}
-        sys.stderr.write(f"diverged: {div.get('reason')} at step {div.get('step')} (epoch {div.get('epoch')}, "
-                         f"first bad parameter {div.get('layer')}); results so far are in {result.run_dir}\n")
+        where = f", first bad parameter {div['layer']}" if div.get("layer") else ""
+        sys.stderr.write(f"diverged: {div.get('reason')} at step {div.get('step')} (epoch {div.get('epoch')}{where}); "
+                         f"results so far are in {result.run_dir}\n")
         if allow_divergence:
             code = 0
     elif result.status == "interrupted":
