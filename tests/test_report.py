@@ -26,7 +26,8 @@ def make_run(root: Path, name: str, activation: str, grad_w: dict[int, list[list
     ``stats[layer]`` = (saturated_fraction, dead_fraction) per step of the last epoch."""
     run = root / name
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text(f"name: {name}\nmodel: {{depth: 2, activation: {activation}, init: he_normal}}\n")
+    model = f"{{depth: 2, activation: {activation}, init: he_normal}}"
+    (run / "config.yaml").write_text(f"name: {name}\nmodel: {model}\n")
     n_epochs = len(next(iter(grad_w.values())))
     steps_per_epoch = len(next(iter(grad_w.values()))[0])
     lines = [GRAD_HEADER]
@@ -40,7 +41,9 @@ def make_run(root: Path, name: str, activation: str, grad_w: dict[int, list[list
                 lines.append(f"{step},{e + 1},{layer},W,{grad_w[layer][e][k]!r},2.0,{ratio!r}\n")
                 lines.append(f"{step},{e + 1},{layer},b,5.0,1.0,0.5\n")  # b rows never count
                 is_output = layer == layers[-1]
-                sat, dead = stats.get(layer, [(0.0, 0.0)] * steps_per_epoch)[k] if e == n_epochs - 1 else (0.0, 0.0)
+                sat, dead = (0.0, 0.0)
+                if e == n_epochs - 1:
+                    sat, dead = stats.get(layer, [(0.0, 0.0)] * steps_per_epoch)[k]
                 act = "sigmoid" if is_output else activation
                 fields = "," if is_output else f"{sat!r},{dead!r}"
                 stat_lines.append(f"{step},{e + 1},{layer},{act},0.1,0.2,{fields}\n")
@@ -58,7 +61,8 @@ def make_run(root: Path, name: str, activation: str, grad_w: dict[int, list[list
 def sigmoid_run(tmp_path) -> Path:
     # output layer 2: last-epoch mean 2.0; layer 1: 0.2 (ratio 0.1); layer 0: 2e-4 (ratio 1e-4)
     return make_run(tmp_path, "sig", "sigmoid",
-                    {0: [[0.01, 0.03], [0.0001, 0.0003]], 1: [[0.5, 0.5], [0.1, 0.3]], 2: [[1.0, 3.0], [2.0, 2.0]]},
+                    {0: [[0.01, 0.03], [0.0001, 0.0003]], 1: [[0.5, 0.5], [0.1, 0.3]],
+                     2: [[1.0, 3.0], [2.0, 2.0]]},
                     {0: [(0.6, 0.0), (0.8, 0.0)], 1: [(0.2, 0.0), (0.2, 0.0)]},
                     update={0: [0.01, 0.03], 1: [0.001, 0.001], 2: [0.1, 0.3]})
 
@@ -67,7 +71,8 @@ def sigmoid_run(tmp_path) -> Path:
 def relu_run(tmp_path) -> Path:
     # layer 0: ratio 5000 (exploding); layer 1: 75% dead, 90% "saturated" (ignored for ReLU)
     return make_run(tmp_path, "relu", "relu",
-                    {0: [[1.0, 1.0], [500.0, 500.0]], 1: [[1.0, 1.0], [0.1, 0.1]], 2: [[1.0, 1.0], [0.1, 0.1]]},
+                    {0: [[1.0, 1.0], [500.0, 500.0]], 1: [[1.0, 1.0], [0.1, 0.1]],
+                     2: [[1.0, 1.0], [0.1, 0.1]]},
                     {0: [(0.9, 0.0), (0.9, 0.0)], 1: [(0.9, 0.5), (0.9, 1.0)]})
 
 
@@ -104,7 +109,8 @@ def test_thresholds_move_the_verdicts(sigmoid_run, relu_run):
     relu = grad_report(relu_run)
     assert relu.layers["ratio_to_output"].tolist() == pytest.approx([5000.0, 1.0, 1.0], rel=1e-15)
     assert relu.layers["dead_pct"].tolist()[:2] == pytest.approx([0.0, 75.0], rel=1e-15)
-    assert relu.layers["verdict"].tolist() == ["exploding", "dead", "healthy"]  # 90% f' = 0 is not "saturated"
+    # 90% of ReLU units with f' = 0 is not "saturated"
+    assert relu.layers["verdict"].tolist() == ["exploding", "dead", "healthy"]
     assert (relu.verdict, relu.worst_layer) == ("exploding", 0)
     assert grad_report(relu_run, Thresholds(explode_above=1e4)).verdict == "dead"
     assert grad_report(relu_run, Thresholds(explode_above=1e4, dead_above=80)).verdict == "healthy"
@@ -127,7 +133,8 @@ def test_running_run_with_missing_layer_stats(tmp_path):
     (run / "layer_stats.csv").unlink()
     report = grad_report(run)
     assert report.status == "running"
-    assert report.layers["activation"].tolist() == ["relu", "?"]  # from config.yaml; no output activation there
+    # from config.yaml, which names no output activation
+    assert report.layers["activation"].tolist() == ["relu", "?"]
     assert report.layers["ratio_to_output"].tolist() == pytest.approx([0.5, 1.0], rel=1e-15)
     assert math.isnan(report.layers["dead_pct"].iloc[0]) and report.verdict == "healthy"
 
@@ -141,7 +148,8 @@ def test_cli_table_csv_and_json_agree(cli, sigmoid_run, relu_run, tmp_path):
     assert document["thresholds"] == {"vanish_below": 1e-3, "explode_above": 1e3, "saturated_above": 50.0,
                                       "dead_above": 50.0}
     layer0 = document["runs"][0]["layers"][0]
-    assert layer0["log10_ratio"] == pytest.approx(-4.0, abs=1e-14) and layer0["flags"] == ["vanishing", "saturated"]
+    assert layer0["log10_ratio"] == pytest.approx(-4.0, abs=1e-14)
+    assert layer0["flags"] == ["vanishing", "saturated"]
     assert document["runs"][0]["layers"][2]["saturated_pct"] is None  # NaN is null in JSON
     frame = pd.read_csv(out_csv)
     assert list(frame.columns[:4]) == ["run", "run_dir", "status", "run_verdict"]
@@ -159,7 +167,8 @@ def test_cli_human_output_is_plain_and_complete(cli, sigmoid_run):
     assert result.code == 0 and result.stderr == ""
     assert "\x1b[" not in result.stdout  # NO_COLOR, not a terminal
     for text in ("‖∇W‖ first", "× output", "log10", "update ratio", "saturated %", "dead %", "verdict",
-                 "-4.00", "1.00e-04", "70.0", "vanishing", "sigmoid (output)", "epochs 1 (first) and 2 (last)"):
+                 "-4.00", "1.00e-04", "70.0", "vanishing", "sigmoid (output)",
+                 "epochs 1 (first) and 2 (last)"):
         assert text in result.stdout, text
 
 

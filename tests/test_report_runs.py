@@ -15,7 +15,8 @@ import yaml
 from conftest import CONFIGS, write_config
 from dlexp.report import figures
 
-SHORT = ["--set", "training.epochs=2", "--set", "data.n_samples=300", "--set", "logging.grad_every=2", "--quiet"]
+SHORT = ["--set", "training.epochs=2", "--set", "data.n_samples=300", "--set", "logging.grad_every=2",
+         "--quiet"]
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -51,7 +52,7 @@ def test_sigmoid_depth10_vanishes_and_relu_he_does_not(cli, depth10_runs):
     sig = by_name["sigmoid-depth10"]
     assert sig["verdict"] == "vanishing" and sig["worst_layer"] == 0
     verdicts = [layer["verdict"] for layer in sig["layers"]]
-    assert verdicts[:3] == ["vanishing"] * 3 and verdicts[-1] == "healthy"  # first layers vanish, not the last
+    assert verdicts[:3] == ["vanishing"] * 3 and verdicts[-1] == "healthy"  # the first layers vanish
     assert sig["layers"][0]["log10_ratio"] < -4  # ten sigmoid layers: ≤ 0.25^10 ≈ 10^-6 from the derivatives
     relu_run = by_name["relu-he-depth10"]
     assert relu_run["verdict"] != "vanishing"
@@ -83,21 +84,22 @@ def test_grid_mode_writes_the_expected_rows_and_figures(cli, tmp_path):
                         "n_samples: 200}\nmodel: {hidden: [16], activation: tanh, init: xavier_uniform}\n"
                         "training: {epochs: 40, batch_size: 16, optimizer: {name: sgd, lr: 0.1}}\n")
     folder = tmp_path / "report"
-    result = cli("grad-report", "--config", base, "--activations", "sigmoid,relu", "--depths", "2,6", "--seeds", "2",
-                 "--steps", "4", "--jobs", "2", "--out", folder, "--csv", tmp_path / "matrix.csv", "--json")
+    result = cli("grad-report", "--config", base, "--activations", "sigmoid,relu", "--depths", "2,6",
+                 "--seeds", "2", "--steps", "4", "--jobs", "2", "--out", folder,
+                 "--csv", tmp_path / "matrix.csv", "--json")
     assert result.code == 0, result.stderr
     layers = pd.read_csv(folder / "grad_report.csv")
-    expected = {(a, d, s, layer) for a in ("sigmoid", "relu") for d in (2, 6) for s in (5, 6) for layer in range(d + 1)}
+    expected = {(a, d, s, layer)
+                for a in ("sigmoid", "relu") for d in (2, 6) for s in (5, 6) for layer in range(d + 1)}
     assert len(layers) == len(expected) == 40
     assert set(zip(layers.activation, layers.depth, layers.seed, layers.layer)) == expected
-    assert (layers.init == "xavier_uniform").all() and (~layers.batchnorm).all() and (layers.status == "completed").all()
+    assert (layers.init == "xavier_uniform").all() and (~layers.batchnorm).all()
+    assert (layers.status == "completed").all()
     matrix = pd.read_csv(folder / "grad_matrix.csv")
     assert len(matrix) == 4 and (matrix.measured == 2).all()
     assert matrix.set_index(["activation", "depth"]).loc[("sigmoid", 6), "bound_log10"] == pytest.approx(
         6 * -0.6020599913279624)
     first = layers[layers.layer == 0].groupby(["activation", "depth"])["ratio_to_output_first_epoch"]
-    import numpy as np
-
     cell = np.log10(first.get_group(("sigmoid", 6)).to_numpy())
     sig6 = matrix[(matrix.activation == "sigmoid") & (matrix.depth == 6)].iloc[0]
     assert sig6.log10_ratio_first_mean == pytest.approx(cell.mean(), rel=1e-12)
@@ -112,8 +114,10 @@ def test_grid_mode_writes_the_expected_rows_and_figures(cli, tmp_path):
     assert config["model"]["hidden"] in ([16] * 2, [16] * 6)  # width from the base's hidden list
     assert json.loads((runs[0] / "summary.json").read_text())["steps"] == 4
     document = json.loads(result.stdout)
-    assert len(document["runs"]) == 8 and document["axes"]["seeds"] == [5, 6] and document["matrix_epoch"] == "first"
-    for name, size in (("heatmap.png", figures.heatmap_size(2, 2)), ("grad_vs_layer.png", figures.grad_vs_layer_size(2))):
+    assert len(document["runs"]) == 8 and document["axes"]["seeds"] == [5, 6]
+    assert document["matrix_epoch"] == "first"
+    sizes = {"heatmap.png": figures.heatmap_size(2, 2), "grad_vs_layer.png": figures.grad_vs_layer_size(2)}
+    for name, size in sizes.items():
         assert png_size(folder / name) == pixels(size) and (folder / name).stat().st_size > 10_000
     assert "bound sigmoid" in result.stderr and "bound relu" in result.stderr
     assert cli("grad-report", *runs[:2], "--quiet").code == 0
@@ -161,8 +165,8 @@ def test_gradcheck_table_and_cap_are_reported(cli):
 def test_gradcheck_fails_on_a_broken_backward(cli, tmp_path, monkeypatch):
     from dlexp.nn.activations import Tanh
 
-    config = write_config(tmp_path / "tanh.yaml", "data: {n_samples: 60}\nmodel: {hidden: [5, 4], activation: tanh}\n"
-                          "training: {l2: 0.01}\n")
+    config = write_config(tmp_path / "tanh.yaml", "data: {n_samples: 60}\n"
+                          "model: {hidden: [5, 4], activation: tanh}\ntraining: {l2: 0.01}\n")
     assert cli("gradcheck", config).code == 0
 
     def wrong_backward(self, z, a, grad_a, out):  # forgets the derivative: dL/dz = dL/da

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import pandas as pd
 import typer
-from rich.console import Console, Group
+from rich.console import Console
 from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,15 +19,15 @@ from rich.text import Text
 
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.errors import DlexpError
-from dlexp.registry import did_you_mean
 
 VERDICT_STYLE = {"healthy": "green", "saturated": "yellow", "dead": "dark_orange", "vanishing": "bold red",
                  "exploding": "bold magenta"}
 SIDE_BY_SIDE_WIDTH = 200  # columns allowed for runs side by side when the output is not a terminal
 
-SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field: KEY=VALUE (YAML value), "
-                                              "repeatable.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout; all else on stderr.")]
+SetOption = Annotated[list[str], typer.Option(
+    "--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="Print the result as JSON on stdout; all else on stderr.")]
 
 GRAD_REPORT_HELP = """Gradient health per layer, from run directories or from a grid of short trainings.
 
@@ -62,28 +63,6 @@ Writes RUNS_DIR/grad-report-<time>/ (or --out): grad_report.csv (a row per
 configuration, seed and layer), grad_matrix.csv, grid.json, heatmap.png,
 grad_vs_layer.png, and the run directories under runs/.
 """
-
-
-def _thresholds(vanish_below: float, explode_above: float, saturated_above: float, dead_above: float):
-    from dlexp.report.gradients import Thresholds
-
-    return Thresholds(vanish_below=vanish_below, explode_above=explode_above, saturated_above=saturated_above,
-                      dead_above=dead_above)
-
-
-def parse_fail_on(text: Optional[str]) -> list[str]:
-    from dlexp.report.gradients import PROBLEMS
-
-    if text is None:
-        return []
-    verdicts = [part.strip() for part in text.split(",") if part.strip()]
-    if not verdicts:
-        raise DlexpError(f"--fail-on {text!r}: name one or more verdicts (accepted: {', '.join(PROBLEMS)})")
-    for verdict in verdicts:
-        if verdict not in PROBLEMS:
-            raise DlexpError(f"--fail-on {text!r}: unknown verdict '{verdict}'{did_you_mean(verdict, PROBLEMS)} "
-                             f"(accepted: {', '.join(PROBLEMS)})")
-    return verdicts
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -128,7 +107,8 @@ def _describe_model(config: dict[str, Any]) -> str:
     elif model.get("depth") is not None:
         parts.append(f"{model['depth']} hidden")
     parts.append("BatchNorm" if model.get("batchnorm") else "no BN")
-    optimizer = (config.get("training") or {}).get("optimizer") if isinstance(config.get("training"), dict) else None
+    training = config.get("training") if isinstance(config.get("training"), dict) else {}
+    optimizer = training.get("optimizer")
     if optimizer is not None:
         parts.append(str(optimizer.get("name")) if isinstance(optimizer, dict) else str(optimizer))
     return " · ".join(parts)
@@ -141,15 +121,16 @@ def _epochs(report) -> str:
 
 def full_table(report) -> Table:
     """Every column of one run's report."""
-    table = Table(title=f"{report.label} — {report.status}\n{_describe_model(report.config)}; {_epochs(report)}",
-                  title_justify="left")
+    title = f"{report.label} — {report.status}\n{_describe_model(report.config)}; {_epochs(report)}"
+    table = Table(title=title, title_justify="left")
     for name in ("layer", "activation", "‖∇W‖ first", "‖∇W‖ last", "× output", "log10", "update ratio",
                  "saturated %", "dead %", "verdict"):
         table.add_column(name, justify="left" if name in ("activation", "verdict") else "right")
     output = int(report.layers["layer"].max())
     for row in report.layers.itertuples():
         table.add_row(str(row.layer), f"{row.activation}{' (output)' if row.layer == output else ''}",
-                      _num(row.grad_norm_first_epoch), _num(row.grad_norm_last_epoch), _num(row.ratio_to_output),
+                      _num(row.grad_norm_first_epoch), _num(row.grad_norm_last_epoch),
+                      _num(row.ratio_to_output),
                       _fixed(row.log10_ratio), _num(row.update_ratio), _saturated(row, 1),
                       _fixed(row.dead_pct, 1), _verdict(row.verdict))
     return table
@@ -157,7 +138,8 @@ def full_table(report) -> Table:
 
 def compact_table(report) -> Table:
     """The columns that tell runs apart, for runs side by side."""
-    table = Table(title=f"{report.label} — {report.status}\n{_describe_model(report.config)}", title_justify="left")
+    title = f"{report.label} — {report.status}\n{_describe_model(report.config)}"
+    table = Table(title=title, title_justify="left")
     for name in ("layer", "log10 ×out", "upd ratio", "sat %", "dead %", "verdict"):
         table.add_column(name, justify="left" if name == "verdict" else "right")
     for row in report.layers.itertuples():
@@ -199,35 +181,9 @@ def diagnosis_line(report) -> str:
 
 
 def thresholds_line(th) -> str:
-    return (f"verdicts (last epoch): vanishing if ×out < {th.vanish_below:g}, exploding if ×out > {th.explode_above:g}, "
-            f"dead if dead % > {th.dead_above:g}, saturated if saturated % > {th.saturated_above:g} (sigmoid/tanh)")
-
-
-def fail_on_hits(reports: list, fail_on: list[str]) -> list[str]:
-    """One message per run that has a layer flagged with a verdict in ``fail_on``."""
-    from dlexp.report.gradients import layer_ranges
-
-    messages = []
-    for report in reports:
-        for verdict in fail_on:
-            layers = [int(r["layer"]) for r in report.records() if verdict in r["flags"]]
-            if layers:
-                messages.append(f"{report.label}: {verdict} in layer{layer_ranges(layers)}")
-    return messages
-
-
-def report_frame(reports: list) -> pd.DataFrame:
-    """Every run's layer table in one frame (for --csv)."""
-    frames = []
-    for report in reports:
-        frame = report.layers.copy()
-        frame["flags"] = frame["flags"].map(";".join)
-        frame.insert(0, "run_verdict", report.verdict)
-        frame.insert(0, "status", report.status)
-        frame.insert(0, "run_dir", str(report.path))
-        frame.insert(0, "run", report.label)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return (f"verdicts (last epoch): vanishing if ×out < {th.vanish_below:g}, exploding if ×out > "
+            f"{th.explode_above:g}, dead if dead % > {th.dead_above:g}, saturated if saturated % > "
+            f"{th.saturated_above:g} (sigmoid/tanh)")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -238,90 +194,129 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     write_text_atomic(path, frame.to_csv(index=False, float_format="%.17g"))
 
 
-def _labels(paths: list[Path]) -> list[Optional[str]]:
+def _labels(runs: list) -> list[str]:
     """Config names label the runs unless two share one; then the folder names do."""
-    from dlexp.report.rundata import read_run
-
-    names = [read_run(p).name for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    return [p.name if names.count(n) > 1 else n for p, n in zip(paths, names)]
+    names = [run.name for run in runs]
+    return [run.path.name if names.count(name) > 1 else name for run, name in zip(runs, names)]
 
 
 # -- grad-report ------------------------------------------------------------------------------
 
 
+def _grid_option(*names: str, help: str, **kwargs) -> Any:
+    """A grid-only option: None unless given, so run-directory mode can refuse it."""
+    return typer.Option(*names, help=f"Grid: {help}", show_default=False, **kwargs)
+
+
 @app.command("grad-report", help=GRAD_REPORT_HELP)
 def grad_report_command(
-    run_dirs: Annotated[Optional[list[Path]], typer.Argument(help="Run directories to report on.", metavar="[RUN_DIR]...",
-                                                             show_default=False)] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Grid mode: the base config YAML.",
-                                                   show_default=False)] = None,
+    run_dirs: Annotated[Optional[list[Path]], typer.Argument(
+        help="Run directories to report on.", metavar="[RUN_DIR]...", show_default=False)] = None,
+    config: Annotated[Optional[Path], _grid_option("--config", help="the base config YAML.")] = None,
     sets: SetOption = [],
-    activations: Annotated[Optional[str], typer.Option(help="Grid: comma-separated activations "
-                                                       "[default: sigmoid,tanh,relu,leaky_relu].",
-                                                       show_default=False)] = None,
-    depths: Annotated[Optional[str], typer.Option(help="Grid: comma-separated hidden-layer counts "
-                                                  "[default: 2,4,8,16].", show_default=False)] = None,
-    inits: Annotated[Optional[str], typer.Option(help="Grid: comma-separated initializers [default: the "
-                                                 "config's].", show_default=False)] = None,
-    batchnorm: Annotated[Optional[str], typer.Option(help="Grid: off, on or off,on [default: the config's].",
-                                                     show_default=False)] = None,
-    seeds: Annotated[Optional[int], typer.Option(min=1, help="Grid: seeds per point, base seed + k [default: 3].",
-                                                 show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option(min=0, help="Grid: full-batch steps per run; 0 keeps the "
-                                                 "config's training [default: 100].", show_default=False)] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Grid: parallel runs [default: the "
-                                                "cores available].", show_default=False)] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Grid: the report folder goes to "
-                                                     "RUNS_DIR/grad-report-<time>/ [default: runs].",
-                                                     show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Grid: write the report folder here instead "
-                                                "(new or empty).", show_default=False)] = None,
-    epoch: Annotated[Optional[str], typer.Option("--epoch", help="Grid: the matrix and heatmap show the ratio over "
-                                                 "the 'first' epoch (with --steps: the initial weights) or the "
-                                                 "'last' [default: first].", show_default=False)] = None,
-    vanish_below: Annotated[float, typer.Option(help="Vanishing: gradient < this × the output layer's.")] = 1e-3,
-    explode_above: Annotated[float, typer.Option(help="Exploding: gradient > this × the output layer's.")] = 1e3,
-    saturated_above: Annotated[float, typer.Option(help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
+    activations: Annotated[Optional[str], _grid_option(
+        "--activations", help="comma-separated activations [default: sigmoid,tanh,relu,leaky_relu].")] = None,
+    depths: Annotated[Optional[str], _grid_option(
+        "--depths", help="comma-separated hidden-layer counts [default: 2,4,8,16].")] = None,
+    inits: Annotated[Optional[str], _grid_option(
+        "--inits", help="comma-separated initializers [default: the config's].")] = None,
+    batchnorm: Annotated[Optional[str], _grid_option(
+        "--batchnorm", help="off, on or off,on [default: the config's].")] = None,
+    seeds: Annotated[Optional[int], _grid_option(
+        "--seeds", min=1, help="seeds per point, base seed + k [default: 3].")] = None,
+    steps: Annotated[Optional[int], _grid_option(
+        "--steps", min=0,
+        help="full-batch steps per run; 0 keeps the config's training [default: 100].")] = None,
+    jobs: Annotated[Optional[int], _grid_option(
+        "--jobs", "-j", min=1, help="parallel runs [default: the cores available].")] = None,
+    runs_dir: Annotated[Optional[Path], _grid_option(
+        "--runs-dir", help="the report folder goes to RUNS_DIR/grad-report-<time>/ [default: runs].")] = None,
+    out: Annotated[Optional[Path], _grid_option(
+        "--out", help="write the report folder here instead (new or empty).")] = None,
+    epoch: Annotated[Optional[str], _grid_option(
+        "--epoch", help="the matrix and heatmap show the ratio over the 'first' epoch (with --steps: the "
+                        "initial weights) or the 'last' [default: first].")] = None,
+    vanish_below: Annotated[float, typer.Option(
+        help="Vanishing: gradient < this × the output layer's.")] = 1e-3,
+    explode_above: Annotated[float, typer.Option(
+        help="Exploding: gradient > this × the output layer's.")] = 1e3,
+    saturated_above: Annotated[float, typer.Option(
+        help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
     dead_above: Annotated[float, typer.Option(help="Dead: dead % above this.")] = 50.0,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write the table shown as CSV (grid: the "
-                                                     "matrix).", show_default=False)] = None,
-    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 if any layer of any run gets one of "
-                                                   "these verdicts, e.g. vanishing,exploding.",
-                                                   show_default=False)] = None,
+    csv_path: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Write the table shown as CSV (grid: the matrix).", show_default=False)] = None,
+    fail_on: Annotated[Optional[str], typer.Option(
+        "--fail-on",
+        help="Exit 1 if any layer of any run gets one of these verdicts, e.g. vanishing,exploding.",
+        show_default=False)] = None,
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables; the diagnosis lines only.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No tables; the diagnosis lines only.")] = False,
 ) -> None:
-    th = _thresholds(vanish_below, explode_above, saturated_above, dead_above)
+    from dlexp.report.gradients import Thresholds, parse_fail_on
+
+    th = Thresholds(vanish_below=vanish_below, explode_above=explode_above, saturated_above=saturated_above,
+                    dead_above=dead_above)
     failing = parse_fail_on(fail_on)
-    grid_options = {"--activations": activations, "--depths": depths, "--inits": inits, "--batchnorm": batchnorm,
-                    "--seeds": seeds, "--steps": steps, "--jobs": jobs, "--runs-dir": runs_dir, "--out": out,
-                    "--epoch": epoch, "--set": sets or None}
+    grid = GridArgs(config, list(sets), activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir,
+                    out, epoch)
     if (config is None) == (not run_dirs):
         raise DlexpError("grad-report: give RUN_DIR arguments or --config BASE.yaml for a grid (not both)")
     if config is None:
-        given = [name for name, value in grid_options.items() if value is not None]
+        given = grid.given()
         if given:
             raise DlexpError(f"grad-report: {', '.join(given)} only apply to a grid (--config BASE.yaml)")
         code = _report_runs(list(run_dirs or []), th, failing, csv_path, json_out, quiet)
     else:
-        code = _report_grid(config, sets, activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir, out,
-                            epoch, th, failing, csv_path, json_out, quiet)
+        code = _report_grid(grid, th, failing, csv_path, json_out, quiet)
     raise typer.Exit(code)
+
+
+@dataclass
+class GridArgs:
+    """The grid-mode options as given (None: not given)."""
+
+    config: Optional[Path]
+    sets: list[str]
+    activations: Optional[str]
+    depths: Optional[str]
+    inits: Optional[str]
+    batchnorm: Optional[str]
+    seeds: Optional[int]
+    steps: Optional[int]
+    jobs: Optional[int]
+    runs_dir: Optional[Path]
+    out: Optional[Path]
+    epoch: Optional[str]
+
+    def axes(self):
+        from dlexp.report import grid as g
+
+        return g.GridAxes(
+            activations=g.split_list(self.activations or "sigmoid,tanh,relu,leaky_relu", "--activations"),
+            depths=g.parse_depths(self.depths or "2,4,8,16"),
+            inits=g.split_list(self.inits, "--inits") if self.inits is not None else None,
+            batchnorm=g.parse_batchnorm(self.batchnorm) if self.batchnorm is not None else None,
+            seeds=self.seeds or 3, steps=100 if self.steps is None else self.steps)
+
+    def given(self) -> list[str]:
+        names = [f"--{f.name.replace('_', '-')}" for f in fields(self) if f.name != "config"]
+        values = [getattr(self, f.name) or None for f in fields(self) if f.name != "config"]
+        return [name for name, value in zip(names, values) if value is not None]
 
 
 def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Optional[Path], json_out: bool,
                  quiet: bool) -> int:
-    from dlexp.report.gradients import grad_report, thresholds_dict
+    from dlexp.report.gradients import fail_on_hits, report_run, reports_frame, thresholds_dict
+    from dlexp.report.rundata import read_run
     from dlexp.rundir import json_safe
 
-    labels = _labels(paths)
-    reports = [grad_report(path, th, label=label) for path, label in zip(paths, labels)]
+    runs = [read_run(path) for path in paths]  # every path checked before any output
+    reports = [report_run(run, th, label) for run, label in zip(runs, _labels(runs))]
     console = human_console(json_out)
     hits = fail_on_hits(reports, failing)
     if csv_path is not None:
-        _write_csv(report_frame(reports), csv_path)
+        _write_csv(reports_frame(reports), csv_path)
     if json_out:
         document = {"thresholds": thresholds_dict(th), "runs": [r.to_dict() for r in reports],
                     "fail_on": failing, "fail_on_hits": hits}
@@ -348,7 +343,8 @@ class GridProgress:
         self.done = self.failed = 0
         self.progress = None
         if interactive:
-            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total}"),
                                      TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
                                      console=console, transient=True)
             self.task = self.progress.add_task("runs", total=total, failed=0)
@@ -375,71 +371,53 @@ def _default_jobs() -> int:
     return default_jobs()
 
 
-def _report_grid(config: Path, sets, activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir, out, epoch,
-                 th, failing: list[str], csv_path: Optional[Path], json_out: bool, quiet: bool) -> int:
-    from dlexp.report import figures
+def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Optional[Path], json_out: bool,
+                 quiet: bool) -> int:
     from dlexp.report import grid as g
+    from dlexp.report.gradients import fail_on_hits
     from dlexp.rundir import json_safe
 
-    epoch = epoch or "first"
+    epoch = args.epoch or "first"
     if epoch not in ("first", "last"):
         raise DlexpError(f"--epoch {epoch!r}: accepted: first, last")
-    axes = g.GridAxes(
-        activations=g.split_list(activations or "sigmoid,tanh,relu,leaky_relu", "--activations"),
-        depths=g.parse_depths(depths or "2,4,8,16"),
-        inits=g.split_list(inits, "--inits") if inits is not None else None,
-        batchnorm=g.parse_batchnorm(batchnorm) if batchnorm is not None else None,
-        seeds=seeds or 3, steps=100 if steps is None else steps)
-    plan = g.build_plan(config, list(sets), axes)
+    plan = g.build_plan(args.config, args.sets, args.axes())
     g.check_data(plan)
     if csv_path is not None and csv_path.parent and not csv_path.parent.exists():
         raise DlexpError(f"--csv {csv_path}: folder {csv_path.parent} does not exist")
-    folder = g.make_folder(runs_dir or Path("runs"), out)
+    folder = g.make_folder(args.runs_dir or Path("runs"), args.out)
     console = human_console(json_out)
-    n_runs = len(plan.points)
-    workers = max(1, min(jobs or _default_jobs(), n_runs))
+    axes, n_runs = plan.axes, len(plan.points)
+    workers = max(1, min(args.jobs or _default_jobs(), n_runs))
     if not quiet:
-        console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} depths × "
-                      f"{axes.seeds} seeds, {_steps_text(axes.steps)}) on {workers} worker"
+        console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} "
+                      f"depths × {axes.seeds} seeds, {g.steps_text(axes.steps)}) on {workers} worker"
                       f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True)
     with GridProgress(console, n_runs, is_interactive(console, quiet)) as progress:
         results = g.run_plan(plan, folder, workers, on_result=progress.on_result)
     outcome = g.collect(plan, results, folder, th)
-    g.write_outcome(plan, outcome, th, ["dlexp", *sys.argv[1:]])
-    title = f"{plan.config_path.name}: {_steps_text(axes.steps)}, {axes.seeds} seed{'s' if axes.seeds > 1 else ''}"
-    columns = [(a, i, b, g.column_label(plan, a, i, b)) for a, i, b in plan.columns]
-    figures.plot_grid_heatmap(outcome.matrix, folder / "heatmap.png", th.vanish_below, epoch,
-                              f"First-layer gradient relative to the output layer — {title}")
-    figures.plot_grad_vs_layer(outcome.layers, columns, folder / "grad_vs_layer.png", epoch,
-                               f"Gradient norm vs layer, mean over seeds — {title}")
+    command = ["dlexp", *sys.argv[1:]]
+    g.write_outcome(plan, outcome, th, command)
+    g.write_figures(plan, outcome, th, epoch)
     if csv_path is not None:
         _write_csv(outcome.matrix, csv_path)
-    hits = []
-    for verdict in failing:
-        flagged = outcome.layers[outcome.layers["flags"].str.split(";").map(lambda f: verdict in f)]
-        for run_dir in dict.fromkeys(flagged["run_dir"]):
-            hits.append(f"{Path(run_dir).name}: {verdict}")
+    hits = fail_on_hits(outcome.reports, failing)
     if json_out:
-        document = g.grid_document(plan, outcome, th, ["dlexp", *sys.argv[1:]])
+        document = g.grid_document(plan, outcome, th, command)
         document.update(fail_on=failing, fail_on_hits=hits, matrix_epoch=epoch)
         sys.stdout.write(json.dumps(json_safe(document), indent=2, default=str) + "\n")
     if not quiet:
         print_fitted(console, matrix_table(outcome.matrix, plan, th, epoch))
-    for line in grid_diagnosis(outcome, th, epoch):
+    for line in g.diagnosis(outcome, th, epoch):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"report folder: {folder}", highlight=False, soft_wrap=True)
     for run in outcome.runs:
         if run["error"]:
-            sys.stderr.write(f"failed: {run['activation']}, depth {run['depth']}, {run['init']}, batchnorm "
-                             f"{'on' if run['batchnorm'] else 'off'}, seed {run['seed']}: "
-                             f"{' '.join(str(run['error']).split())}\n")
+            where = (f"{run['activation']}, depth {run['depth']}, {run['init']}, "
+                     f"batchnorm {'on' if run['batchnorm'] else 'off'}, seed {run['seed']}")
+            sys.stderr.write(f"failed: {where}: {' '.join(str(run['error']).split())}\n")
     for line in hits:
         sys.stderr.write(f"fail-on: {line}\n")
     return 1 if hits else 0
-
-
-def _steps_text(steps: int) -> str:
-    return f"{steps} full-batch steps" if steps else "the config's own training"
 
 
 def _cell_style(value: float, th) -> str:
@@ -474,14 +452,17 @@ def matrix_table(matrix: pd.DataFrame, plan, th, epoch: str) -> Table:
     bounds = bound_groups(list(dict.fromkeys(matrix["activation"])))
     seeds = plan.axes.seeds
     low = math.log10(th.vanish_below)
-    when = "first epoch (step 1: the initial weights)" if epoch == "first" and plan.axes.steps else f"{epoch} epoch"
+    when = f"{epoch} epoch"
+    if epoch == "first" and plan.axes.steps:
+        when = "first epoch (step 1: the initial weights)"
     table = Table(
         title=f"log10(‖∂L/∂W‖ first layer / output layer), {when} — mean"
               f"{' ± std (ddof=1)' if seeds > 1 else ''} over {seeds} seed{'s' if seeds > 1 else ''}",
-        caption=f"green ≥ {low / 3:.0f}, yellow ≥ {2 * low / 3:.0f}, orange ≥ {low:.0f}, red < {low:.0f} (vanishing, "
-                f"--vanish-below {th.vanish_below:g}), magenta > {math.log10(th.explode_above):.0f} (exploding). "
-                "bound: log10 of (sup f')^depth — the chain rule's activation factor alone (sigmoid 0.25, tanh 1, "
-                "ReLU 1 per layer); the weight matrices multiply in as well.",
+        caption=f"green ≥ {low / 3:.0f}, yellow ≥ {2 * low / 3:.0f}, orange ≥ {low:.0f}, red < {low:.0f} "
+                f"(vanishing, --vanish-below {th.vanish_below:g}), magenta > "
+                f"{math.log10(th.explode_above):.0f} (exploding). bound: log10 of (sup f')^depth — the "
+                "chain rule's activation factor alone (sigmoid 0.25, tanh 1, ReLU 1 per layer); the weight "
+                "matrices multiply in as well.",
         caption_justify="left")
     table.add_column("depth", justify="right")
     for label in labels:
@@ -507,38 +488,13 @@ def matrix_table(matrix: pd.DataFrame, plan, th, epoch: str) -> Table:
     return table
 
 
-def grid_diagnosis(outcome, th, epoch: str) -> list[str]:
-    """What crosses the thresholds in the matrix, what usually fixes it, and the runs' own verdicts."""
-    from dlexp.report.gradients import FIXES, VERDICTS
-
-    column = f"log10_ratio_{epoch}_mean"
-    matrix = outcome.matrix
-    low, high = math.log10(th.vanish_below), math.log10(th.explode_above)
-    lines = []
-    for verdict, selected in (("vanishing", matrix[matrix[column] < low]), ("exploding", matrix[matrix[column] > high])):
-        if not len(selected):
-            continue
-        parts = []
-        for label, cells in selected.groupby("column", sort=False):
-            depths = ", ".join(f"{int(r['depth'])} (10^{r[column]:.1f}, bound 10^{r['bound_log10']:.1f})"
-                               for _, r in cells.iterrows())
-            parts.append(f"{label} at depth {depths}")
-        lines.append(f"{verdict} ({epoch} epoch): {'; '.join(parts)}. Usually fixed by: {FIXES[verdict]}.")
-    if not lines:
-        lines.append(f"no configuration's mean ratio crosses 10^{low:.0f} or 10^{high:.0f} ({epoch} epoch).")
-    counts = ", ".join(f"{n} {v}" for v in VERDICTS if (n := sum(r["verdict"] == v for r in outcome.runs)))
-    missing = sum(1 for r in outcome.runs if not r["verdict"])
-    lines.append(f"runs' own verdicts (worst layer, last epoch): {counts or 'none'}"
-                 + (f"; {missing} without a report (see failed: below)" if missing else ""))
-    return lines
-
-
 # -- plot -------------------------------------------------------------------------------------
 
 
 @app.command()
 def plot(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to draw.", metavar="RUN_DIR...", show_default=False)],
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories to draw.", metavar="RUN_DIR...", show_default=False)],
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the PNGs, named <run folder>_*.png "
                                                 "[default: RUN_DIR/figures/].", show_default=False)] = None,
     json_out: JsonOption = False,
@@ -580,8 +536,8 @@ def gradcheck(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)],
     sets: SetOption = [],
     rows: Annotated[int, typer.Option(min=1, help="Training rows in the checked batch.")] = 8,
-    max_per_param: Annotated[int, typer.Option(min=0, help="Probe at most this many entries of each parameter, "
-                                               "chosen at random; 0 probes all.")] = 100,
+    max_per_param: Annotated[int, typer.Option(
+        min=0, help="Probe at most this many random entries of each parameter; 0 probes all.")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the probe choice and of dropout masks.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
@@ -593,7 +549,7 @@ def gradcheck(
     is at most 1e-6, or when the error is within the rounding noise of a central difference
     (10·ε·|L|/h): a vanishing gradient is too small for a relative check. Exit 1 on failure.
     """
-    from dlexp.report.chainrule import run_gradcheck
+    from dlexp.report.chainrule import notes, run_gradcheck
     from dlexp.rundir import json_safe
 
     result = run_gradcheck(config, list(sets), rows=rows, max_per_param=max_per_param or None, seed=seed)
@@ -601,7 +557,7 @@ def gradcheck(
     if json_out:
         sys.stdout.write(json.dumps(json_safe(result.to_dict()), indent=2) + "\n")
     print_fitted(console, gradcheck_table(result))
-    for line in gradcheck_notes(result):
+    for line in notes(result):
         console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.passed else 1)
 
@@ -609,7 +565,8 @@ def gradcheck(
 def gradcheck_table(result) -> Table:
     table = Table(title=f"gradient check: {result.config}\n{result.model}, {result.rows} rows, float64",
                   title_justify="left")
-    for name in ("layer", "param", "size", "probed", "max |grad|", "max abs error", "max rel error", "result"):
+    columns = ("layer", "param", "size", "probed", "max |grad|", "max abs error", "max rel error", "result")
+    for name in columns:
         table.add_column(name, justify="left" if name in ("param", "result") else "right")
     style = {"pass": "green", "pass (noise-limited)": "green", "unresolved": "yellow", "fail": "bold red"}
     params = result.params
@@ -619,28 +576,3 @@ def gradcheck_table(result) -> Table:
                       f"{p.max_abs_error:.2e}", f"{p.rel_error:.2e}", Text(p.status, style=style[p.status]),
                       end_section=last_of_layer)
     return table
-
-
-def gradcheck_notes(result) -> list[str]:
-    lines = [f"central differences with h = {result.step:g}; pass: max rel error ≤ {result.tolerance:g}, or max abs "
-             f"error ≤ the rounding floor 10·ε·max(|L|, 1)/h = {result.noise_floor:.1e} (L = {result.loss:.6g})"]
-    capped = result.capped
-    if capped:
-        shown = ", ".join(f"{p.name} {p.probed:,} of {p.size:,}" for p in capped[:4])
-        more = f" and {len(capped) - 4} more" if len(capped) > 4 else ""
-        lines.append(f"probed at most {result.max_per_param:,} random entries per parameter ({shown}{more}); "
-                     "--max-per-param 0 probes every entry")
-    limited = [p.name for p in result.params if p.status == "pass (noise-limited)"]
-    if limited:
-        lines.append(f"noise-limited: {', '.join(limited)} — gradients this small (vanishing) are below what a 1e-6 "
-                     "relative check can resolve in float64; they agree within the rounding floor")
-    unresolved = [p.name for p in result.params if p.status == "unresolved"]
-    if unresolved:
-        lines.append(f"unresolved: {', '.join(unresolved)} — the gradient itself is within 10× the rounding floor, so "
-                     "finite differences cannot check it")
-    failed = [p.name for p in result.params if p.failed]
-    if failed:
-        lines.append(f"FAILED: {', '.join(failed)} — backprop disagrees with the finite difference")
-    else:
-        lines.append(f"chain rule verified: all {len(result.params)} parameters pass")
-    return lines

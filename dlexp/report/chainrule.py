@@ -102,7 +102,8 @@ def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param
     loss_value = p.model.loss_and_grads(X, targets, p.loss, training=True, rng=np.random.default_rng(seed))
     loss_value += p.model.penalty(l1, l2)
     if not np.isfinite(loss_value):
-        raise DlexpError(f"{config}: the loss at initialisation is not finite ({loss_value}); nothing to check")
+        raise DlexpError(f"{config}: the loss at initialisation is not finite ({loss_value}); "
+                         "nothing to check")
     floor = NOISE_FACTOR * EPS64 * max(abs(loss_value), 1.0) / STEP
     checks = check_model(p.model, X, targets, p.loss, l1=l1, l2=l2, seed=seed, max_per_param=max_per_param)
     result = GradcheckResult(config=str(config), model=repr(p.model), rows=n, loss=float(loss_value),
@@ -115,3 +116,30 @@ def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param
             max_abs_grad=c.max_abs_grad, max_abs_error=c.max_abs_error, rel_error=c.rel_error,
             status=classify(c.rel_error, c.max_abs_error, c.max_abs_grad, floor)))
     return result
+
+
+def notes(result: GradcheckResult) -> list[str]:
+    """What was compared, what was capped, and the outcome, in words."""
+    lines = [(f"central differences with h = {result.step:g}; pass: max rel error ≤ {result.tolerance:g}, "
+              f"or max abs error ≤ the rounding floor {NOISE_FACTOR:g}·ε·max(|L|, 1)/h = "
+              f"{result.noise_floor:.1e} (L = {result.loss:.6g})")]
+    capped = result.capped
+    if capped:
+        shown = ", ".join(f"{p.name} {p.probed:,} of {p.size:,}" for p in capped[:4])
+        more = f" and {len(capped) - 4} more" if len(capped) > 4 else ""
+        lines.append(f"probed at most {result.max_per_param:,} random entries per parameter ({shown}{more}); "
+                     "--max-per-param 0 probes every entry")
+    limited = [p.name for p in result.params if p.status == "pass (noise-limited)"]
+    if limited:
+        lines.append(f"noise-limited: {', '.join(limited)} — gradients this small (vanishing) are below what "
+                     "a 1e-6 relative check can resolve in float64; they agree within the rounding floor")
+    unresolved = [p.name for p in result.params if p.status == "unresolved"]
+    if unresolved:
+        lines.append(f"unresolved: {', '.join(unresolved)} — the gradient itself is within 10× the rounding "
+                     "floor, so finite differences cannot check it")
+    failed = [p.name for p in result.params if p.failed]
+    if failed:
+        lines.append(f"FAILED: {', '.join(failed)} — backprop disagrees with the finite difference")
+    else:
+        lines.append(f"chain rule verified: all {len(result.params)} parameters pass")
+    return lines

@@ -132,7 +132,8 @@ def _edges(centers: np.ndarray) -> np.ndarray:
     if len(centers) == 1:
         return np.array([centers[0] - 0.5, centers[0] + 0.5])
     mid = (centers[1:] + centers[:-1]) / 2
-    return np.concatenate([[centers[0] - (mid[0] - centers[0])], mid, [centers[-1] + (centers[-1] - mid[-1])]])
+    first, last = centers[0] - (mid[0] - centers[0]), centers[-1] + (centers[-1] - mid[-1])
+    return np.concatenate([[first], mid, [last]])
 
 
 def plot_run(run: RunData, out_dir: Path, label: str, prefix: str = "") -> list[Path]:
@@ -181,7 +182,9 @@ def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epo
             else:
                 text = "no run"
             ax.text(j, i, text, ha="center", va="center", fontsize=9)
-    ax.set_xticks(range(len(columns)), columns, rotation=20 if len(columns) > 4 else 0, ha="right" if len(columns) > 4 else "center")
+    crowded = len(columns) > 4
+    ax.set_xticks(range(len(columns)), columns, rotation=20 if crowded else 0,
+                  ha="right" if crowded else "center")
     ax.set_yticks(range(len(depths)), [str(d) for d in depths])
     ax.set_xlabel("configuration (activation, init, BatchNorm)")
     ax.set_ylabel("depth (hidden layers)")
@@ -197,8 +200,8 @@ def grad_vs_layer_size(n_columns: int) -> tuple[float, float]:
     return (1.0 + 3.6 * ncols, 0.9 + 3.1 * nrows)
 
 
-def plot_grad_vs_layer(layers: pd.DataFrame, columns: list[tuple[str, str, bool, str]], path: Path, epoch: str,
-                       title: str) -> Path:
+def plot_grad_vs_layer(layers: pd.DataFrame, columns: list[tuple[str, str, bool, str]], path: Path,
+                       epoch: str, title: str) -> Path:
     """One panel per configuration: ratio to the output layer against layer, a line per depth.
 
     ``columns``: (activation, init, batchnorm, label). The dashed line is the chain-rule bound
@@ -215,7 +218,8 @@ def plot_grad_vs_layer(layers: pd.DataFrame, columns: list[tuple[str, str, bool,
     colors = dict(zip(depths, _layer_colors(len(depths))))
     for k, (activation, init, bn, label) in enumerate(columns):
         ax = axes[k // ncols][k % ncols]
-        sel = layers[(layers["activation"] == activation) & (layers["init"] == init) & (layers["batchnorm"] == bn)]
+        sel = layers[(layers["activation"] == activation) & (layers["init"] == init)
+                     & (layers["batchnorm"] == bn)]
         for depth in depths:
             runs = sel[sel["depth"] == depth]
             if not len(runs):

@@ -75,7 +75,8 @@ class Thresholds:
         checks = [
             ("--vanish-below", self.vanish_below, 0 < self.vanish_below < 1, "a number in (0, 1)"),
             ("--explode-above", self.explode_above, 1 < self.explode_above < math.inf, "a finite number > 1"),
-            ("--saturated-above", self.saturated_above, 0 <= self.saturated_above <= 100, "a percentage in [0, 100]"),
+            ("--saturated-above", self.saturated_above, 0 <= self.saturated_above <= 100,
+             "a percentage in [0, 100]"),
             ("--dead-above", self.dead_above, 0 <= self.dead_above <= 100, "a percentage in [0, 100]"),
         ]
         for option, value, ok, accepted in checks:
@@ -121,11 +122,12 @@ def judge_layer(row: dict[str, Any], th: Thresholds) -> list[str]:
     ratio = row["ratio_to_output"]
     if _finite(ratio) and ratio > th.explode_above:
         flags.append("exploding")
-    if _finite(ratio) and ratio < th.vanish_below or ratio == 0:
+    if _finite(ratio) and ratio < th.vanish_below:
         flags.append("vanishing")
     if _finite(row["dead_pct"]) and row["dead_pct"] > th.dead_above:
         flags.append("dead")
-    if row["activation"] in SATURATING and _finite(row["saturated_pct"]) and row["saturated_pct"] > th.saturated_above:
+    saturated = row["saturated_pct"]
+    if row["activation"] in SATURATING and _finite(saturated) and saturated > th.saturated_above:
         flags.append("saturated")
     return flags
 
@@ -160,14 +162,18 @@ def layer_table(run: RunData, th: Thresholds) -> tuple[pd.DataFrame, int, int]:
             "grad_norm_first_epoch": float(first_norm.get(layer, np.nan)),
             "grad_norm_last_epoch": float(last_norm.get(layer, np.nan)),
             "ratio_to_output": _ratio(last_norm.get(layer, np.nan), last_norm.get(output, np.nan)),
-            "ratio_to_output_first_epoch": _ratio(first_norm.get(layer, np.nan), first_norm.get(output, np.nan)),
+            "ratio_to_output_first_epoch": _ratio(first_norm.get(layer, np.nan),
+                                                  first_norm.get(output, np.nan)),
             "update_ratio": float(update.get(layer, np.nan)),
             "saturated_pct": float(saturated.get(layer, np.nan)),
             "dead_pct": float(dead.get(layer, np.nan)),
         })
     for row in rows:
         ratio = row["ratio_to_output"]
-        row["log10_ratio"] = math.log10(ratio) if _finite(ratio) and ratio > 0 else (-math.inf if ratio == 0 else math.nan)
+        if _finite(ratio) and ratio > 0:
+            row["log10_ratio"] = math.log10(ratio)
+        else:
+            row["log10_ratio"] = -math.inf if ratio == 0 else math.nan
         row["flags"] = judge_layer(row, th)
         row["verdict"] = row["flags"][0] if row["flags"] else "healthy"
     return pd.DataFrame(rows, columns=LAYER_COLUMNS), first, last
@@ -175,7 +181,11 @@ def layer_table(run: RunData, th: Thresholds) -> tuple[pd.DataFrame, int, int]:
 
 def grad_report(path: str | Path, th: Thresholds = Thresholds(), label: str | None = None) -> RunReport:
     """Read a run directory and judge its gradients (raises DlexpError naming the path)."""
-    run = read_run(path)
+    return report_run(read_run(path), th, label)
+
+
+def report_run(run: RunData, th: Thresholds = Thresholds(), label: str | None = None) -> RunReport:
+    """Judge the gradients of a run already read from disk."""
     table, first, last = layer_table(run, th)
     verdict, worst = run_verdict(table)
     activation = _config_activation(run, False)
@@ -184,7 +194,7 @@ def grad_report(path: str | Path, th: Thresholds = Thresholds(), label: str | No
         activation = str(hidden["activation"].iloc[0])
     partial = _partial(run, last)
     diagnosis = describe(table, verdict, activation, th, run.status)
-    return RunReport(path=Path(path), label=label or run.name, status=run.status, activation=activation,
+    return RunReport(path=run.path, label=label or run.name, status=run.status, activation=activation,
                      first_epoch=first, last_epoch=last, last_epoch_partial=partial, layers=table,
                      verdict=verdict, worst_layer=worst, diagnosis=diagnosis, fix=FIXES.get(verdict, ""),
                      config=run.config)
@@ -205,46 +215,91 @@ def describe(table: pd.DataFrame, verdict: str, activation: str, th: Thresholds,
     """The diagnosis in words: what is wrong, where, and why (the fix is in ``FIXES``)."""
     flagged = table[table["verdict"] == verdict]
     where = layer_ranges(flagged["layer"].tolist())
-    first = table.iloc[0]
+    get = "gets" if len(flagged) == 1 else "get"
     if verdict == "vanishing":
         worst = flagged.loc[flagged["ratio_to_output"].idxmin()]
-        text = (f"vanishing gradients: layer{where} get{'s' if len(flagged) == 1 else ''} less than "
-                f"{th.vanish_below:g} of the output layer's gradient (layer {int(worst['layer'])}: "
-                f"{_power(worst['log10_ratio'])}).")
-        text += " " + chain_rule_sentence(activation, int(table["layer"].max()))
+        text = (f"vanishing gradients: layer{where} {get} less than {th.vanish_below:g} of the output "
+                f"layer's gradient (layer {int(worst['layer'])}: {_power(worst['log10_ratio'])}). "
+                + chain_rule_sentence(activation, int(table["layer"].max())))
     elif verdict == "exploding":
         worst = flagged.loc[flagged["ratio_to_output"].idxmax()]
-        text = (f"exploding gradients: layer{where} get{'s' if len(flagged) == 1 else ''} more than "
-                f"{th.explode_above:g} × the output layer's gradient (layer {int(worst['layer'])}: "
-                f"{_power(worst['log10_ratio'])}); the backward signal grows as it passes through the layers.")
+        text = (f"exploding gradients: layer{where} {get} more than {th.explode_above:g} × the output "
+                f"layer's gradient (layer {int(worst['layer'])}: {_power(worst['log10_ratio'])}); the "
+                "backward signal grows as it passes through the layers.")
     elif verdict == "dead":
         worst = flagged.loc[flagged["dead_pct"].idxmax()]
-        text = (f"dead units: in layer{where} more than {th.dead_above:g}% of units output 0 for every sample "
-                f"(layer {int(worst['layer'])}: {worst['dead_pct']:.0f}%), so no gradient flows through them.")
+        text = (f"dead units: in layer{where} more than {th.dead_above:g}% of units output 0 for every "
+                f"sample (layer {int(worst['layer'])}: {worst['dead_pct']:.0f}%), so no gradient flows "
+                "through them.")
     elif verdict == "saturated":
         worst = flagged.loc[flagged["saturated_pct"].idxmax()]
-        text = (f"saturated units: in layer{where} more than {th.saturated_above:g}% of {activation} units sit on "
-                f"the flat tails where f' < 5% of its maximum (layer {int(worst['layer'])}: "
+        text = (f"saturated units: in layer{where} more than {th.saturated_above:g}% of {activation} units "
+                f"sit on the flat tails where f' < 5% of its maximum (layer {int(worst['layer'])}: "
                 f"{worst['saturated_pct']:.0f}%), so little gradient passes.")
     else:
-        text = (f"healthy: every layer's gradient is within {th.vanish_below:g}–{th.explode_above:g} × the output "
-                f"layer's (first layer: {_power(first['log10_ratio'])}) and no layer is saturated or dead past "
-                "the thresholds.")
+        text = (f"healthy: every layer's gradient is within {th.vanish_below:g}–{th.explode_above:g} × the "
+                f"output layer's (first layer: {_power(table.iloc[0]['log10_ratio'])}) and no layer is "
+                "saturated or dead past the thresholds.")
     if status == "diverged":
-        text += " The run diverged (non-finite loss or gradient): a lower learning rate or clipping usually helps."
+        text += (" The run diverged (non-finite loss or gradient): a lower learning rate or clipping "
+                 "usually helps.")
     elif status in ("running", "interrupted", "unknown"):
         text += f" (run {status}: numbers so far)"
     return text
 
 
+def parse_fail_on(text: str | None) -> list[str]:
+    """``"vanishing,exploding"`` -> the verdicts ``--fail-on`` names (DlexpError on an unknown one)."""
+    from dlexp.registry import did_you_mean
+
+    if text is None:
+        return []
+    verdicts = [part.strip() for part in text.split(",") if part.strip()]
+    if not verdicts:
+        raise DlexpError(f"--fail-on {text!r}: name one or more verdicts (accepted: {', '.join(PROBLEMS)})")
+    for verdict in verdicts:
+        if verdict not in PROBLEMS:
+            hint = did_you_mean(verdict, PROBLEMS)
+            raise DlexpError(f"--fail-on {text!r}: unknown verdict '{verdict}'{hint} "
+                             f"(accepted: {', '.join(PROBLEMS)})")
+    return verdicts
+
+
+def fail_on_hits(reports: list[RunReport], verdicts: list[str]) -> list[str]:
+    """One message per run and verdict in ``verdicts`` that flags one of its layers."""
+    messages = []
+    for report in reports:
+        for verdict in verdicts:
+            layers = [int(row.layer) for row in report.layers.itertuples() if verdict in row.flags]
+            if layers:
+                messages.append(f"{report.label}: {verdict} in layer{layer_ranges(layers)}")
+    return messages
+
+
+def reports_frame(reports: list[RunReport]) -> pd.DataFrame:
+    """Every run's layer table in one frame, a run's columns first (``--csv``)."""
+    frames = []
+    for report in reports:
+        frame = report.layers.copy()
+        frame["flags"] = frame["flags"].map(";".join)
+        for column, value in reversed([("run", report.label), ("run_dir", str(report.path)),
+                                       ("status", report.status), ("run_verdict", report.verdict)]):
+            frame.insert(0, column, value)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def chain_rule_sentence(activation: str, depth: int) -> str:
     """Why a stack of ``depth`` hidden activations shrinks the backward signal, from sup f'."""
     bound = max_derivative(activation)
-    if bound is None or bound >= 1.0:
-        return (f"{activation}'s derivative can reach {bound:g}, so the decay comes from the weights and units "
-                "that pass less than all of the signal." if bound is not None else "")
-    return (f"Each {activation} layer multiplies the backward signal by f' ≤ {bound:g} (chain rule), so {depth} of "
-            f"them can shrink it by up to {bound:g}^{depth} = {_power(depth * math.log10(bound))}.")
+    if bound is None:
+        return ""
+    if bound >= 1.0:
+        return (f"{activation}'s derivative reaches {bound:g}, so the decay comes from the weights and from "
+                "units that pass little or no gradient.")
+    shrink = _power(depth * math.log10(bound))
+    return (f"Each {activation} layer multiplies the backward signal by f' ≤ {bound:g} (chain rule), so "
+            f"{depth} of them can shrink it by up to {bound:g}^{depth} = {shrink}.")
 
 
 def max_derivative(activation: str | dict | None) -> float | None:

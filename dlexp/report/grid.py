@@ -26,7 +26,6 @@ the first layer still learns nothing (its absolute norm in ``grad_report.csv`` s
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 import time
@@ -39,7 +38,8 @@ import pandas as pd
 
 from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
-from dlexp.report.gradients import LAYER_COLUMNS, Thresholds, bound_log10, grad_report, thresholds_dict
+from dlexp.report.gradients import (FIXES, LAYER_COLUMNS, VERDICTS, RunReport, Thresholds, bound_log10,
+                                    grad_report, thresholds_dict)
 from dlexp.rundir import json_safe, write_json_atomic, write_text_atomic
 
 POINT_COLUMNS = ["activation", "init", "batchnorm", "depth", "seed"]
@@ -47,8 +47,8 @@ LAYERS_CSV = "grad_report.csv"
 MATRIX_CSV = "grad_matrix.csv"
 GRID_JSON = "grid.json"
 MATRIX_COLUMNS = ["column", "activation", "init", "batchnorm", "depth", "runs", "measured", "diverged",
-                  "log10_ratio_first_mean", "log10_ratio_first_std", "log10_ratio_last_mean", "log10_ratio_last_std",
-                  "bound_log10"]
+                  "log10_ratio_first_mean", "log10_ratio_first_std", "log10_ratio_last_mean",
+                  "log10_ratio_last_std", "bound_log10"]
 
 
 @dataclass
@@ -68,7 +68,7 @@ class GridPlan:
     axes: GridAxes
     points: list[dict[str, Any]]  # POINT_COLUMNS + name
     configs: list[dict[str, Any]]
-    columns: list[tuple[str, str, bool]] = field(default_factory=list)  # (activation, init, batchnorm), in order
+    columns: list[tuple[str, str, bool]] = field(default_factory=list)  # (activation, init, batchnorm)
 
 
 # -- parsing of the axis options --------------------------------------------------------------
@@ -87,13 +87,14 @@ def parse_depths(text: str) -> list[int]:
     depths = []
     for item in split_list(text, "--depths"):
         if not re.fullmatch(r"\d+", item) or not 1 <= int(item) <= 1000:
-            raise DlexpError(f"--depths {text!r}: {item!r} is not a depth; give hidden-layer counts in [1, 1000], "
-                             "e.g. 2,4,8,16")
+            raise DlexpError(f"--depths {text!r}: {item!r} is not a depth; give hidden-layer counts in "
+                             "[1, 1000], e.g. 2,4,8,16")
         depths.append(int(item))
     return depths
 
 
-_SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+_SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False,
+           "1": True, "0": False}
 
 
 def parse_batchnorm(text: str) -> list[bool]:
@@ -150,7 +151,8 @@ def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
     model = base.get("model") or {}
     inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]
     batchnorm = axes.batchnorm if axes.batchnorm is not None else [bool(model.get("batchnorm", False))]
-    base_name = str(base.get("name") or re.sub(r"[^A-Za-z0-9._-]", "-", config_path.stem).lstrip(".-") or "grid")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", config_path.stem).lstrip(".-")
+    base_name = str(base.get("name") or stem or "grid")
     base_seed = int(base.get("seed", 0) or 0)
     columns = [(a, i, b) for a in axes.activations for i in inits for b in batchnorm]
     points, configs = [], []
@@ -158,11 +160,12 @@ def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
         for activation, init, bn in columns:
             for k in range(axes.seeds):
                 seed = base_seed + k
-                name = f"{base_name[:40]}-{activation}-d{depth}-{init}-bn{'on' if bn else 'off'}-s{seed}"[:100]
-                point = {"activation": activation, "init": init, "batchnorm": bn, "depth": depth, "seed": seed,
-                         "name": name}
+                switch = "on" if bn else "off"
+                name = f"{base_name[:40]}-{activation}-d{depth}-{init}-bn{switch}-s{seed}"[:100]
+                point = {"activation": activation, "init": init, "batchnorm": bn, "depth": depth,
+                         "seed": seed, "name": name}
                 data = point_config(base, point, axes.steps)
-                shown = f"{config_path} [{activation}, depth {depth}, {init}, batchnorm {'on' if bn else 'off'}]"
+                shown = f"{config_path} [{activation}, depth {depth}, {init}, batchnorm {switch}]"
                 validate_mapping(data, shown)
                 points.append(point)
                 configs.append(data)
@@ -223,6 +226,7 @@ class GridOutcome:
     layers: pd.DataFrame  # one row per configuration, seed and layer
     matrix: pd.DataFrame  # one row per configuration and depth (MATRIX_COLUMNS)
     runs: list[dict[str, Any]]  # per run: point, run_dir, status, verdict, error
+    reports: list[RunReport] = field(default_factory=list)  # the runs that could be read back
 
 
 def column_label(plan: GridPlan, activation: str, init: str, batchnorm: bool) -> str:
@@ -237,7 +241,7 @@ def column_label(plan: GridPlan, activation: str, init: str, batchnorm: bool) ->
 
 def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thresholds) -> GridOutcome:
     """Read every finished run directory back and build the layer table and the matrix."""
-    rows, runs = [], []
+    rows, runs, reports = [], [], []
     for point, result in zip(plan.points, results):
         entry = {**{k: point[k] for k in POINT_COLUMNS}, "run_dir": result.get("run_dir"),
                  "status": result.get("status"), "verdict": None, "error": result.get("error")}
@@ -247,6 +251,7 @@ def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thr
             except DlexpError as exc:
                 entry["error"] = str(exc)
             else:
+                reports.append(report)
                 entry["status"] = report.status
                 entry["verdict"] = report.verdict
                 for layer in report.records():
@@ -258,7 +263,7 @@ def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thr
     layer_columns = [c if c != "activation" else "layer_activation" for c in LAYER_COLUMNS]
     layers = pd.DataFrame(rows, columns=[*POINT_COLUMNS, "run_dir", "status", *layer_columns])
     matrix = _matrix(plan, layers, runs)
-    return GridOutcome(folder=folder, layers=layers, matrix=matrix, runs=runs)
+    return GridOutcome(folder=folder, layers=layers, matrix=matrix, runs=runs, reports=reports)
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
@@ -292,6 +297,31 @@ def _matrix(plan: GridPlan, layers: pd.DataFrame, runs: list[dict[str, Any]]) ->
     return pd.DataFrame(out, columns=MATRIX_COLUMNS)
 
 
+def diagnosis(outcome: GridOutcome, th: Thresholds, epoch: str) -> list[str]:
+    """What crosses the thresholds in the matrix, what usually fixes it, and the runs' own verdicts."""
+    column = f"log10_ratio_{epoch}_mean"
+    matrix = outcome.matrix
+    low, high = math.log10(th.vanish_below), math.log10(th.explode_above)
+    lines = []
+    crossing = (("vanishing", matrix[matrix[column] < low]), ("exploding", matrix[matrix[column] > high]))
+    for verdict, selected in crossing:
+        if not len(selected):
+            continue
+        parts = []
+        for label, cells in selected.groupby("column", sort=False):
+            depths = ", ".join(f"{int(r['depth'])} (10^{r[column]:.1f}, bound 10^{r['bound_log10']:.1f})"
+                               for _, r in cells.iterrows())
+            parts.append(f"{label} at depth {depths}")
+        lines.append(f"{verdict} ({epoch} epoch): {'; '.join(parts)}. Usually fixed by: {FIXES[verdict]}.")
+    if not lines:
+        lines.append(f"no configuration's mean ratio crosses 10^{low:.0f} or 10^{high:.0f} ({epoch} epoch).")
+    counts = ", ".join(f"{n} {v}" for v in VERDICTS if (n := sum(r["verdict"] == v for r in outcome.runs)))
+    missing = sum(1 for r in outcome.runs if not r["verdict"])
+    lines.append(f"runs' own verdicts (worst layer, last epoch): {counts or 'none'}"
+                 + (f"; {missing} without a report (see failed: below)" if missing else ""))
+    return lines
+
+
 def write_outcome(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command: list[str]) -> None:
     """grad_report.csv, grad_matrix.csv and grid.json in the report folder."""
     folder = outcome.folder
@@ -306,7 +336,8 @@ def grid_document(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command:
         "command": command,
         "config": str(plan.config_path),
         "axes": {"activations": axes.activations, "depths": axes.depths,
-                 "inits": sorted({c[1] for c in plan.columns}), "batchnorm": sorted({c[2] for c in plan.columns}),
+                 "inits": sorted({c[1] for c in plan.columns}),
+                 "batchnorm": sorted({c[2] for c in plan.columns}),
                  "seeds": [int(plan.base.get("seed", 0) or 0) + k for k in range(axes.seeds)],
                  "steps": axes.steps},
         "thresholds": thresholds_dict(th),
@@ -316,5 +347,20 @@ def grid_document(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command:
     }
 
 
-def to_json(value: Any) -> str:
-    return json.dumps(json_safe(value), indent=2, default=str)
+def steps_text(steps: int) -> str:
+    return f"{steps} full-batch steps" if steps else "the config's own training"
+
+
+def write_figures(plan: GridPlan, outcome: GridOutcome, th: Thresholds, epoch: str) -> list[Path]:
+    """heatmap.png (depth × configuration) and grad_vs_layer.png (a panel per configuration)."""
+    from dlexp.report import figures
+
+    seeds = plan.axes.seeds
+    title = f"{plan.config_path.name}: {steps_text(plan.axes.steps)}, {seeds} seed{'s' if seeds > 1 else ''}"
+    columns = [(a, i, b, column_label(plan, a, i, b)) for a, i, b in plan.columns]
+    return [
+        figures.plot_grid_heatmap(outcome.matrix, outcome.folder / "heatmap.png", th.vanish_below, epoch,
+                                  f"First-layer gradient relative to the output layer — {title}"),
+        figures.plot_grad_vs_layer(outcome.layers, columns, outcome.folder / "grad_vs_layer.png", epoch,
+                                   f"Gradient norm vs layer, mean over seeds — {title}"),
+    ]
