@@ -563,7 +563,7 @@ def gradcheck(
 
 
 def gradcheck_table(result) -> Table:
-    table = Table(title=f"gradient check: {result.config}\n{result.model}, {result.rows} rows, float64",
+    table = Table(title=f"gradient check: {result.config}\n{result.model}, {result.rows} rows",
                   title_justify="left")
     columns = ("layer", "param", "size", "probed", "max |grad|", "max abs error", "max rel error", "result")
     for name in columns:
