@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             traceback.print_exc()
         fail(str(exc), exc.exit_code)
-    except _NO_ARGS_IS_HELP as exc:  # bare `dlexp`: help, exit 0... as click does, exit 2
+    except _NO_ARGS_IS_HELP as exc:  # bare `dlexp`: print the help and exit 2, as click does
         sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
         raise SystemExit(2)
     except _USAGE_ERROR as exc:
