@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dlexp.gallery import chain_rule, descent, dropout, losses, regularization, vanishing
 from dlexp.gallery.core import Claim
+from dlexp.gallery.datasets import SPARSE_ACTIVE, SPARSE_FEATURES
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -81,7 +82,7 @@ CLAIMS: tuple[Claim, ...] = (
          "dlexp train configs/gallery/dropout.yaml --set model.dropout=0.5 --seed 0"),
         dropout.measure_overfitting,
         "A 256-256 ReLU network, far larger than 100 noisy moons need, is trained for 200 epochs with Adam, with "
-        "dropout 0 and 0.5, on 8 seeds. Overfitting is the gap between training and validation loss (and "
+        "dropout 0 and 0.5. Overfitting is the gap between training and validation loss (and "
         "accuracy); each seed gives the same data and initial weights to both runs, so differences are paired.",
     ),
     Claim(
@@ -119,8 +120,9 @@ CLAIMS: tuple[Claim, ...] = (
          "dlexp train configs/gallery/adamax_sparse.yaml --set 'training.optimizer={name: adamax, lr: 0.02}'"),
         descent.measure_adaptive,
         "Two problems: three interleaved spirals (a 64-64-64 ReLU network) and a sparse binary dataset the "
-        "gallery writes (200 features, 4 set per row, most of them rare, so most first-layer gradients are zero "
-        "at any step). Each optimizer gets a grid of four learning rates and is judged at its best one.",
+        f"gallery writes ({SPARSE_FEATURES} features, {SPARSE_ACTIVE} set per row, most of them rare, so most "
+        "first-layer gradients are zero at any step). Each optimizer gets a small grid of learning rates and is "
+        "judged at its best one.",
     ),
     Claim(
         11, "l1-l2", "L1/L2 regularization reduces overfitting; L1 makes weights sparse",

@@ -30,7 +30,7 @@ GALLERY_CONFIGS = CONFIGS / "gallery"
 CONFIRMED, TRUE_BUT, REFUTED, ERROR = "confirmed", "true, but…", "refuted", "error"
 VERDICTS = (CONFIRMED, TRUE_BUT, REFUTED)
 
-FULL_SEEDS = 5
+FULL_SEEDS = 10
 QUICK_SEEDS = 3  # quick mode shrinks epochs and data, never the seeds below 3
 
 
@@ -209,6 +209,15 @@ def num(value: float, digits: int = 3) -> str:
         return f"{value:.{digits - 1}e}".replace("-", "−")
     decimals = max(digits - 1 - magnitude, 0)
     return f"{value:.{decimals}f}".replace("-", "−")
+
+
+def power10(exponent: float, decimals: int = 1) -> str:
+    """``10^−5.9`` for markdown: a power of ten with a typographic minus."""
+    return f"10<sup>{exponent:.{decimals}f}</sup>".replace("-", "−")
+
+
+def signed(value: float, decimals: int = 3) -> str:
+    return f"{value:+.{decimals}f}".replace("-", "−")
 
 
 def pm(values: Sequence[float], digits: int = 3, decimals: int | None = None) -> str:

@@ -1,6 +1,6 @@
 """Datasets the gallery writes as CSV files, for claims no shipped dataset or synthetic kind covers.
 
-- ``sparse.csv`` (claim 10): 2000 rows of 200 binary features, 4 of them set per row, feature k
+- ``sparse.csv`` (claim 10): 1200 rows of 100 binary features, 3 of them set per row, feature k
   drawn with probability ∝ 1/k (a few common features, a long tail of rare ones: the "sparse
   gradients" Adamax is said to like). The label is whether a hidden linear score ``x · w``,
   ``w ~ N(0, 1)``, is above its median.
@@ -25,7 +25,7 @@ import numpy as np
 
 from dlexp.gallery.core import REPO
 
-SPARSE_ROWS, SPARSE_FEATURES, SPARSE_ACTIVE = 2000, 200, 4
+SPARSE_ROWS, SPARSE_FEATURES, SPARSE_ACTIVE = 1200, 100, 3
 OUTLIER_FRACTION, OUTLIER_SHIFT = 0.10, 8.0
 DATA_SEEDS = {"sparse.csv": 10, "diabetes-outliers.csv": 12}
 

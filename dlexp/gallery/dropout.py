@@ -9,11 +9,11 @@ import numpy as np
 
 from dlexp.config import validate_mapping
 from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table, band,
-                                clearly_positive, curve, final, new_figure, plain_log_axis, num, pm, save_figure)
+                                clearly_positive, curve, final, new_figure, plain_log_axis, num, pm, save_figure, signed)
 
 
 def measure_overfitting(ctx: Context) -> ClaimResult:
-    seeds = ctx.seeds(full=8)
+    seeds = ctx.seeds()
     variants = {"no dropout": ["model.dropout=0"], "dropout 0.5": ["model.dropout=0.5"]}
     runs = ctx.train("dropout.yaml", variants, seeds, common=[f"training.epochs={ctx.pick(200, 100)}"])
 
@@ -52,7 +52,7 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
     )
     if verdict == TRUE_BUT:
         finding += (
-            f"But look at where the gap closes. Validation accuracy moves by only {val_acc_gain.mean():+.3f} "
+            f"But look at where the gap closes. Validation accuracy moves by only {signed(val_acc_gain.mean())} "
             f"± {val_acc_gain.std(ddof=1):.3f} (paired), within the seed-to-seed noise, while training accuracy "
             f"drops by {-(m['dropout 0.5']['train_acc'] - m['no dropout']['train_acc']).mean():.3f}. What dropout "
             f"clearly improves is the validation *loss* ({m['no dropout']['val_loss'].mean():.3f} → "
@@ -61,7 +61,7 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
             f"on this small, noisy problem."
         )
     elif verdict == CONFIRMED:
-        finding += f"Validation accuracy improves by {val_acc_gain.mean():+.3f} on the same seeds."
+        finding += f"Validation accuracy improves by {signed(val_acc_gain.mean())} on the same seeds."
     fig, axes = new_figure(width=9.0, ncols=2)
     for (key, results), color in zip(runs.items(), ("tab:red", "tab:blue")):
         x = np.arange(len(results[0]["history"]))
@@ -83,7 +83,7 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
     return ClaimResult(
         verdict=verdict,
         key_number=f"loss gap {gaps['no dropout']['loss'].mean():.2f} → {gaps['dropout 0.5']['loss'].mean():.2f}; "
-                   f"val acc {val_acc_gain.mean():+.3f}",
+                   f"val acc {signed(val_acc_gain.mean())}",
         finding=finding,
         rule=("Paired over seeds (same data, init and batches). Confirmed if dropout cuts both the loss gap and the "
               "accuracy gap and raises val accuracy, each by more than 2 standard errors; true, but… if it cuts the "

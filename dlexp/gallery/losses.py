@@ -9,7 +9,7 @@ import numpy as np
 
 from dlexp.config import validate_mapping
 from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                clearly_positive, final, new_figure, num, pm, save_figure)
+                                clearly_positive, final, new_figure, num, pm, save_figure, signed)
 from dlexp.gallery.datasets import OUTLIER_FRACTION, OUTLIER_SHIFT, ensure
 
 
@@ -78,11 +78,11 @@ def measure_losses(ctx: Context) -> ClaimResult:
     mse_o, mae_o = ev["mse, outliers"], ev["mae, outliers"]
     finding = (
         f"**What each optimises.** Trained on the targets with outliers, the MSE network's training residuals "
-        f"average {mse_o['mean_residual'].mean():+.3f} (MSE is minimised by the conditional *mean*) while their "
-        f"median is {mse_o['median_residual'].mean():+.3f}; the MAE network leaves "
+        f"average {signed(mse_o['mean_residual'].mean())} (MSE is minimised by the conditional *mean*) while their "
+        f"median is {signed(mse_o['median_residual'].mean())}; the MAE network leaves "
         f"{mae_o['above'].mean() * 100:.0f} % of residuals above zero and a median residual of "
-        f"{mae_o['median_residual'].mean():+.3f} (MAE is minimised by the *median*), with a mean of "
-        f"{mae_o['mean_residual'].mean():+.3f}.\n\n"
+        f"{signed(mae_o['median_residual'].mean())} (MAE is minimised by the *median*), with a mean of "
+        f"{signed(mae_o['mean_residual'].mean())}.\n\n"
         f"**Robustness.** On clean validation targets, outliers in the training data raise the MSE network's error "
         f"from {ev['mse, clean']['mae'].mean():.3f} to **{mse_o['mae'].mean():.3f}** (mean absolute error, in "
         f"standard deviations of the target) and the MAE network's only from {ev['mae, clean']['mae'].mean():.3f} "

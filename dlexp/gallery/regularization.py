@@ -21,7 +21,7 @@ def final_weights(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure_penalties(ctx: Context) -> ClaimResult:
-    seeds = ctx.seeds(full=8)
+    seeds = ctx.seeds()
     variants = {"none": [], "L2 0.001": ["training.l2=0.001"], "L2 0.01": ["training.l2=0.01"],
                 "L1 0.0001": ["training.l1=0.0001"], "L1 0.001": ["training.l1=0.001"]}
     runs = ctx.train("regularization.yaml", variants, seeds, common=[f"training.epochs={ctx.pick(150, 60)}"])

@@ -71,7 +71,7 @@ def _header(run) -> list[str]:
               "Each run leaves a run directory under `--runs-dir` (default `runs/gallery/`), so any number "
               "here can be traced to its `metrics.csv`, `grad_norms.csv` and `summary.json`. Each claim also "
               "lists the `dlexp train` commands that train one of its runs by hand. "
-              f"The full gallery uses {FULL_SEEDS} seeds (8 for the noisier claims 7 and 11), quick mode "
+              f"The full gallery uses {FULL_SEEDS} seeds (5 for the learning-rate grids of claim 10), quick mode "
               f"{QUICK_SEEDS}.", ""]
     mode = "quick mode" if run.quick else "full mode"
     lines += [f"This page was generated in {mode} with `--jobs {run.jobs}` in **{duration(run.seconds)}** of wall "
