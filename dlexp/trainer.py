@@ -57,9 +57,13 @@ class FitResult:
 
 
 def accuracy(model, X: np.ndarray, labels: np.ndarray) -> float:
+    """Share of correct class predictions: one output is thresholded at 0.5 (targets 0/1), several
+    are argmaxed — whatever the output activation, so mse on one-hot targets gets an accuracy too."""
     if len(X) == 0:
         return float("nan")
-    return float(np.mean(model.predict(X) == labels))
+    out = model.predict_proba(X)
+    predicted = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
+    return float(np.mean(predicted == labels))
 
 
 class Trainer:

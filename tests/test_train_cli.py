@@ -172,3 +172,14 @@ training: {epochs: 20, batch_size: 10, optimizer: {name: sgd, lr: 1.0e+6}, loss:
     assert len(pd.read_csv(run / "metrics.csv")) >= 1  # what was logged is kept
     allowed = cli("train", cfg, "--runs-dir", tmp_path / "r2", "--quiet", "--allow-divergence")
     assert allowed.code == 0
+
+
+def test_regression_loss_on_a_classification_task_reports_accuracy(cli, tmp_path):
+    cfg = write_config(tmp_path / "mse.yaml", """\
+data: {kind: blobs, n_samples: 150, n_classes: 3, noise: 0.1}
+model: {hidden: [16]}
+training: {epochs: 30, batch_size: 16, loss: mse, optimizer: {name: adam, lr: 0.01}}
+""")
+    result = cli("train", cfg, "--runs-dir", tmp_path / "r", "--json", "--quiet")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["final"]["val_acc"] >= 0.9  # one-hot targets, argmax of 3 outputs
