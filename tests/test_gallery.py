@@ -9,8 +9,8 @@ import pytest
 
 from dlexp.errors import DlexpError
 from dlexp.gallery import BY_ID, CLAIMS, parse_only
-from dlexp.gallery.core import (GALLERY_CONFIGS, ClaimResult, Table, build_config, clearly_positive, mean_std, num,
-                                pm)
+from dlexp.gallery.core import (GALLERY_CONFIGS, ClaimResult, Table, build_config, clearly_positive, mean_std,
+                                num, pm)
 from dlexp.gallery.datasets import OUTLIER_FRACTION, SPARSE_ACTIVE, ensure, sparse_features
 from dlexp.gallery.render import markdown_table
 
@@ -22,7 +22,7 @@ def test_quick_gallery_runs_every_claim_and_writes_the_page(cli, tmp_path):
     result = cli("gallery", "--quick", "--jobs", "2", "--out", out, "--runs-dir", runs)
     assert result.code == 0, result.stdout + result.stderr
     for claim in CLAIMS:
-        # progress: "[ 7] Dropout reduces overfitting ..." then "     <verdict> (12.3 s, 6 runs)  direction ok"
+        # progress: "[ 7] Dropout reduces overfitting ..." then "     <verdict> (12.3 s, 6 runs) ..."
         match = re.search(rf"\[\s*{claim.id}\] .*\n\s+{VERDICT} \(", result.stdout)
         assert match, f"claim {claim.id} has no verdict in:\n{result.stdout}"
     assert "DIRECTION FAILED" not in result.stdout
@@ -62,22 +62,24 @@ def _fake(verdict="confirmed", direction_ok=True, raises=None):
     def measure(ctx):
         if raises:
             raise raises
-        return ClaimResult(verdict=verdict, key_number="42", finding="measured", rule="a rule", direction="up",
-                           direction_ok=direction_ok, tables=[Table(["a | b"], [["1"]], "caption")], seeds=3)
+        return ClaimResult(verdict=verdict, key_number="42", finding="measured", rule="a rule",
+                           direction="up", direction_ok=direction_ok,
+                           tables=[Table(["a | b"], [["1"]], "caption")], seeds=3)
 
     return measure
 
 
 @pytest.mark.parametrize("quick,fake,code,shown", [
     (True, _fake(direction_ok=False), 1, "| a \\| b |"),  # the CI assertion; pipes in cells are escaped
-    (False, _fake(direction_ok=False), 0, "**Verdict: confirmed.**"),  # the full gallery documents, not asserts
+    (False, _fake(direction_ok=False), 0, "**Verdict: confirmed.**"),  # full mode documents, not asserts
     (False, _fake(raises=RuntimeError("boom")), 1,  # a claim that cannot run is always a failure
      "**Verdict: error.** The claim could not be measured: RuntimeError: boom"),
-    (True, _fake(verdict="refuted"), 0, "**Verdict: refuted.**"),  # a refuted claim is a result, not a failure
+    (True, _fake(verdict="refuted"), 0, "**Verdict: refuted.**"),  # a refuted claim is a result, not an error
 ])
 def test_exit_code(cli, tmp_path, monkeypatch, quick, fake, code, shown):
     monkeypatch.setitem(BY_ID, 1, dataclasses.replace(BY_ID[1], measure=fake))
-    args = ["gallery", "--only", "1", "--jobs", "1", "--out", tmp_path / "docs", "--runs-dir", tmp_path / "runs"]
+    args = ["gallery", "--only", "1", "--jobs", "1", "--out", tmp_path / "docs",
+            "--runs-dir", tmp_path / "runs"]
     result = cli(*args, *(["--quick"] if quick else []))
     assert result.code == code, result.stdout + result.stderr
     page = (tmp_path / "docs" / "experiments.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""`dlexp gallery`: run the experiments gallery and write experiments.md — a thin command over dlexp.gallery."""
+"""`dlexp gallery`: run the experiments gallery and write experiments.md over dlexp.gallery."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def _default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_folders(quick: bool, every_claim: bool, out: Optional[Path], runs_dir: Optional[Path]) -> tuple[Path, Path]:
+def resolve_folders(quick: bool, every_claim: bool, out: Optional[Path],
+                    runs_dir: Optional[Path]) -> tuple[Path, Path]:
     """Where the page and the runs go. Only the full gallery of every claim writes to docs/ by default."""
     if quick and (out is None or runs_dir is None):
         scratch = Path(tempfile.mkdtemp(prefix="dlexp-gallery-"))
@@ -31,19 +32,23 @@ def resolve_folders(quick: bool, every_claim: bool, out: Optional[Path], runs_di
     return out, runs_dir
 
 
+QuickOption = Annotated[bool, typer.Option(
+    "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
+                    "direction does not hold.")]
+OnlyOption = Annotated[Optional[str], typer.Option(
+    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12).")]
+JobsOption = Annotated[int, typer.Option(
+    "--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores available).")]
+OutOption = Annotated[Optional[Path], typer.Option(
+    "--out", help="Folder for experiments.md and figures/ (default: docs for the full gallery; RUNS_DIR/docs "
+                  "with --only; a temporary folder with --quick).")]
+RunsOption = Annotated[Optional[Path], typer.Option(
+    "--runs-dir", help="Where run directories go (default: runs/gallery; a temporary folder with --quick).")]
+
+
 @app.command()
-def gallery(
-    quick: Annotated[bool, typer.Option("--quick", help="Small data and few epochs, still ≥ 3 seeds (the CI check); "
-                                        "exit 1 if a verdict's direction does not hold.")] = False,
-    only: Annotated[Optional[str], typer.Option("--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores "
-                                      "available).")] = _default_jobs(),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for experiments.md and figures/ (default: docs "
-                                                "for the full gallery; RUNS_DIR/docs with --only; a temporary folder "
-                                                "with --quick).")] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Where run directories go (default: "
-                                                     "runs/gallery; a temporary folder with --quick).")] = None,
-) -> None:
+def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOption = _default_jobs(),
+            out: OutOption = None, runs_dir: RunsOption = None) -> None:
     """Put every claim of the course notes to the test and write the experiments page."""
     from dlexp.gallery import CLAIMS, parse_only, run_gallery
 
@@ -51,39 +56,35 @@ def gallery(
     out, runs_dir = resolve_folders(quick, len(ids) == len(CLAIMS), out, runs_dir)
     console = stdout_console()
     mode = "quick" if quick else "full"
-    console.print(f"gallery ({mode} mode): {len(ids)} claim(s), {jobs} job(s); runs in {runs_dir}", highlight=False,
-                  soft_wrap=True)
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)
 
     def started(claim):
-        console.print(f"[{claim.id:>2}] {claim.title} ...", highlight=False, soft_wrap=True)
+        say(f"[{claim.id:>2}] {claim.title} ...")
 
     def finished(claim, result):
         check = "" if not quick else ("  direction ok" if result.direction_ok else "  DIRECTION FAILED")
-        console.print(f"     {result.verdict} ({result.seconds:.1f} s, {result.n_runs} runs){check}", highlight=False,
-                      soft_wrap=True)
+        say(f"     {result.verdict} ({result.seconds:.1f} s, {result.n_runs} runs){check}")
         if result.error:
-            console.print(f"     error: {result.error}", highlight=False, soft_wrap=True)
+            say(f"     error: {result.error}")
 
-    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, on_claim=finished, on_start=started)
-    table = Table(title=f"dlexp gallery — {mode} mode")
+    say(f"gallery ({mode} mode): {len(ids)} claim(s), {jobs} job(s); runs in {runs_dir}")
+    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, on_claim=finished,
+                      on_start=started)
+    table = Table(title=f"dlexp gallery, {mode} mode")
     for name, justify in (("#", "right"), ("claim", "left"), ("verdict", "left"), ("key number", "left"),
                           ("s", "right")):
         table.add_column(name, justify=justify)
     if quick:
-        table.add_column("direction", justify="left")
+        table.add_column("direction")
     for claim, result in run.results:
         row = [str(claim.id), claim.title, result.verdict, result.key_number, f"{result.seconds:.1f}"]
-        if quick:
-            row.append(f"ok: {result.direction}" if result.direction_ok else f"FAILED: {result.direction}")
-        table.add_row(*row)
+        table.add_row(*row, *([("ok" if result.direction_ok else "FAILED")] if quick else []))
     console.print(table)
-    console.print(f"total wall time: {run.seconds:.1f} s", highlight=False)
+    say(f"total wall time: {run.seconds:.1f} s")
     figures = sorted((run.out / "figures").glob("*.png")) if (run.out / "figures").exists() else []
-    console.print(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}", highlight=False,
-                  soft_wrap=True)
-    if run.failures:
-        for claim, result in run.failures:
-            reason = result.error or f"direction check failed: {result.direction}"
-            console.print(f"claim {claim.id}: {reason}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-    raise typer.Exit(0)
+    say(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}")
+    for claim, result in run.failures:
+        say(f"claim {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
+    raise typer.Exit(1 if run.failures else 0)

@@ -9,7 +9,8 @@ import numpy as np
 
 from dlexp.config import read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
-from dlexp.gallery.core import CONFIGS, CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table, num
+from dlexp.gallery.core import (CONFIGS, CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context,
+                                Table, num)
 from dlexp.gallery.datasets import point_to_generated
 from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
 
@@ -32,7 +33,7 @@ def example_configs() -> list[Path]:
 
 
 def check_config(path: Path, seed: int, data_dir: Path):
-    """(model description, per-parameter checks, loss value) for the config's model at ``seed``, in float64."""
+    """(model description, per-parameter checks, loss value) of the config's model at ``seed``, float64."""
     from dlexp import experiment
 
     shown = str(path.relative_to(CONFIGS.parent))
@@ -102,48 +103,51 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     else:
         verdict = TRUE_BUT if unresolved else CONFIRMED
-    tables = [Table(["config", "model", "entries probed", "worst rel. error", "worst abs. error", "result"], rows,
+    headers = ["config", "model", "entries probed", "worst rel. error", "worst abs. error", "result"]
+    tables = [Table(headers, rows,
                     f"Gradient check of each config's model on a batch of {BATCH} training samples, up to "
                     f"{MAX_ENTRIES} random entries per parameter, worst over seeds {seeds[0]}..{seeds[-1]}.")]
     finding = (
-        f"Across {checked} example models — Dense layers, every activation the examples use, BatchNorm, dropout "
-        f"(masks held fixed), L1/L2 penalties and every loss — the gradient backpropagation computes matches "
-        f"central finite differences (L(θ + h) − L(θ − h)) / 2h, h = 10⁻⁶, in float64: the worst relative "
-        f"error of any model whose gradients are all large enough to measure is **{num(worst_passing, 2)}** "
-        f"(tolerance {num(TOLERANCE, 1)}). Backpropagation is the chain rule applied layer by layer, and the hand-written "
-        f"backward passes get it right. "
+        f"Across {checked} example models — Dense layers, every activation the examples use, BatchNorm, "
+        "dropout (masks held fixed), L1/L2 penalties and every loss — the gradient backpropagation computes "
+        "matches central finite differences (L(θ + h) − L(θ − h)) / 2h, h = 10⁻⁶, in float64: the worst "
+        "relative error of any model whose gradients are all large enough to measure is "
+        f"**{num(worst_passing, 2)}** (tolerance {num(TOLERANCE, 1)}). Backpropagation is the chain rule "
+        "applied layer by layer, and the hand-written backward passes get it right. "
     )
     if failed:
-        finding = (f"The gradient check finds real disagreements (absolute error above the rounding floor) in "
-                   f"{', '.join(failed)}. ")
+        finding = ("The gradient check finds real disagreements (absolute error above the rounding floor) "
+                   f"in {', '.join(failed)}. ")
     if unresolved and profile is not None:
         name, checks, floor = profile
         first = next(c for c in checks if c.name == "layers.0.W")
         finding += (
-            f"But in the deep sigmoid networks ({', '.join(f'`{k}`' for k in unresolved)}) the check cannot see "
-            f"the first layers: there the gradient is as small as {num(first.max_abs_grad, 2)}, and rounding "
-            f"L(θ ± h) to float64 already leaves an error of order ε·|L|/h ≈ 10⁻¹⁰ in every finite difference. The "
-            f"table below shows it for `{name}`: the absolute error is the same rounding noise in every layer, and "
-            f"the relative error climbs only because the gradient itself vanishes towards the input — the "
-            f"vanishing gradient of claim 1, blinding the tool that checks the chain rule. A parameter counts as "
-            f"*below resolution* when its absolute error is under 4·ε·max(|L|, 1)/h = {num(floor, 1)}."
+            f"But in the deep sigmoid networks ({', '.join(f'`{k}`' for k in unresolved)}) the check cannot "
+            f"see the first layers: there the gradient is as small as {num(first.max_abs_grad, 2)}, and "
+            "rounding L(θ ± h) to float64 already leaves an error of order ε·|L|/h ≈ 10⁻¹⁰ in every finite "
+            f"difference. The table below shows it for `{name}`: the absolute error is the same rounding "
+            "noise in every layer, and the relative error climbs only because the gradient itself vanishes "
+            "towards the input — the vanishing gradient of claim 1, blinding the tool that checks the chain "
+            "rule. A parameter counts as *below resolution* when its absolute error is under 4·ε·max(|L|, "
+            f"1)/h = {num(floor, 1)}."
         )
         layer_rows = [[c.name, num(c.max_abs_grad, 2), num(c.max_abs_error, 2), num(c.rel_error, 2),
                        classify(c, floor)] for c in checks if c.name.endswith(".W")]
-        tables.append(Table(["parameter", "max |gradient|", "abs. error", "rel. error", "verdict"], layer_rows,
+        headers = ["parameter", "max |gradient|", "abs. error", "rel. error", "verdict"]
+        tables.append(Table(headers, layer_rows,
                             f"`{name}`, seed {seeds[0]}: per-layer weights, input side first."))
     if skipped:
         finding += f" Not checked (the config could not be built here): {', '.join(skipped)}."
     n_unresolved = len(unresolved)
     return ClaimResult(
         verdict=verdict,
-        key_number=f"{checked} models, worst rel. error {num(worst_passing, 2)}; first layers of {n_unresolved} "
-                   f"deep sigmoid nets below finite-difference resolution",
+        key_number=f"{checked} models, worst rel. error {num(worst_passing, 2)}; first layers of "
+                   f"{n_unresolved} deep sigmoid nets below finite-difference resolution",
         finding=finding,
-        rule=(f"Each parameter passes if its relative error max |g − n| / max(|g|, |n|) is ≤ {num(TOLERANCE, 1)}; "
-              f"it is below resolution if not, but its absolute error is under the float64 rounding floor "
-              f"4·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if every parameter passes; true, but… if the "
-              f"rest are below resolution; refuted if any fails."),
+        rule=("Each parameter passes if its relative error max |g − n| / max(|g|, |n|) is ≤ "
+              f"{num(TOLERANCE, 1)}; it is below resolution if not, but its absolute error is under the "
+              "float64 rounding floor 4·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if every parameter "
+              "passes; true, but… if the rest are below resolution; refuted if any fails."),
         direction="no parameter of any example model fails the gradient check",
         direction_ok=not failed,
         tables=tables,

@@ -89,7 +89,7 @@ class Context:
 
     def train(self, config: str, variants: dict[str, Sequence[str]], seeds: Sequence[int],
               common: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
-        """Train ``config`` once per (variant, seed) with ``run_local``; results grouped by variant, in seed order.
+        """Train ``config`` once per (variant, seed) with ``run_local``; results by variant, in seed order.
 
         ``common`` and each variant's overrides are ``KEY=VALUE`` strings as for ``dlexp train --set``.
         Each result dict also carries the ``config`` mapping it ran (to rebuild its data later).
@@ -101,9 +101,9 @@ class Context:
             for seed in seeds:
                 mapping = build_config(config, [*common, *overrides], seed=seed, data_dir=self.data_dir,
                                        name=f"c{self.claim_id:02d}-{slug(label)}-s{seed}")
-                specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS), shown=f"configs/gallery/{config}",
-                                     runs_dir=str(self.runs_dir), point={"variant": label, "seed": seed},
-                                     index=len(specs)))
+                specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS),
+                                     shown=f"configs/gallery/{config}", runs_dir=str(self.runs_dir),
+                                     point={"variant": label, "seed": seed}, index=len(specs)))
         results = run_local(specs, self.jobs)
         self.n_runs += len(results)
         grouped: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
@@ -141,8 +141,9 @@ class Claim:
             result = self.measure(ctx)
         except Exception as exc:  # one broken claim must not hide the other eleven
             message = str(exc) if isinstance(exc, DlexpError) else f"{type(exc).__name__}: {exc}"
-            result = ClaimResult(verdict=ERROR, key_number="—", finding=f"The claim could not be measured: {message}",
-                                 rule="", direction="the claim runs to the end", direction_ok=False, error=message)
+            result = ClaimResult(verdict=ERROR, key_number="—", rule="", error=message,
+                                 finding=f"The claim could not be measured: {message}",
+                                 direction="the claim runs to the end", direction_ok=False)
         result.seconds = time.perf_counter() - started
         result.n_runs = result.n_runs or ctx.n_runs
         return result
@@ -159,8 +160,9 @@ def read_gallery_config(config: str) -> dict[str, Any]:
     return read_yaml_mapping(path, f"configs/gallery/{config}")
 
 
-def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: Path, name: str) -> dict[str, Any]:
-    """The config mapping of one run: file, then overrides, seed and name; validated here, in one line if bad."""
+def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: Path,
+                 name: str) -> dict[str, Any]:
+    """One run's config mapping: the file, then overrides, seed and name; validated here (one line if bad)."""
     from dlexp.gallery.datasets import point_to_generated
 
     mapping = copy.deepcopy(read_gallery_config(config))
@@ -271,7 +273,7 @@ def save_figure(fig, path: Path) -> str:
 
 
 def plain_log_axis(ax, axis: str = "y") -> None:
-    """Log-scale tick labels as plain numbers (0.2, 0.3, 1) instead of 2×10⁻¹; minor ticks at 2, 3 and 5 only."""
+    """Log-scale tick labels as plain numbers (0.2, 0.3, 1), not 2×10⁻¹; minor ticks labelled at 2, 3, 5."""
     from matplotlib.ticker import FuncFormatter
 
     def label(value, _position, minor: bool = False):

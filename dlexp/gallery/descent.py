@@ -10,8 +10,9 @@ import numpy as np
 
 from dlexp.config import validate_mapping
 from dlexp.gallery.datasets import SPARSE_ACTIVE, SPARSE_FEATURES, SPARSE_ROWS
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table, clearly_positive, curve,
-                                final, first_epoch_reaching, new_figure, plain_log_axis, num, pm, save_figure)
+from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
+                                clearly_positive, curve, final, first_epoch_reaching, new_figure, num,
+                                plain_log_axis, pm, save_figure)
 
 # -- claim 9 -------------------------------------------------------------------------------------
 
@@ -25,12 +26,13 @@ def _elapsed(run_dir: str) -> dict[int, float]:
 
 
 def _evaluation_us(result, repeats: int = 20) -> float:
-    """Median µs of the evaluation dlexp runs after every epoch (train + val), on one BLAS thread like the runs."""
+    """Median µs of the evaluation dlexp runs after each epoch (train + val), on one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
     from dlexp import experiment
 
-    p = experiment.prepare(validate_mapping(result["config"], "configs/gallery/batch_size.yaml"), GALLERY_CONFIGS)
+    cfg = validate_mapping(result["config"], "configs/gallery/batch_size.yaml")
+    p = experiment.prepare(cfg, GALLERY_CONFIGS)
     trainer = experiment.make_trainer(p, [])
     times = []
     with threadpool_limits(limits=1):
@@ -43,7 +45,7 @@ def _evaluation_us(result, repeats: int = 20) -> float:
 
 
 def _uphill(result) -> float:
-    """Share of epochs whose training loss is higher than the epoch before (a noise measure that ignores the trend)."""
+    """Share of epochs whose training loss rose since the epoch before (noise, blind to the trend)."""
     loss = curve(result, "train_loss")
     return float(np.mean(np.diff(loss) > 0))
 
@@ -82,12 +84,15 @@ def measure_batch_size(ctx: Context) -> ClaimResult:
                      pm(s["updates"][~np.isnan(s["updates"])], 3) if reached else "—",
                      pm(s["seconds"][~np.isnan(s["seconds"])], 2) if reached else "—",
                      f"{reached}/{len(seeds)}", pm(s["final"], 3)])
-    table = Table(["batch size", "µs per update", "epochs with loss going up", f"epochs to loss ≤ {LOSS_TARGET}",
-                   "updates to target", "seconds to target", "runs reaching it", "final train loss"], rows,
-                  f"Moons (800 training points), 32-32 tanh network, SGD lr 0.1 for every batch size (mean ± std over "
-                  f"{len(seeds)} seeds). Times include the evaluation of train and validation loss dlexp runs "
-                  f"after every epoch, measured separately at {evaluation:.0f} µs.")
-    nan_max = lambda a: np.inf if np.isnan(a).any() else a.mean()  # noqa: E731  (a run that never got there is slowest)
+    headers = ["batch size", "µs per update", "epochs with loss going up", f"epochs to loss ≤ {LOSS_TARGET}",
+               "updates to target", "seconds to target", "runs reaching it", "final train loss"]
+    table = Table(headers, rows,
+                  "Moons (800 training points), 32-32 tanh network, SGD lr 0.1 for every batch size (mean "
+                  f"± std over {len(seeds)} seeds). Times include the evaluation of train and validation "
+                  f"loss dlexp runs after every epoch, measured separately at {evaluation:.0f} µs.")
+    def nan_max(seconds):  # a run that never got there counts as the slowest
+        return np.inf if np.isnan(seconds).any() else seconds.mean()
+
     noisy = sgd["uphill"].mean() > mini["uphill"].mean() > full["uphill"].mean()
     cheap_updates = sgd["per_update"].mean() < mini["per_update"].mean() < full["per_update"].mean()
     gd_slow = nan_max(full["seconds"]) > nan_max(mini["seconds"])
@@ -99,24 +104,26 @@ def measure_batch_size(ctx: Context) -> ClaimResult:
     finding = (
         f"One update with a single example costs {sgd['per_update'].mean():.0f} µs, with 32 examples "
         f"{mini['per_update'].mean():.0f} µs and with all 800 {full['per_update'].mean():.0f} µs (of which "
-        f"{evaluation:.0f} µs is the end-of-epoch evaluation, which full batches pay at every update). Batch size 1 is "
-        f"the noisy one: its training loss goes *up* after {sgd['uphill'].mean() * 100:.0f} % of epochs, against "
-        f"{mini['uphill'].mean() * 100:.0f} % for mini-batches and {full['uphill'].mean() * 100:.0f} % for full "
-        f"batches. Full-batch descent is smooth and slow: it needs {np.nanmean(full['epochs']):.0f} epochs "
-        f"({np.nanmean(full['seconds']):.2f} s) to reach a loss of {LOSS_TARGET}; mini-batches need "
-        f"{np.nanmean(mini['epochs']):.0f} epochs ({np.nanmean(mini['seconds']):.2f} s) and single examples "
-        f"{np.nanmean(sgd['epochs']):.0f} ({np.nanmean(sgd['seconds']):.2f} s). "
+        f"{evaluation:.0f} µs is the end-of-epoch evaluation, which full batches pay at every update). Batch "
+        f"size 1 is the noisy one: its training loss goes *up* after {sgd['uphill'].mean() * 100:.0f} % of "
+        f"epochs, against {mini['uphill'].mean() * 100:.0f} % for mini-batches and "
+        f"{full['uphill'].mean() * 100:.0f} % for full batches. Full-batch descent is smooth and slow: it "
+        f"needs {np.nanmean(full['epochs']):.0f} epochs ({np.nanmean(full['seconds']):.2f} s) to reach a "
+        f"loss of {LOSS_TARGET}; mini-batches need {np.nanmean(mini['epochs']):.0f} epochs "
+        f"({np.nanmean(mini['seconds']):.2f} s) and single examples {np.nanmean(sgd['epochs']):.0f} "
+        f"({np.nanmean(sgd['seconds']):.2f} s). "
     )
     if verdict == CONFIRMED:
         finding += (
             "Mini-batch wins on wall time: each update is only a little dearer than a single-example one "
-            "(NumPy pays a fixed cost per call, whatever the batch), yet it averages 32 gradients. \"Faster\" for "
-            "stochastic descent is true per update, not per epoch."
+            "(NumPy pays a fixed cost per call, whatever the batch), yet it averages 32 gradients. "
+            "\"Faster\" for stochastic descent is true per update, not per epoch."
         )
     elif verdict == TRUE_BUT:
         finding += (
-            "But on this small problem mini-batches are not the fastest to the target: \"faster\" for stochastic "
-            "descent holds per update, and with so few points its many cheap updates get there first."
+            "But on this small problem mini-batches are not the fastest to the target: \"faster\" for "
+            "stochastic descent holds per update, and with so few points its many cheap updates get there "
+            "first."
         )
     fig, ax = new_figure()
     for (key, results), color in zip(runs.items(), ("tab:red", "tab:green", "tab:blue")):
@@ -139,10 +146,12 @@ def measure_batch_size(ctx: Context) -> ClaimResult:
         key_number=f"s to loss {LOSS_TARGET}: batch 1 {np.nanmean(sgd['seconds']):.2f}, "
                    f"32 {np.nanmean(mini['seconds']):.2f}, full {np.nanmean(full['seconds']):.2f}",
         finding=finding,
-        rule=("Confirmed if the share of uphill epochs falls from batch 1 to 32 to full, the cost per update rises "
-              "in the same order, full batches take longer to the target than mini-batches, and mini-batches are "
-              "the fastest to the target; true, but… if all but the last hold; refuted otherwise."),
-        direction="batch 1 is noisier than 32, 32 noisier than full, and full is slower to the target than 32",
+        rule=("Confirmed if the share of uphill epochs falls from batch 1 to 32 to full, the cost per "
+              "update rises in the same order, full batches take longer to the target than mini-batches, "
+              "and mini-batches are the fastest to the target; true, but… if all but the last hold; "
+              "refuted otherwise."),
+        direction="batch 1 is noisier than 32, 32 noisier than full, and full is slower to the target than "
+                  "32",
         direction_ok=bool(noisy and gd_slow),
         tables=[table], figure=save_figure(fig, ctx.figure_path("claim-09-batch-size.png")),
         figure_caption="Training loss (whole training set, once per epoch) against wall time for one seed.",
@@ -152,7 +161,7 @@ def measure_batch_size(ctx: Context) -> ClaimResult:
 
 # -- claim 10 ------------------------------------------------------------------------------------
 
-# Learning-rate grids around torch's defaults (adam 1e-3, adamax 2e-3, adadelta 1, rmsprop 1e-2); SGD's default
+# Learning-rate grids around torch's defaults (adam 1e-3, adamax 2e-3, adadelta 1, rmsprop 1e-2); SGD's
 # (1e-3) is far too small for a fair baseline, so it gets a grid around 0.1. The sparse comparison gives Adam
 # and Adamax the same grid. Quick mode keeps the middle of each grid.
 GRIDS = {
@@ -182,7 +191,8 @@ def _summarise(results, target: float, epochs: int) -> dict:
     ok = [r["status"] == "completed" for r in results]
     loss = np.array([final(r, "train_loss") if good else np.inf for r, good in zip(results, ok)])
     return {"runs": results, "epochs": _epochs_to(results, target, epochs), "loss": loss,
-            "log_loss": np.log10(np.maximum(loss, 1e-300)), "val_acc": np.array([final(r, "val_acc") for r in results]),
+            "log_loss": np.log10(np.maximum(loss, 1e-300)),
+            "val_acc": np.array([final(r, "val_acc") for r in results]),
             "all_completed": all(ok)}
 
 
@@ -191,19 +201,21 @@ def _compare(ctx: Context, config: str, grids: dict[str, list[float]], target: f
     """Train every optimizer at every lr of its grid; per optimizer, every lr's summary and the best lr's."""
     seeds = ctx.seeds(full=5)
     grids = {name: _grid(ctx, lrs) for name, lrs in grids.items()}
-    variants = {f"{n} {lr:g}": [f"training.optimizer={{name: {n}, lr: {lr}}}"] for n, lrs in grids.items() for lr in lrs}
+    variants = {f"{n} {lr:g}": [f"training.optimizer={{name: {n}, lr: {lr}}}"]
+                for n, lrs in grids.items() for lr in lrs}
     runs = ctx.train(config, variants, seeds, common=[f"training.epochs={epochs}", *common])
-    per_lr = {n: {lr: _summarise(runs[f"{n} {lr:g}"], target, epochs) for lr in lrs} for n, lrs in grids.items()}
+    per_lr = {n: {lr: _summarise(runs[f"{n} {lr:g}"], target, epochs) for lr in lrs}
+              for n, lrs in grids.items()}
     chosen = {}
     for n, lrs in grids.items():
-        # the claim is about speed: the best lr reaches the target in the fewest epochs (then: lowest final loss)
+        # the claim is about speed: the best lr reaches the target in the fewest epochs (then: lowest loss)
         lr = min(lrs, key=lambda v: (per_lr[n][v]["epochs"].mean(), per_lr[n][v]["log_loss"].mean()))
         chosen[n] = dict(per_lr[n][lr], lr=lr, edge=len(lrs) > 1 and lr in (lrs[0], lrs[-1]))
     return chosen, per_lr, seeds
 
 
 def _leader(a: dict, b: dict) -> str:
-    """Which of two same-lr runs is ahead on mean epochs to target (the final loss decides when neither gets there)."""
+    """Which of two same-lr runs is ahead on mean epochs to target (the final loss breaks a tie)."""
     ea, eb = a["epochs"].mean(), b["epochs"].mean()
     if ea == eb:
         ea, eb = a["log_loss"].mean(), b["log_loss"].mean()
@@ -243,26 +255,32 @@ def measure_adaptive(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     spirals_table = Table(["optimizer", "lr (best of grid)", f"epochs to train loss ≤ {SPIRALS_TARGET}",
                            f"train loss, epoch {epochs}", "val acc"], _rows(chosen, epochs),
-                          f"Three spirals, 64-64-64 ReLU network, batch 32 (mean ± std over {len(seeds)} seeds). Each "
-                          f"optimizer at the lr of its grid that reaches the target in the fewest epochs; a run that "
-                          f"never reaches it counts as {epochs + 1} epochs. Grids: "
-                          + "; ".join(f"{n} {', '.join(f'{lr:g}' for lr in _grid(ctx, GRIDS[n]))}" for n in names)
+                          f"Three spirals, 64-64-64 ReLU network, batch 32 (mean ± std over {len(seeds)} "
+                          "seeds). Each optimizer at the lr of its grid that reaches the target in the "
+                          f"fewest epochs; a run that never reaches it counts as {epochs + 1} epochs. Grids: "
+                          + "; ".join(f"{n} " + ", ".join(f"{lr:g}" for lr in _grid(ctx, GRIDS[n]))
+                                      for n in names)
                           + ".")
     sparse_table = Table(["optimizer", "lr (best of grid)", f"epochs to train loss ≤ {SPARSE_TARGET}",
                           f"train loss, epoch {sparse_epochs}", "val acc"], _rows(sparse, sparse_epochs),
-                         f"Sparse binary inputs ({SPARSE_ROWS} rows, {SPARSE_FEATURES} features, {SPARSE_ACTIVE} set per row, "
-                         f"most of them rare), 32-unit ReLU network, "
-                         f"inputs not standardized (mean ± std over {len(seeds)} seeds).")
-    lr_rows = [[f"{lr:g}", *(cell for n in ("adam", "adamax") for cell in (
-        pm(sparse_lr[n][lr]["epochs"], 3), pm(sparse_lr[n][lr]["loss"], 2), pm(sparse_lr[n][lr]["val_acc"], decimals=3)))]
-        for lr in shared]
-    lr_table = Table(["lr", "Adam: epochs to target", "Adam: final loss", "Adam: val acc", "Adamax: epochs to target",
-                      "Adamax: final loss", "Adamax: val acc"], lr_rows,
+                         f"Sparse binary inputs ({SPARSE_ROWS} rows, {SPARSE_FEATURES} features, "
+                         f"{SPARSE_ACTIVE} set per row, most of them rare), 32-unit ReLU network, inputs "
+                         f"not standardized (mean ± std over {len(seeds)} seeds).")
+    lr_rows = []
+    for lr in shared:
+        cells = [f"{lr:g}"]
+        for n in ("adam", "adamax"):
+            s = sparse_lr[n][lr]
+            cells += [pm(s["epochs"], 3), pm(s["loss"], 2), pm(s["val_acc"], decimals=3)]
+        lr_rows.append(cells)
+    lr_table = Table(["lr", "Adam: epochs to target", "Adam: final loss", "Adam: val acc",
+                      "Adamax: epochs to target", "Adamax: final loss", "Adamax: val acc"], lr_rows,
                      "Sparse inputs: Adam and Adamax at the same learning rates.")
     slow = [n for n in names[1:] if not faster[n]]
     finding = (
-        f"Each optimizer is judged at its best learning rate from a small grid around torch's default. On the "
-        f"spirals, plain SGD needs {sgd['epochs'].mean():.0f} epochs to reach a training loss of {SPIRALS_TARGET}; "
+        "Each optimizer is judged at its best learning rate from a small grid around torch's default. On "
+        f"the spirals, plain SGD needs {sgd['epochs'].mean():.0f} epochs to reach a training loss of "
+        f"{SPIRALS_TARGET}; "
         + ", ".join(f"{n} {chosen[n]['epochs'].mean():.0f}" for n in names[1:])
         + f". After {epochs} epochs SGD's loss is {num(sgd['loss'].mean())}, against "
         + ", ".join(f"{num(chosen[n]['loss'].mean())} ({n})" for n in names[1:]) + ". "
@@ -270,21 +288,26 @@ def measure_adaptive(ctx: Context) -> ClaimResult:
     finding += (f"Not clearly ahead of SGD on both counts: {', '.join(slow)}. " if slow else
                 "Every adaptive optimizer beats SGD on both counts. ")
     finding += (
-        f"\n\nOn sparse inputs, each at its best learning rate, Adamax reaches a training loss of {SPARSE_TARGET} "
-        f"in **{sparse['adamax']['epochs'].mean():.1f}** epochs and Adam in **{sparse['adam']['epochs'].mean():.1f}**. "
+        "\n\nOn sparse inputs, each at its best learning rate, Adamax reaches a training loss of "
+        f"{SPARSE_TARGET} in **{sparse['adamax']['epochs'].mean():.1f}** epochs and Adam in "
+        f"**{sparse['adam']['epochs'].mean():.1f}**. "
     )
     if adamax_better:
         finding += "Adamax is measurably faster here, as the notes say."
     elif adamax_worse:
-        finding += "Adam is measurably faster: the notes' \"Adamax works better with sparse gradients\" is not borne out."
+        finding += ("Adam is measurably faster: the notes' \"Adamax works better with sparse gradients\" "
+                    "is not borne out.")
     else:
-        finding += "The difference is within seed-to-seed noise: no Adamax advantage on sparse inputs was measured."
-    rates = {who: ", ".join(f"{lr:g}" for lr in shared if leader[lr] == who) or "none" for who in ("adam", "adamax")}
+        finding += ("The difference is within seed-to-seed noise: no Adamax advantage on sparse inputs was "
+                    "measured.")
+    rates = {who: ", ".join(f"{lr:g}" for lr in shared if leader[lr] == who) or "none"
+             for who in ("adam", "adamax")}
     finding += (
-        f" At the same learning rate (table 3) Adam is ahead at {rates['adam']} and Adamax at {rates['adamax']}: "
-        "Adamax divides each step by the largest recent |g| of the parameter, never less than Adam's "
-        "root-mean-square, so its steps are shorter and it needs a larger learning rate for the same speed. "
-        "Compared at one learning rate, either can look better; each at its best, they are level.")
+        f" At the same learning rate (table 3) Adam is ahead at {rates['adam']} and Adamax at "
+        f"{rates['adamax']}: Adamax divides each step by the largest recent |g| of the parameter, never "
+        "less than Adam's root-mean-square, so its steps are shorter and it needs a larger learning rate "
+        "for the same speed. Compared at one learning rate, either can look better; each at its best, they "
+        "are level.")
     fig, ax = new_figure()
     colors = dict(zip(names, ("tab:grey", "tab:blue", "tab:orange", "tab:purple", "tab:green")))
     for n in names:
@@ -307,12 +330,13 @@ def measure_adaptive(ctx: Context) -> ClaimResult:
                    f"{max(chosen[n]['epochs'].mean() for n in names[1:]):.0f}; sparse, tuned: adamax "
                    f"{sparse['adamax']['epochs'].mean():.1f} vs adam {sparse['adam']['epochs'].mean():.1f}",
         finding=finding,
-        rule=("Each optimizer at the lr of its grid with the fewest mean epochs to target. Per optimizer, paired "
-              "against SGD over seeds: faster if both its epochs to target and its log10 final training loss are "
-              "lower by more than 2 standard errors. Adamax is better on sparse inputs if, at the two optimizers' "
-              "best learning rates, it needs fewer epochs to target than Adam by more than 2 standard errors. "
-              "Confirmed if all four adaptive optimizers are faster and Adamax is better on sparse inputs; true, "
-              "but… if at least one is faster; refuted if none is."),
+        rule=("Each optimizer at the lr of its grid with the fewest mean epochs to target. Per optimizer, "
+              "paired against SGD over seeds: faster if both its epochs to target and its log10 final "
+              "training loss are lower by more than 2 standard errors. Adamax is better on sparse inputs "
+              "if, at the two optimizers' best learning rates, it needs fewer epochs to target than Adam "
+              "by more than 2 standard errors. Confirmed if all four adaptive optimizers are faster and "
+              "Adamax is better on sparse inputs; true, but… if at least one is faster; refuted if none "
+              "is."),
         direction="adaptive optimizers reach the target in fewer epochs than SGD on average",
         direction_ok=bool(np.mean([chosen[n]["epochs"].mean() for n in names[1:]]) < sgd["epochs"].mean()),
         tables=[spirals_table, sparse_table, lr_table],

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.config import validate_mapping
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table, band,
-                                clearly_positive, curve, final, new_figure, plain_log_axis, num, pm, save_figure, signed)
+from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
+                                band, clearly_positive, curve, final, new_figure, num, plain_log_axis, pm,
+                                save_figure, signed)
 
 
 def measure_overfitting(ctx: Context) -> ClaimResult:
@@ -18,10 +19,12 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
     runs = ctx.train("dropout.yaml", variants, seeds, common=[f"training.epochs={ctx.pick(200, 100)}"])
 
     def metrics(results):
-        return {k: np.array([final(r, k) for r in results]) for k in ("train_acc", "val_acc", "train_loss", "val_loss")}
+        keys = ("train_acc", "val_acc", "train_loss", "val_loss")
+        return {k: np.array([final(r, k) for r in results]) for k in keys}
 
     m = {k: metrics(v) for k, v in runs.items()}
-    gaps = {k: {"acc": v["train_acc"] - v["val_acc"], "loss": v["val_loss"] - v["train_loss"]} for k, v in m.items()}
+    gaps = {k: {"acc": v["train_acc"] - v["val_acc"], "loss": v["val_loss"] - v["train_loss"]}
+            for k, v in m.items()}
     loss_gap_cut = gaps["no dropout"]["loss"] - gaps["dropout 0.5"]["loss"]
     acc_gap_cut = gaps["no dropout"]["acc"] - gaps["dropout 0.5"]["acc"]
     val_acc_gain = m["dropout 0.5"]["val_acc"] - m["no dropout"]["val_acc"]
@@ -36,7 +39,8 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
     rows = [[k, pm(v["train_acc"], decimals=3), pm(v["val_acc"], decimals=3), pm(gaps[k]["acc"], decimals=3),
              pm(v["train_loss"], decimals=3), pm(v["val_loss"], decimals=3), pm(gaps[k]["loss"], decimals=3)]
             for k, v in m.items()]
-    rows.append(["difference (paired)", pm(m["dropout 0.5"]["train_acc"] - m["no dropout"]["train_acc"], decimals=3),
+    train_acc_change = m["dropout 0.5"]["train_acc"] - m["no dropout"]["train_acc"]
+    rows.append(["difference (paired)", pm(train_acc_change, decimals=3),
                  pm(val_acc_gain, decimals=3), pm(-acc_gap_cut, decimals=3),
                  pm(m["dropout 0.5"]["train_loss"] - m["no dropout"]["train_loss"], decimals=3),
                  pm(-val_loss_cut, decimals=3), pm(-loss_gap_cut, decimals=3)])
@@ -46,19 +50,21 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
                   f"{len(runs['no dropout'][0]['history']) - 1} epochs (mean ± std over {len(seeds)} seeds; "
                   f"the last row is dropout − none per seed).")
     finding = (
-        f"Dropout 0.5 narrows the train/validation gap: the loss gap falls from "
-        f"{gaps['no dropout']['loss'].mean():.3f} to **{gaps['dropout 0.5']['loss'].mean():.3f}** and the accuracy "
-        f"gap from {gaps['no dropout']['acc'].mean():.3f} to {gaps['dropout 0.5']['acc'].mean():.3f}. "
+        "Dropout 0.5 narrows the train/validation gap: the loss gap falls from "
+        f"{gaps['no dropout']['loss'].mean():.3f} to **{gaps['dropout 0.5']['loss'].mean():.3f}** and the "
+        f"accuracy gap from {gaps['no dropout']['acc'].mean():.3f} to "
+        f"{gaps['dropout 0.5']['acc'].mean():.3f}. "
     )
     if verdict == TRUE_BUT:
         finding += (
-            f"But look at where the gap closes. Validation accuracy moves by only {signed(val_acc_gain.mean())} "
-            f"± {val_acc_gain.std(ddof=1):.3f} (paired), within the seed-to-seed noise, while training accuracy "
-            f"drops by {-(m['dropout 0.5']['train_acc'] - m['no dropout']['train_acc']).mean():.3f}. What dropout "
+            "But look at where the gap closes. Validation accuracy moves by only "
+            f"{signed(val_acc_gain.mean())} ± {val_acc_gain.std(ddof=1):.3f} (paired), within the "
+            "seed-to-seed noise, while training accuracy drops by "
+            f"{-(m['dropout 0.5']['train_acc'] - m['no dropout']['train_acc']).mean():.3f}. What dropout "
             f"clearly improves is the validation *loss* ({m['no dropout']['val_loss'].mean():.3f} → "
             f"{m['dropout 0.5']['val_loss'].mean():.3f}): without it the network grows over-confident on its "
-            f"training points and pays for it on new ones. Less overfitting, then, but not more correct answers "
-            f"on this small, noisy problem."
+            "training points and pays for it on new ones. Less overfitting, then, but not more correct "
+            "answers on this small, noisy problem."
         )
     elif verdict == CONFIRMED:
         finding += f"Validation accuracy improves by {signed(val_acc_gain.mean())} on the same seeds."
@@ -82,12 +88,13 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
         ax.grid(alpha=0.3)
     return ClaimResult(
         verdict=verdict,
-        key_number=f"loss gap {gaps['no dropout']['loss'].mean():.2f} → {gaps['dropout 0.5']['loss'].mean():.2f}; "
-                   f"val acc {signed(val_acc_gain.mean())}",
+        key_number=f"loss gap {gaps['no dropout']['loss'].mean():.2f} → "
+                   f"{gaps['dropout 0.5']['loss'].mean():.2f}; val acc {signed(val_acc_gain.mean())}",
         finding=finding,
-        rule=("Paired over seeds (same data, init and batches). Confirmed if dropout cuts both the loss gap and the "
-              "accuracy gap and raises val accuracy, each by more than 2 standard errors; true, but… if it cuts the "
-              "loss gap without a clear val-accuracy gain; refuted if the loss gap does not shrink."),
+        rule=("Paired over seeds (same data, init and batches). Confirmed if dropout cuts both the loss "
+              "gap and the accuracy gap and raises val accuracy, each by more than 2 standard errors; "
+              "true, but… if it cuts the loss gap without a clear val-accuracy gain; refuted if the loss "
+              "gap does not shrink."),
         direction="the mean loss gap with dropout is below the gap without",
         direction_ok=bool(loss_gap_cut.mean() > 0),
         tables=[table], figure=save_figure(fig, ctx.figure_path("claim-07-dropout.png")),
@@ -97,7 +104,7 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
 
 
 def _monte_carlo_gap(model, X: np.ndarray, draws: int, rng: np.random.Generator) -> float:
-    """Mean |E_mask[training-mode logits] − eval logits| / mean |eval logits|, the expectation by ``draws`` samples."""
+    """Mean |E_mask[training-mode logits] − eval logits| / mean |eval logits|; E by ``draws`` mask samples."""
     evaluation = model.forward(X, training=False).copy()
     total = np.zeros_like(evaluation)
     for _ in range(draws):
@@ -110,7 +117,7 @@ def measure_inference(ctx: Context) -> ClaimResult:
     from dlexp.nn.model import MLP
 
     seeds = ctx.seeds()
-    modes = {"inverted": ["model.dropout_mode=inverted"], "scale_at_inference": ["model.dropout_mode=scale_at_inference"]}
+    modes = {mode: [f"model.dropout_mode={mode}"] for mode in ("inverted", "scale_at_inference")}
     runs = ctx.train("dropout_modes.yaml", modes, seeds, common=[f"training.epochs={ctx.pick(100, 40)}"])
     acc = {k: np.array([final(r, "val_acc") for r in v]) for k, v in runs.items()}
     agreement, deep_gaps = [], []
@@ -147,43 +154,46 @@ def measure_inference(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     acc_table = Table(["", "inverted", "scale_at_inference", "difference (paired)", "same predictions"],
                       [["val acc", pm(acc["inverted"], decimals=3), pm(acc["scale_at_inference"], decimals=3),
-                        pm(diff, decimals=3), f"{agreement.mean() * 100:.1f} ± {agreement.std(ddof=1) * 100:.1f} %"]],
+                        pm(diff, decimals=3), f"{agreement.mean() * 100:.1f} ± "
+                                              f"{agreement.std(ddof=1) * 100:.1f} %"]],
                       f"128-128 ReLU network, dropout 0.5, trained in each mode from the same seed "
                       f"(mean ± std over {len(seeds)} seeds).")
     mc_rows = [[f"{k:,}", pm(single["inverted"][:, j], 2), pm(single["scale_at_inference"][:, j], 2)]
                for j, k in enumerate(draw_counts)]
     mc_table = Table(["mask draws", "inverted", "scale_at_inference"], mc_rows,
-                     "One dropout layer (128 ReLU units, p = 0.5) before a linear output: mean |average of training-mode "
-                     "outputs − inference output| / mean |inference output|, over "
+                     "One dropout layer (128 ReLU units, p = 0.5) before a linear output: mean |average of "
+                     "training-mode outputs − inference output| / mean |inference output|, over "
                      f"{len(seeds)} random networks and 64 inputs.")
     finding = (
-        f"Both rules make the inference-time activation equal the *expected* training-time activation: inverted "
-        f"dropout scales the kept units by 1/(1 − p) while training and does nothing at inference; the original "
-        f"rule leaves training alone and multiplies by (1 − p) at inference. With one dropout layer in front of "
-        f"a linear output, averaging the training-mode output over more and more masks converges on the "
-        f"inference output in both modes (relative gap {num(single['inverted'][:, 0].mean(), 2)} with "
-        f"{draw_counts[0]} masks, {num(single['inverted'][:, -1].mean(), 2)} with {draw_counts[-1]:,}). Trained "
-        f"from the same seed, the two modes reach val accuracy {acc['inverted'].mean():.3f} and "
-        f"{acc['scale_at_inference'].mean():.3f} and agree on **{agreement.mean() * 100:.1f} %** of validation "
-        f"predictions. "
+        "Both rules make the inference-time activation equal the *expected* training-time activation: "
+        "inverted dropout scales the kept units by 1/(1 − p) while training and does nothing at inference; "
+        "the original rule leaves training alone and multiplies by (1 − p) at inference. With one dropout "
+        "layer in front of a linear output, averaging the training-mode output over more and more masks "
+        "converges on the inference output in both modes (relative gap "
+        f"{num(single['inverted'][:, 0].mean(), 2)} with {draw_counts[0]} masks, "
+        f"{num(single['inverted'][:, -1].mean(), 2)} with {draw_counts[-1]:,}). Trained from the same seed, "
+        f"the two modes reach val accuracy {acc['inverted'].mean():.3f} and "
+        f"{acc['scale_at_inference'].mean():.3f} and agree on **{agreement.mean() * 100:.1f} %** of "
+        "validation predictions. "
     )
     if verdict == TRUE_BUT:
         finding += (
-            f"But \"agree\" needs two qualifications. The trained networks are not the same network: the modes "
-            f"give the same expected forward pass, not the same gradient steps, so a few predictions differ. And "
-            f"with two dropout layers the scaling is only an approximation of averaging over masks: for the trained "
-            f"networks the average of {draws_deep:,} training-mode outputs differs from the inference output by "
-            f"{num(deep_gaps.mean(), 2)} (relative), far above the sampling error (≈ {num(sampling_error, 1)}), "
-            f"because the ReLU between the layers is not linear."
+            "But \"agree\" needs two qualifications. The trained networks are not the same network: the "
+            "modes give the same expected forward pass, not the same gradient steps, so a few predictions "
+            "differ. And with two dropout layers the scaling is only an approximation of averaging over "
+            f"masks: for the trained networks the average of {draws_deep:,} training-mode outputs differs "
+            f"from the inference output by {num(deep_gaps.mean(), 2)} (relative), far above the sampling "
+            f"error (≈ {num(sampling_error, 1)}), because the ReLU between the layers is not linear."
         )
     return ClaimResult(
         verdict=verdict,
-        key_number=f"{agreement.mean() * 100:.1f} % same predictions; deep-net averaging gap {num(deep_gaps.mean(), 2)}",
+        key_number=f"{agreement.mean() * 100:.1f} % same predictions; deep-net averaging gap "
+                   f"{num(deep_gaps.mean(), 2)}",
         finding=finding,
-        rule=("Confirmed if the one-layer Monte-Carlo gap shrinks at least half as fast as 1/√draws in both modes, "
-              "the paired val-accuracy difference is under 0.02 and predictions agree ≥ 95 %; true, but… if in "
-              "addition the trained two-layer network's averaging gap exceeds 3× its sampling error (scaling is "
-              "exact only for one layer); refuted otherwise."),
+        rule=("Confirmed if the one-layer Monte-Carlo gap shrinks at least half as fast as 1/√draws in "
+              "both modes, the paired val-accuracy difference is under 0.02 and predictions agree ≥ 95 %; "
+              "true, but… if in addition the trained two-layer network's averaging gap exceeds 3× its "
+              "sampling error (scaling is exact only for one layer); refuted otherwise."),
         direction="both modes agree on ≥ 95 % of predictions and the one-layer gap shrinks with more masks",
         direction_ok=bool(agreement.mean() >= 0.95 and identity_ok),
         tables=[acc_table, mc_table], seeds=len(seeds),

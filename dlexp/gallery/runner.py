@@ -41,7 +41,8 @@ def parse_only(text: str | None) -> list[int]:
         part = part.strip()
         match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
         if not match:
-            raise DlexpError(f"--only {text!r}: {part!r} is not a claim number or range (e.g. --only 1,7 or 2-5)")
+            raise DlexpError(f"--only {text!r}: {part!r} is not a claim number or range (e.g. --only 1,7 or "
+                             "2-5)")
         low, high = int(match[1]), int(match[2] or match[1])
         for claim_id in range(low, high + 1):
             if claim_id not in BY_ID:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.gallery.core import (CONFIRMED, REFUTED, TRUE_BUT, ClaimResult, Context, Table, band, clearly_positive,
-                                curve, final, new_figure, num, pm, power10, save_figure, standard_error)
+from dlexp.gallery.core import (CONFIRMED, REFUTED, TRUE_BUT, ClaimResult, Context, Table, band,
+                                clearly_positive, curve, final, new_figure, num, pm, power10, save_figure,
+                                standard_error)
 
 LOG_QUARTER = math.log10(0.25)
 CHANCE = 0.5  # moons is balanced and the split stratified
@@ -26,8 +27,8 @@ def measure_depth(ctx: Context) -> ClaimResult:
                 for act, init in ACTIVATIONS.items() for d in depths}
     runs = ctx.train("vanishing_depth.yaml", variants, seeds, common=ctx.pick([], ["data.n_samples=256"]))
     # log10 first/last gradient ratio, [activation][depth index][seed]
-    logs = {act: np.array([[math.log10(r["summary"]["grad_ratio"]) for r in runs[f"{act}-d{d}"]] for d in depths])
-            for act in ACTIVATIONS}
+    logs = {act: np.array([[math.log10(r["summary"]["grad_ratio"]) for r in runs[f"{act}-d{d}"]]
+                           for d in depths]) for act in ACTIVATIONS}
     slopes = {act: np.array([np.polyfit(depths, logs[act][:, s], 1)[0] for s in range(len(seeds))])
               for act in ACTIVATIONS}
 
@@ -35,9 +36,10 @@ def measure_depth(ctx: Context) -> ClaimResult:
     for k, d in enumerate(depths):
         rows.append([str(d), num(d * LOG_QUARTER), *(pm(logs[act][k], decimals=2) for act in ACTIVATIONS)])
     table = Table(["depth", "log10 0.25^depth", "sigmoid", "tanh", "relu (He init)"], rows,
-                  "log10 of the first/last layer gradient-norm ratio over the first epoch "
-                  f"(mean ± std over {len(seeds)} seeds). 0 means the first layer gets as much gradient as the last.")
-    factor_rows = [[act, pm(slopes[act], decimals=3), f"{10 ** slopes[act].mean():.3f}"] for act in ACTIVATIONS]
+                  "log10 of the first/last layer gradient-norm ratio over the first epoch (mean ± std over "
+                  f"{len(seeds)} seeds). 0 means the first layer gets as much gradient as the last.")
+    factor_rows = [[act, pm(slopes[act], decimals=3), f"{10 ** slopes[act].mean():.3f}"]
+                   for act in ACTIVATIONS]
     factor_rows.append(["0.25^depth", num(LOG_QUARTER, 3), "0.250"])
     slope_table = Table(["activation", "slope (log10 per layer)", "factor per layer"], factor_rows,
                         "Least-squares slope of log10 ratio against depth, fitted per seed.")
@@ -57,18 +59,20 @@ def measure_depth(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     sig_factor, tanh_factor, relu_factor = (10 ** slopes[a].mean() for a in ACTIVATIONS)
     finding = (
-        f"Each extra sigmoid layer multiplies the gradient that reaches the first layer by "
-        f"**{sig_factor:.2f}** on average (0.25 is the largest value of σ′). At depth {deepest} the first layer "
-        f"gets {power10(sig_deep)} of the last layer's gradient, "
+        "Each extra sigmoid layer multiplies the gradient that reaches the first layer by "
+        f"**{sig_factor:.2f}** on average (0.25 is the largest value of σ′). At depth {deepest} the first "
+        f"layer gets {power10(sig_deep)} of the last layer's gradient, "
         + ("even less than 0.25^depth = " if below_bound else "close to 0.25^depth = ")
         + f"{power10(deepest * LOG_QUARTER)}. "
-        f"With tanh the factor per layer is **{tanh_factor:.2f}** and with ReLU (He init) {relu_factor:.2f}.\n\n"
+        f"With tanh the factor per layer is **{tanh_factor:.2f}** and with ReLU (He init) "
+        f"{relu_factor:.2f}.\n\n"
     )
     if verdict == TRUE_BUT:
         finding += (
             "So the gradient does vanish with depth, and faster for sigmoid than for tanh — but with Xavier "
-            "initialisation tanh does not vanish at all at the start of training: Xavier keeps pre-activations "
-            "near 0, where tanh′ ≈ 1, so the bound \"at most 1\" is nearly reached at every layer. "
+            "initialisation tanh does not vanish at all at the start of training: Xavier keeps "
+            "pre-activations near 0, where tanh′ ≈ 1, so the bound \"at most 1\" is nearly reached at every "
+            "layer. "
         )
     elif verdict == CONFIRMED:
         finding += "Sigmoid vanishes fastest; tanh vanishes too, more slowly. "
@@ -98,14 +102,14 @@ def measure_depth(ctx: Context) -> ClaimResult:
         verdict=verdict,
         key_number=f"per layer: sigmoid ×{sig_factor:.2f}, tanh ×{tanh_factor:.2f}, relu ×{relu_factor:.2f}",
         finding=finding,
-        rule=("Fit log10(ratio) against depth per seed. Confirmed if sigmoid's slope is below 0 and below tanh's "
-              "by more than 2 standard errors, and tanh's slope is below −0.05 (it shrinks too); "
+        rule=("Fit log10(ratio) against depth per seed. Confirmed if sigmoid's slope is below 0 and below "
+              "tanh's by more than 2 standard errors, and tanh's slope is below −0.05 (it shrinks too); "
               "true, but… if only tanh does not shrink; refuted otherwise."),
         direction="sigmoid's slope is negative and below tanh's",
         direction_ok=bool(sig.mean() < 0 and sig.mean() < tanh.mean()),
         tables=[table, slope_table], figure=figure,
-        figure_caption="The headline: how much gradient the first layer gets, against depth. The dashed line is "
-                       "0.25^depth.",
+        figure_caption="The headline: how much gradient the first layer gets, against depth. The dashed "
+                       "line is 0.25^depth.",
         seeds=len(seeds),
     )
 
@@ -134,8 +138,10 @@ def measure_symptom(ctx: Context) -> ClaimResult:
         at_chance = (a[:, 1:] <= CHANCE + 0.05).sum(axis=1)
         rows.append([str(d), pm(a[:, 5], decimals=3), pm(a[:, -1], decimals=3), pm(a.max(axis=1), decimals=3),
                      pm(at_chance, decimals=1)])
-    table = Table(["depth", "val acc, epoch 5", f"val acc, epoch {epochs}", "best val acc", "epochs at chance (≤ 0.55)"],
-                  rows, f"Sigmoid networks of width 32 on moons, SGD lr 0.1 (mean ± std over {len(seeds)} seeds).")
+    headers = ["depth", "val acc, epoch 5", f"val acc, epoch {epochs}", "best val acc",
+               "epochs at chance (≤ 0.55)"]
+    table = Table(headers, rows,
+                  f"Sigmoid networks of width 32 on moons, SGD lr 0.1 (mean ± std over {len(seeds)} seeds).")
     deep, shallow = acc[10], acc[2]
     stuck = (deep[:, -1] - deep[:, 5]).mean() < 0.02 and deep[:, -1].mean() < shallow[:, -1].mean() - 0.1
     never_started = deep.max(axis=1).mean() <= CHANCE + 0.05
@@ -143,16 +149,16 @@ def measure_symptom(ctx: Context) -> ClaimResult:
     d3 = acc[3]
     plateau3 = (d3[:, 1:] <= CHANCE + 0.05).sum(axis=1)
     finding = (
-        f"The 10-layer sigmoid network ends at validation accuracy **{deep[:, -1].mean():.3f}** after {epochs} "
-        f"epochs, against {shallow[:, -1].mean():.3f} for 2 layers. "
+        f"The 10-layer sigmoid network ends at validation accuracy **{deep[:, -1].mean():.3f}** after "
+        f"{epochs} epochs, against {shallow[:, -1].mean():.3f} for 2 layers. "
     )
     if verdict == TRUE_BUT:
         finding += (
-            f"But it does not stop improving \"after a few epochs\": it never starts. Its best accuracy over all "
-            f"{epochs} epochs is {deep.max(axis=1).mean():.3f}, chance level for this balanced dataset; the network "
-            f"learns the class balance and nothing else. In between, depth 3 shows the other face of the problem: "
-            f"a plateau at chance for {pm(plateau3, decimals=1)} epochs, then an escape. A stuck curve can be a "
-            f"plateau, and a longer run can leave it."
+            "But it does not stop improving \"after a few epochs\": it never starts. Its best accuracy over "
+            f"all {epochs} epochs is {deep.max(axis=1).mean():.3f}, chance level for this balanced dataset; "
+            "the network learns the class balance and nothing else. In between, depth 3 shows the other "
+            f"face of the problem: a plateau at chance for {pm(plateau3, decimals=1)} epochs, then an "
+            "escape. A stuck curve can be a plateau, and a longer run can leave it."
         )
     elif verdict == CONFIRMED:
         finding += "It improves for a few epochs, then its accuracy stops moving."
@@ -173,20 +179,20 @@ def measure_symptom(ctx: Context) -> ClaimResult:
         key_number=f"depth 10: val acc {deep[:, -1].mean():.2f} (best {deep.max(axis=1).mean():.2f}); "
                    f"depth 2: {shallow[:, -1].mean():.2f}",
         finding=finding,
-        rule=("Stuck: the depth-10 accuracy gains less than 0.02 from epoch 5 to the end and ends more than 0.1 "
-              "below depth 2. Confirmed if stuck after some early progress; true, but… if stuck and its best "
-              "accuracy never leaves chance (≤ 0.55); refuted if not stuck."),
+        rule=("Stuck: the depth-10 accuracy gains less than 0.02 from epoch 5 to the end and ends more "
+              "than 0.1 below depth 2. Confirmed if stuck after some early progress; true, but… if stuck "
+              "and its best accuracy never leaves chance (≤ 0.55); refuted if not stuck."),
         direction="depth 10 ends more than 0.1 below depth 2",
         direction_ok=bool(deep[:, -1].mean() < shallow[:, -1].mean() - 0.1),
         tables=[table], figure=save_figure(fig, ctx.figure_path("claim-02-symptom.png")),
-        figure_caption="Validation accuracy per epoch. Depth 10 never leaves chance; depth 3 sits on a plateau "
-                       "first.",
+        figure_caption="Validation accuracy per epoch. Depth 10 never leaves chance; depth 3 sits on a "
+                       "plateau first.",
         seeds=len(seeds),
     )
 
 
 def _swing(results, last: int = 5) -> np.ndarray:
-    """Per seed: max − min validation accuracy over the last ``last`` epochs (how erratic the end of training is)."""
+    """Per seed: max − min validation accuracy over the last ``last`` epochs (how erratic the end is)."""
     acc = _acc_curves(results)[:, -last:]
     return acc.max(axis=1) - acc.min(axis=1)
 
@@ -194,12 +200,14 @@ def _swing(results, last: int = 5) -> np.ndarray:
 def _fix_table(runs: dict, caption: str) -> Table:
     rows = []
     for key, results in runs.items():
-        rows.append([key, pm([final(r, "val_acc") for r in results], decimals=3), pm(_swing(results), decimals=3),
+        rows.append([key, pm([final(r, "val_acc") for r in results], decimals=3),
+                     pm(_swing(results), decimals=3),
                      pm(_ratio_first(results), decimals=2),
                      pm([math.log10(r["summary"]["grad_ratio"]) for r in results], decimals=2)])
     return Table(["variant", "final val acc", "val acc swing, last 5 epochs", "log10 grad ratio, epoch 1",
                   "log10 grad ratio, last epoch"], rows,
-                 caption + " Swing: max − min validation accuracy over the last 5 epochs. Grad ratio: first-layer "
+                 caption + " Swing: max − min validation accuracy over the last 5 epochs. Grad ratio: "
+                           "first-layer "
                  "over last-layer weight-gradient norm, averaged over the epoch.")
 
 
@@ -229,10 +237,10 @@ def measure_relu(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     accs = {k: np.mean([final(r, "val_acc") for r in v]) for k, v in runs.items()}
     finding = (
-        f"Swapping sigmoid for ReLU or Leaky ReLU (with He initialisation) in the same 10-layer network takes "
-        f"validation accuracy from {accs['sigmoid (Xavier)']:.3f} to **{accs['relu (He)']:.3f}** (ReLU) and "
-        f"**{accs['leaky_relu (He)']:.3f}** (Leaky ReLU), and the first layer now gets a gradient of the same "
-        f"order as the last. "
+        "Swapping sigmoid for ReLU or Leaky ReLU (with He initialisation) in the same 10-layer network "
+        f"takes validation accuracy from {accs['sigmoid (Xavier)']:.3f} to **{accs['relu (He)']:.3f}** "
+        f"(ReLU) and **{accs['leaky_relu (He)']:.3f}** (Leaky ReLU), and the first layer now gets a gradient "
+        "of the same order as the last. "
     )
     if tanh_ok:
         finding += (
@@ -254,9 +262,10 @@ def measure_relu(ctx: Context) -> ClaimResult:
         key_number=f"val acc: sigmoid {accs['sigmoid (Xavier)']:.2f} → relu {accs['relu (He)']:.2f}, "
                    f"leaky {accs['leaky_relu (He)']:.2f} (tanh {accs['tanh (Xavier)']:.2f})",
         finding=finding,
-        rule=("A variant fixes the network if its mean final val acc is ≥ 0.95 and above the sigmoid baseline "
-              "by more than 2 standard errors of the paired (same-seed) difference. Confirmed if ReLU and Leaky "
-              "ReLU fix it and tanh does not; true, but… if tanh fixes it too; refuted if ReLU or Leaky ReLU fails."),
+        rule=("A variant fixes the network if its mean final val acc is ≥ 0.95 and above the sigmoid "
+              "baseline by more than 2 standard errors of the paired (same-seed) difference. Confirmed if "
+              "ReLU and Leaky ReLU fix it and tanh does not; true, but… if tanh fixes it too; refuted if "
+              "ReLU or Leaky ReLU fails."),
         direction="relu and leaky_relu end more than 0.1 above sigmoid",
         direction_ok=bool(min(accs["relu (He)"], accs["leaky_relu (He)"]) > accs["sigmoid (Xavier)"] + 0.1),
         tables=[_fix_table(runs, f"10 layers of width 32, SGD lr 0.1 (mean ± std over {len(seeds)} seeds).")],
@@ -292,18 +301,18 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
     finding = (
         f"BatchNorm before every sigmoid takes the 10-layer network from {acc_base.mean():.3f} to "
         f"**{acc_bn.mean():.3f}** validation accuracy, and the first layer's gradient from "
-        f"{power10(_ratio_first(base).mean())} to {power10(ratio_bn.mean())} of the last layer's. Normalising each layer's pre-activations to mean 0 and "
-        f"variance 1 keeps the sigmoid near its steepest point, and the learned scale γ lets the backward signal "
-        f"keep its size."
+        f"{power10(_ratio_first(base).mean())} to {power10(ratio_bn.mean())} of the last layer's. "
+        "Normalising each layer's pre-activations to mean 0 and variance 1 keeps the sigmoid near its "
+        "steepest point, and the learned scale γ lets the backward signal keep its size."
     )
     if verdict == TRUE_BUT:
         worst = int(np.argmax(_swing(bn)))
         curve_worst = _acc_curves(bn)[worst, -5:]
         finding += (
-            f" But the BatchNorm network is erratic at this learning rate: over the last 5 epochs its validation "
-            f"accuracy swings by {swing_bn:.3f} on average (max − min; seed {seeds[worst]}: "
-            f"{', '.join(f'{a:.2f}' for a in curve_worst)}), against {swing_relu:.3f} for the ReLU network. Its "
-            f"final number depends on the epoch you stop at; the mean is what to trust.")
+            " But the BatchNorm network is erratic at this learning rate: over the last 5 epochs its "
+            f"validation accuracy swings by {swing_bn:.3f} on average (max − min; seed {seeds[worst]}: "
+            f"{', '.join(f'{a:.2f}' for a in curve_worst)}), against {swing_relu:.3f} for the ReLU network. "
+            "Its final number depends on the epoch you stop at; the mean is what to trust.")
     fig, ax = new_figure()
     for results, label, color in ((base, "sigmoid", "tab:red"), (bn, "sigmoid + BatchNorm", "tab:purple"),
                                   (relu, "ReLU + He (reference)", "tab:green")):
@@ -314,19 +323,20 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
     ax.set_ylabel("|∂L/∂W| at step 1")
     ax.set_title(f"Gradient norm per layer at initialisation (mean ± std, {len(seeds)} seeds)")
     ax.legend(loc="lower right")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     return ClaimResult(
         verdict=verdict,
-        key_number=f"val acc {acc_base.mean():.2f} → {acc_bn.mean():.2f}; swing over last 5 epochs {swing_bn:.2f} "
-                   f"(ReLU {swing_relu:.2f})",
+        key_number=f"val acc {acc_base.mean():.2f} → {acc_bn.mean():.2f}; swing over last 5 epochs "
+                   f"{swing_bn:.2f} (ReLU {swing_relu:.2f})",
         finding=finding,
-        rule=("Fixed if the BatchNorm network's mean final val acc is ≥ 0.9 and above the plain sigmoid network by "
-              "more than 2 paired standard errors. Confirmed if fixed and its mean swing over the last 5 epochs is "
-              "at most 0.05 or twice the ReLU network's; true, but… if fixed but more erratic than that; refuted "
-              "if not fixed."),
+        rule=("Fixed if the BatchNorm network's mean final val acc is ≥ 0.9 and above the plain sigmoid "
+              "network by more than 2 paired standard errors. Confirmed if fixed and its mean swing over "
+              "the last 5 epochs is at most 0.05 or twice the ReLU network's; true, but… if fixed but "
+              "more erratic than that; refuted if not fixed."),
         direction="BatchNorm ends more than 0.1 above the plain sigmoid network",
         direction_ok=bool(acc_bn.mean() > acc_base.mean() + 0.1),
-        tables=[_fix_table(runs, f"10 sigmoid layers of width 32, SGD lr 0.1 (mean ± std over {len(seeds)} seeds).")],
+        tables=[_fix_table(runs, "10 sigmoid layers of width 32, SGD lr 0.1 (mean ± std over "
+                                 f"{len(seeds)} seeds).")],
         figure=save_figure(fig, ctx.figure_path("claim-04-batchnorm.png")),
         figure_caption="Per-layer gradient norms at the first step: without BatchNorm they fall by orders of "
                        "magnitude towards the input; with it they stay level.",
@@ -358,23 +368,24 @@ def measure_optimizers(ctx: Context) -> ClaimResult:
     adam = runs["Adam lr 0.001"]
     last_ratio = np.mean([math.log10(r["summary"]["grad_ratio"]) for r in adam])
     finding = (
-        f"On the same 10-layer sigmoid network, Adam and RMSProp (lr 0.001) lift validation accuracy from "
+        "On the same 10-layer sigmoid network, Adam and RMSProp (lr 0.001) lift validation accuracy from "
         f"{acc['SGD lr 0.1'].mean():.3f} to **{acc['Adam lr 0.001'].mean():.3f}** and "
-        f"**{acc['RMSProp lr 0.001'].mean():.3f}**. They do not remove the cause: in the first epoch the first "
-        f"layer receives {power10(_ratio_first(adam).mean())} of the last layer's gradient under Adam, as under "
-        f"SGD. They work around it: Adam and RMSProp divide each parameter's step by a running size of its own "
-        f"gradient, so even a vanished gradient gets a normal-sized step, and by the last epoch the weights have "
-        f"moved to where the ratio is {power10(last_ratio)}. "
+        f"**{acc['RMSProp lr 0.001'].mean():.3f}**. They do not remove the cause: in the first epoch the "
+        f"first layer receives {power10(_ratio_first(adam).mean())} of the last layer's gradient under Adam, "
+        "as under SGD. They work around it: Adam and RMSProp divide each parameter's step by a running size "
+        "of its own gradient, so even a vanished gradient gets a normal-sized step, and by the last epoch "
+        f"the weights have moved to where the ratio is {power10(last_ratio)}. "
     )
     if verdict == TRUE_BUT:
         finding += (
-            f"But they help, they do not fix: both stop well short of the ReLU network ({reference:.3f}), and "
-            f"RMSProp at torch's default learning rate (0.01) leaves the network at "
+            f"But they help, they do not fix: both stop well short of the ReLU network ({reference:.3f}), "
+            "and RMSProp at torch's default learning rate (0.01) leaves the network at "
             f"{acc['RMSProp lr 0.01 (torch default)'].mean():.3f}."
         )
     fig, ax = new_figure()
     x = np.arange(len(base[0]["history"]))
-    for (key, results), color in zip(runs.items(), ("tab:red", "tab:blue", "tab:cyan", "tab:grey", "tab:green")):
+    colors = ("tab:red", "tab:blue", "tab:cyan", "tab:grey", "tab:green")
+    for (key, results), color in zip(runs.items(), colors):
         band(ax, x, _acc_curves(results), key, color)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (fraction)")
@@ -386,14 +397,16 @@ def measure_optimizers(ctx: Context) -> ClaimResult:
         key_number=f"val acc: SGD {acc['SGD lr 0.1'].mean():.2f} → Adam {acc['Adam lr 0.001'].mean():.2f}, "
                    f"RMSProp {acc['RMSProp lr 0.001'].mean():.2f} (ReLU {reference:.2f})",
         finding=finding,
-        rule=("An optimizer helps if its mean final val acc is above chance + 0.1 and above SGD by more than 2 "
-              "paired standard errors. Confirmed if Adam and RMSProp (lr 0.001) help and come within 0.05 of the "
-              "ReLU reference; true, but… if they help but stay further below it; refuted if either does not help."),
+        rule=("An optimizer helps if its mean final val acc is above chance + 0.1 and above SGD by more "
+              "than 2 paired standard errors. Confirmed if Adam and RMSProp (lr 0.001) help and come "
+              "within 0.05 of the ReLU reference; true, but… if they help but stay further below it; "
+              "refuted if either does not help."),
         direction="Adam and RMSProp (lr 0.001) end above SGD",
-        direction_ok=bool(min(acc["Adam lr 0.001"].mean(), acc["RMSProp lr 0.001"].mean()) > acc["SGD lr 0.1"].mean()),
+        direction_ok=bool(min(acc["Adam lr 0.001"].mean(), acc["RMSProp lr 0.001"].mean())
+                          > acc["SGD lr 0.1"].mean()),
         tables=[_fix_table(runs, f"10 sigmoid layers of width 32 (mean ± std over {len(seeds)} seeds).")],
         figure=save_figure(fig, ctx.figure_path("claim-05-optimizers.png")),
-        figure_caption="Validation accuracy per epoch: adaptive optimizers leave chance but plateau well below "
-                       "the ReLU network.",
+        figure_caption="Validation accuracy per epoch: adaptive optimizers leave chance but plateau well "
+                       "below the ReLU network.",
         seeds=len(seeds),
     )
