@@ -89,12 +89,19 @@ def plot_grad_lines(run: RunData, path: Path, label: str) -> Path:
     layers = list(table.columns)
     colors = _layer_colors(len(layers))
     output = layers[-1] if layers else None
+    # Per-step norms are noisy (each batch differs): draw them faintly and a rolling geometric
+    # mean over ~1/40 of the run on top, so layers separate at a glance.
+    window = max(1, len(table) // 40)
     for color, layer in zip(colors, layers):
         values = table[layer].where(table[layer] > 0)
-        ax.plot(table.index, values, color=color, linewidth=1.2,
+        smooth = 10.0 ** np.log10(values).rolling(window, min_periods=1, center=True).mean()
+        if window > 1:
+            ax.plot(table.index, values, color=color, linewidth=0.5, alpha=0.25)
+        ax.plot(table.index, smooth, color=color, linewidth=1.4,
                 label=f"layer {layer}" + (" (output)" if layer == output else ""))
     ax.set_yscale("log")
-    ax.set_xlabel("step (optimizer updates)")
+    ax.set_xlabel("step (optimizer updates)" + (f"; bold: rolling geometric mean over {window} logged steps"
+                                                if window > 1 else ""))
     ax.set_ylabel("‖∂L/∂W‖₂ per layer (log scale)")
     ax.set_title(f"{label}: gradient norm of each layer's weights")
     ax.grid(True, which="major", alpha=0.3)

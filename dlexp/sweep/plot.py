@@ -38,7 +38,7 @@ def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[di
     # Fixed margins, the legend in a right-hand strip sized for the longest label: a constrained or
     # tight layout would cost another full draw.
     plots_w = 5.0 * len(keys)
-    legend_w = min(6.0, 0.6 + 0.065 * max((len(label) for label in labels), default=10))
+    legend_w = min(7.0, 0.8 + 0.085 * max((len(label) for label in labels), default=10))  # ~0.085 in per character
     fig = Figure(figsize=(plots_w + legend_w, 4.6), dpi=110)
     fig.subplots_adjust(left=0.8 / (plots_w + legend_w), right=plots_w / (plots_w + legend_w), bottom=0.12,
                         top=0.86, wspace=0.22)
