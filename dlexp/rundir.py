@@ -143,23 +143,29 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def create_run_dir(runs_dir: Path, name: str, now: float | None = None) -> Path:
-    """Make a fresh ``<name>-<timestamp>[-k]`` folder; never reuses one (mkdir is exclusive)."""
-    runs_dir = Path(runs_dir)
-    if runs_dir.exists() and not runs_dir.is_dir():
-        raise DlexpError(f"--runs-dir {runs_dir}: is a file; expected a folder for run directories")
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = f"{name}-{stamp}"
+def create_unique_dir(parent: Path, name: str, now: float | None = None, what: str = "--runs-dir") -> Path:
+    """Make a fresh ``parent/<name>-<YYYYmmdd-HHMMSS>[-k]`` folder; never reuses one (mkdir is exclusive),
+    so two runs started in the same second with the same name get different folders."""
+    parent = Path(parent)
+    if parent.exists() and not parent.is_dir():
+        raise DlexpError(f"{what} {parent}: is a file; expected a folder for run directories")
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
     for k in range(10_000):
-        candidate = runs_dir / (base if k == 0 else f"{base}-{k}")
+        candidate = parent / (base if k == 0 else f"{base}-{k}")
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
-        (candidate / "checkpoints").mkdir()
         return candidate
-    raise RuntimeError(f"could not create a run directory under {runs_dir}")
+    raise DlexpError(f"{what} {parent}: could not create a new folder named {base}-*")
+
+
+def create_run_dir(runs_dir: Path, name: str, now: float | None = None) -> Path:
+    """A fresh run directory with its ``checkpoints/`` folder."""
+    run_dir = create_unique_dir(runs_dir, name, now)
+    (run_dir / "checkpoints").mkdir()
+    return run_dir
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +37,7 @@ import pandas as pd
 
 from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.rundir import create_unique_dir
 from dlexp.report.gradients import (FIXES, LAYER_COLUMNS, VERDICTS, RunReport, Thresholds, bound_log10,
                                     grad_report, thresholds_dict)
 from dlexp.rundir import json_safe, write_json_atomic, write_text_atomic
@@ -189,19 +189,7 @@ def make_folder(runs_dir: Path, out: Path | None) -> Path:
             raise DlexpError(f"--out {out}: exists and is not an empty folder; choose a new folder")
         out.mkdir(parents=True, exist_ok=True)
         return out
-    runs_dir = Path(runs_dir)
-    if runs_dir.exists() and not runs_dir.is_dir():
-        raise DlexpError(f"--runs-dir {runs_dir}: is a file; expected a folder")
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for k in range(10_000):
-        candidate = runs_dir / (f"grad-report-{stamp}" + (f"-{k}" if k else ""))
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise DlexpError(f"{runs_dir}: could not create a report folder")
+    return create_unique_dir(runs_dir, "grad-report")
 
 
 def run_plan(plan: GridPlan, folder: Path, jobs: int,

@@ -22,6 +22,7 @@ from dlexp import __version__
 from dlexp import rundir as rd
 from dlexp.errors import DlexpError
 from dlexp.registry import did_you_mean
+from dlexp.rundir import create_unique_dir
 from dlexp.sweep.aggregate import (CURVE_COLUMNS, SORT_KEYS, curve_rows, point_rows, run_columns, run_rows,
                                    sort_points)
 from dlexp.sweep.grid import SweepPlan
@@ -55,18 +56,8 @@ def check_sort_key(key: str) -> str:
 
 
 def create_sweep_dir(sweeps_dir: Path, name: str, now: float | None = None) -> Path:
-    """Make a fresh ``<name>-<timestamp>[-k]`` folder; never reuses one (mkdir is exclusive)."""
-    sweeps_dir = Path(sweeps_dir)
-    sweeps_dir.mkdir(parents=True, exist_ok=True)
-    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
-    for k in range(10_000):
-        candidate = sweeps_dir / (base if k == 0 else f"{base}-{k}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise DlexpError(f"could not create a sweep folder under {sweeps_dir}")
+    """Make a fresh ``<name>-<timestamp>[-k]`` sweep folder (see :func:`dlexp.rundir.create_unique_dir`)."""
+    return create_unique_dir(sweeps_dir, name, now)
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
