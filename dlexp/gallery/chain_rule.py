@@ -17,19 +17,36 @@ from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
 BATCH = 8  # samples in the checked batch
 MAX_ENTRIES = 12  # probed entries per parameter (chosen at random) for big parameters
 EPS = float(np.finfo(np.float64).eps)
+NOISE_FACTOR = 10  # the same margin `dlexp gradcheck` allows, so both tools draw the line in one place
 
 
 def rounding_floor(loss_value: float, step: float = STEP) -> float:
     """The smallest error central differences can promise in float64.
 
     L(θ ± h) are each rounded to about ε·|L|, so their difference over 2h carries an error of order
-    ε·|L|/h whatever the true slope; 4× that is the floor used here (≈ 9e-10 for |L| ≤ 1, h = 1e-6).
+    ε·|L|/h whatever the true slope; NOISE_FACTOR× that is the floor (≈ 2e-9 for |L| ≤ 1, h = 1e-6).
     """
-    return 4 * EPS * max(abs(loss_value), 1.0) / step
+    return NOISE_FACTOR * EPS * max(abs(loss_value), 1.0) / step
 
 
 def example_configs() -> list[Path]:
     return sorted(CONFIGS.glob("*.yaml")) + sorted(GALLERY_CONFIGS.glob("*.yaml"))
+
+
+def describe(model) -> str:
+    """``2 → 32×10 → 1, sigmoid, BatchNorm, dropout 0.5``: layer widths with repeats folded."""
+    widths, parts = model.sizes, []
+    for width in widths:
+        if parts and parts[-1][0] == width:
+            parts[-1][1] += 1
+        else:
+            parts.append([width, 1])
+    text = " → ".join(f"{w}×{n}" if n > 1 else str(w) for w, n in parts) + f", {model.activation.name}"
+    if model.batchnorm:
+        text += ", BatchNorm"
+    if model.dropout:
+        text += f", dropout {model.dropout:g}"
+    return text
 
 
 def check_config(path: Path, seed: int, data_dir: Path):
@@ -49,7 +66,7 @@ def check_config(path: Path, seed: int, data_dir: Path):
     loss_value = p.model.loss_and_grads(X, targets, p.loss, training=True, rng=np.random.default_rng(seed))
     checks = check_model(p.model, X, targets, p.loss, l1=cfg.training.l1, l2=cfg.training.l2, seed=seed,
                          max_per_param=MAX_ENTRIES, rng=rng)
-    return repr(p.model), checks, loss_value
+    return describe(p.model), checks, loss_value
 
 
 def classify(check, floor: float) -> str:
@@ -94,7 +111,7 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
                 profile = (shown, outcomes[0][1], rounding_floor(outcomes[0][2]))
         else:
             result = "pass"
-        description = outcomes[0][0].split("MLP(", 1)[-1].split(", params")[0]
+        description = outcomes[0][0]
         probed = sum(min(c.size, MAX_ENTRIES) for c in outcomes[0][1])
         rows.append([f"`{shown}`", description, str(probed), num(worst_rel, 2), num(worst_abs, 2), result])
     if checked == 0:
@@ -128,8 +145,8 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
             f"difference. The table below shows it for `{name}`: the absolute error is the same rounding "
             "noise in every layer, and the relative error climbs only because the gradient itself vanishes "
             "towards the input — the vanishing gradient of claim 1, blinding the tool that checks the chain "
-            "rule. A parameter counts as *below resolution* when its absolute error is under 4·ε·max(|L|, "
-            f"1)/h = {num(floor, 1)}."
+            "rule. A parameter counts as *below resolution* when its absolute error is under "
+            f"{NOISE_FACTOR}·ε·max(|L|, 1)/h = {num(floor, 1)}."
         )
         layer_rows = [[c.name, num(c.max_abs_grad, 2), num(c.max_abs_error, 2), num(c.rel_error, 2),
                        classify(c, floor)] for c in checks if c.name.endswith(".W")]
@@ -146,8 +163,8 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
         finding=finding,
         rule=("Each parameter passes if its relative error max |g − n| / max(|g|, |n|) is ≤ "
               f"{num(TOLERANCE, 1)}; it is below resolution if not, but its absolute error is under the "
-              "float64 rounding floor 4·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if every parameter "
-              "passes; true, but… if the rest are below resolution; refuted if any fails."),
+              f"float64 rounding floor {NOISE_FACTOR}·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if "
+              "every parameter passes; true, but… if the rest are below resolution; refuted if any fails."),
         direction="no parameter of any example model fails the gradient check",
         direction_ok=not failed,
         tables=tables,

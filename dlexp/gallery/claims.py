@@ -71,7 +71,8 @@ CLAIMS: tuple[Claim, ...] = (
         "Backpropagation is based on the chain rule: dL/dw = dL/dz · dz/dh · dh/dw; each layer's gradient "
         "is a product of partial derivatives.",
         ("*",),
-        ("dlexp gallery --only 6",),
+        ("dlexp gallery --only 6",
+         "dlexp gradcheck configs/sigmoid_depth10.yaml --max-per-param 12   # one config, in detail"),
         chain_rule.measure_chain_rule,
         "If backpropagation is the chain rule done right, its gradient must equal the slope measured by "
         "nudging each weight: (L(θ + h) − L(θ − h)) / 2h. The gallery builds the model of every config in "

@@ -285,12 +285,12 @@ def plain_log_axis(ax, axis: str = "y") -> None:
     target.set_minor_formatter(FuncFormatter(lambda v, p: label(v, p, minor=True)))
 
 
-def band(ax, x, runs: np.ndarray, label: str, color=None, log: bool = False):
+def band(ax, x, runs: np.ndarray, label: str, color=None, log: bool = False, ls: str = "-"):
     """Mean line with a ±1 std band over seeds (rows of ``runs``)."""
     runs = np.asarray(runs, dtype=float)
     mean = np.nanmean(runs, axis=0)
     std = np.nanstd(runs, axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
-    line, = ax.plot(x, mean, label=label, color=color, lw=1.8)
+    line, = ax.plot(x, mean, label=label, color=color, lw=1.8, ls=ls)
     low, high = mean - std, mean + std
     if log:
         low = np.maximum(low, mean / 10)

@@ -128,10 +128,10 @@ SEE_ALSO = """\
 ## See also
 
 - `dlexp train CONFIG --set KEY=VALUE` trains any single run on this page; `--json` prints its summary.
+- `dlexp gradcheck CONFIG` prints claim 6's check for one config, parameter by parameter.
 - `dlexp sweep` and `dlexp compare-optimizers` run grids of configs and seeds from the command line, and
-  `dlexp grad-report` / `dlexp plot` draw per-layer gradient reports from run directories (see `dlexp --help`
-  for the commands your version has). The gallery itself uses only the experiment API and a local process
-  pool, so it runs on any dlexp checkout.
+  `dlexp grad-report` / `dlexp plot` draw per-layer gradient reports from run directories. The gallery
+  itself needs none of them: it runs on the experiment API and a local process pool.
 """
 
 

@@ -386,7 +386,7 @@ def measure_optimizers(ctx: Context) -> ClaimResult:
     x = np.arange(len(base[0]["history"]))
     colors = ("tab:red", "tab:blue", "tab:cyan", "tab:grey", "tab:green")
     for (key, results), color in zip(runs.items(), colors):
-        band(ax, x, _acc_curves(results), key, color)
+        band(ax, x, _acc_curves(results), key, color, ls="--" if "default" in key else "-")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (fraction)")
     ax.set_title(f"10-layer sigmoid network, optimizers (mean ± std, {len(seeds)} seeds)")
