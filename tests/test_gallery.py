@@ -148,3 +148,14 @@ def test_claims_are_complete():
             assert config == "*" or (GALLERY_CONFIGS / config).exists(), config
         for command in claim.commands:
             assert command.startswith("dlexp ")
+
+
+def test_shipped_gallery_datasets_equal_the_generator(tmp_path):
+    """data/gallery/*.csv are committed so the gallery configs train on a fresh checkout; they must be
+    exactly what dlexp.gallery.datasets generates."""
+    from conftest import REPO
+    from dlexp.gallery.datasets import GENERATED
+
+    for name, generate in GENERATED.items():
+        generate(tmp_path / name)
+        assert (tmp_path / name).read_bytes() == (REPO / "data" / "gallery" / name).read_bytes(), name

@@ -9,9 +9,9 @@
   copy 10 % of the rows get +8 added to the target.
 
 Every file comes from its own fixed generator seed, so it is the same on every machine and in
-every run. Gallery configs name these files as ``../../runs/gallery/data/<file>`` (where the
-default ``dlexp gallery`` writes them, so ``dlexp train`` on the config works after it); the
-gallery points each run at the folder it actually used.
+every run. They are also shipped as ``data/gallery/<file>`` (a test checks the shipped bytes
+equal the generator's), so ``dlexp train configs/gallery/...`` works on a fresh checkout; the
+gallery itself regenerates them into its runs folder and points each run there.
 """
 
 from __future__ import annotations
@@ -100,5 +100,5 @@ def point_to_generated(mapping: dict[str, Any], data_dir: Path) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("path"), str):
         return
     name = Path(data["path"]).name
-    if name in GENERATED and "runs/gallery/data/" in data["path"].replace("\\", "/"):
+    if name in GENERATED and "data/gallery/" in data["path"].replace("\\", "/"):
         data["path"] = str(ensure(data_dir, name))
