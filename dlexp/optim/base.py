@@ -128,6 +128,12 @@ class Optimizer:
         return buffers
 
 
+def advance_step(state: State) -> int:
+    """Count one more step in ``state["step"]`` (a 0-d int64 array) and return the new count t."""
+    state["step"] += 1
+    return int(state["step"])
+
+
 # ---------------------------------------------------------------- weight decay
 # Small transforms shared by the optimizers (never pasted into each one).
 

@@ -26,6 +26,7 @@ import numpy as np
 from dlexp.optim.base import (
     Optimizer,
     State,
+    advance_step,
     check_bool,
     check_nonnegative,
     check_positive,
@@ -44,10 +45,6 @@ def _ema_toward(avg: np.ndarray, target: np.ndarray, weight: float) -> None:
     target *= weight
     avg += target
 
-
-def _advance_step(state: State) -> float:
-    state["step"] += 1
-    return float(state["step"])
 
 
 class KerasOptimizer(Optimizer):
@@ -163,7 +160,7 @@ class Adam(KerasOptimizer):
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, slots)
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = float(advance_step(state))
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         return lr, alpha
 
@@ -237,7 +234,7 @@ class Adamax(KerasOptimizer):
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, ("momentum", "norm"))
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = float(advance_step(state))
         return lr, 1 - self.beta_1**t
 
     def _update(self, p, g, state, scratch, coef):
@@ -488,7 +485,7 @@ class Nadam(KerasOptimizer):
         return {"u_product": np.ones((), dtype=np.float64)}
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = float(advance_step(state))
         beta_1 = self.beta_1
         u_t = beta_1 * (1.0 - 0.5 * 0.96**t)
         u_t_1 = beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))

@@ -18,6 +18,7 @@ import numpy as np
 from dlexp.optim.base import (
     Optimizer,
     State,
+    advance_step,
     check_betas,
     check_bool,
     check_nonnegative,
@@ -42,10 +43,6 @@ def _ema_square(avg_sq: np.ndarray, g: np.ndarray, decay: float, scratch: np.nda
     scratch *= g
     avg_sq += scratch
 
-
-def _advance_step(state: State) -> int:
-    state["step"] += 1
-    return int(state["step"])
 
 
 class SGD(Optimizer):
@@ -176,7 +173,7 @@ class Adam(Optimizer):
         return {"decoupled_weight_decay": self.decoupled}
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = advance_step(state)
         beta1, beta2 = self.betas
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = (1 - beta2**t) ** 0.5
@@ -261,7 +258,7 @@ class Adamax(Optimizer):
         super().__init__(lr, hyper, ("exp_avg", "exp_inf"))
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = advance_step(state)
         return (lr / (1 - self.betas[0] ** t),)
 
     def _update(self, p, g, state, scratch, coef):
@@ -452,7 +449,7 @@ class Adagrad(Optimizer):
         return self.initial_accumulator_value
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = _advance_step(state)
+        t = advance_step(state)
         return (lr / (1 + (t - 1) * self.lr_decay),)
 
     def _update(self, p, g, state, scratch, coef):
@@ -524,7 +521,7 @@ class NAdam(Optimizer):
         return {"mu_product": np.ones((), dtype=np.float64)}
 
     def _advance(self, state: State, lr: float) -> tuple:
-        t = float(_advance_step(state))
+        t = float(advance_step(state))
         beta1, beta2 = self.betas
         bias_correction2 = 1 - beta2**t
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * self.momentum_decay)))
