@@ -87,8 +87,15 @@ def _targets_for(loss, rng, n, k):
     return rng.normal(size=(n, k))
 
 
-@pytest.mark.parametrize("spec", ["mse", "mae", "huber", {"name": "huber", "delta": 0.3}, "bce", "cce", "sparse_cce"],
-                         ids=str)
+LOSS_SPECS = ["mse", "mae", "huber", {"name": "huber", "delta": 0.3}, "bce", "cce", "sparse_cce"]
+
+
+def test_every_registered_loss_is_checked():
+    checked = {s if isinstance(s, str) else s["name"] for s in LOSS_SPECS}
+    assert checked == set(LOSSES.names())
+
+
+@pytest.mark.parametrize("spec", LOSS_SPECS, ids=str)
 def test_loss_gradient_matches_finite_differences(spec):
     loss = make_loss(spec)
     rng = np.random.default_rng(2)

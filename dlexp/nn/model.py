@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.nn import batchnorm as bn
-from dlexp.nn.activations import SATURATION_LEVEL, Activation, make_activation
+from dlexp.nn.activations import Activation, make_activation
 from dlexp.nn.initializers import make_initializer
 
 
