@@ -203,8 +203,11 @@ class RunWriter(Callback):
         return self.elapsed_before + time.perf_counter() - self.started
 
     def on_epoch(self, row):
-        self.metrics.write([row])
-        self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}])
+        self.grads.flush()  # the epoch's step rows reach the disk before its metrics row
+        self.layers.flush()
+        self.metrics.write([row], flush=True)
+        self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}],
+                          flush=True)
 
     def on_step_rows(self, grad_rows, layer_rows):
         self.grads.write(grad_rows)
@@ -215,6 +218,8 @@ class RunWriter(Callback):
             self.checkpoint(trainer)
 
     def checkpoint(self, trainer):
+        for log in (self.grads, self.layers, self.metrics, self.timing):
+            log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
         arrays = trainer.checkpoint_arrays()
         arrays["meta.elapsed_s"] = np.array(self.elapsed())
         save_npz_atomic(self.run_dir / "checkpoints" / "last.npz", arrays)

@@ -112,6 +112,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._stop_reason: str | None = None
         self._lr_cache: tuple[int, float] = (-1, 0.0)
+        # (index in memory order, layer, param) in row order: layer by layer, W, b, gamma, beta
+        parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
+        self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
         self._scratch = np.empty_like(model.params)
         self._prev = np.empty_like(model.params)
 
@@ -263,16 +266,15 @@ class Trainer:
 
     def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
         epoch = self.epoch + 1  # the epoch this step belongs to
+        step = self.step
         grad_rows = []
-        for k, name in enumerate(self.model.memory_order):
-            _, layer, param = name.split(".")
+        for k, layer, param in self._row_order:
             pn = float(param_norms[k])
-            grad_rows.append({"step": self.step, "epoch": epoch, "layer": int(layer), "param": param,
+            grad_rows.append({"step": step, "epoch": epoch, "layer": layer, "param": param,
                               "grad_norm": float(grad_norms[k]), "param_norm": pn,
                               "update_ratio": float(update_norms[k]) / pn if pn > 0 else float("nan")})
-        grad_rows.sort(key=lambda r: (r["layer"], _PARAM_ORDER[r["param"]]))
         for row in layer_rows:
-            row["step"] = self.step
+            row["step"] = step
             row["epoch"] = epoch
         for cb in self.callbacks:
             cb.on_step_rows(grad_rows, layer_rows)
