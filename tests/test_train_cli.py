@@ -183,3 +183,16 @@ training: {epochs: 30, batch_size: 16, loss: mse, optimizer: {name: adam, lr: 0.
     result = cli("train", cfg, "--runs-dir", tmp_path / "r", "--json", "--quiet")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["final"]["val_acc"] >= 0.9  # one-hot targets, argmax of 3 outputs
+
+
+def test_resolved_config_of_a_csv_run_reproduces_from_any_folder(cli, tmp_path, monkeypatch):
+    assert cli("train", CONFIGS / "iris.yaml", "--runs-dir", tmp_path / "a", "--quiet",
+               "--set", "training.epochs=3").code == 0
+    first = only_run(tmp_path / "a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # data.path in the resolved config is relative to the run directory
+    assert cli("train", first / "config.yaml", "--runs-dir", tmp_path / "b", "--quiet").code == 0
+    second = only_run(tmp_path / "b")
+    for name in ["metrics.csv", "grad_norms.csv", "checkpoints/final.npz"]:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
