@@ -56,14 +56,10 @@ class FitResult:
     divergence: dict[str, Any] | None = None
 
 
-def accuracy(model, X: np.ndarray, labels: np.ndarray) -> float:
-    """Share of correct class predictions: one output is thresholded at 0.5 (targets 0/1), several
+def predicted_classes(out: np.ndarray) -> np.ndarray:
+    """Class predictions from model outputs: one output is thresholded at 0.5 (targets 0/1), several
     are argmaxed — whatever the output activation, so mse on one-hot targets gets an accuracy too."""
-    if len(X) == 0:
-        return float("nan")
-    out = model.predict_proba(X)
-    predicted = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
-    return float(np.mean(predicted == labels))
+    return (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
 
 
 class Trainer:
@@ -137,15 +133,19 @@ class Trainer:
         if split is None or len(split) == 0:
             return float("nan"), float("nan")
         model = self.model
+        fused = self.loss.fused or model.output_activation == "identity"
         total = 0.0
+        correct = 0
         chunk = 8192
-        for start in range(0, len(split), chunk):
+        for start in range(0, len(split), chunk):  # one forward pass gives both loss and accuracy
             stop = min(start + chunk, len(split))
             logits = model.forward(split.X[start:stop], training=False)
-            out = logits if (self.loss.fused or model.output_activation == "identity") else model.output(logits)
-            total += self.loss.value(out, split.targets[start:stop]) * (stop - start)
+            out = model.output(logits)
+            total += self.loss.value(logits if fused else out, split.targets[start:stop]) * (stop - start)
+            if split.labels is not None:
+                correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
         value = total / len(split)
-        acc = accuracy(model, split.X, split.labels) if split.labels is not None else float("nan")
+        acc = correct / len(split) if split.labels is not None else float("nan")
         return value, acc
 
     def epoch_row(self, train: Split, val: Split | None) -> dict[str, Any]:
