@@ -19,6 +19,7 @@ from dlexp.nn import MLP, make_loss
 from dlexp.optim import make_optimizer
 from dlexp.optim.schedules import make_schedule
 from dlexp.trainer import Callback, Split, Trainer
+from dlexp.trainer import evaluate as evaluate_split
 
 
 def build_model(n_inputs: int, hidden: list[int], n_outputs: int, *, seed: int = 0, **kwargs: Any) -> MLP:
@@ -52,15 +53,11 @@ def fit(model: MLP, X, y, *, loss="mse", optimizer="adam", epochs: int = 10, bat
 
 
 def evaluate(model: MLP, X, y, *, loss="mse") -> dict[str, float]:
-    """Mean data loss (evaluation mode) and, for integer labels, accuracy."""
+    """Mean data loss (evaluation mode) and, for integer labels, accuracy — as ``dlexp train`` logs them."""
     loss_fn = make_loss(loss)
     split = _split(model, loss_fn, X, y)
-    logits = model.logits(split.X)
-    out = logits if (loss_fn.fused or model.output_activation == "identity") else model.output(logits)
-    result = {"loss": loss_fn.value(out, split.targets)}
-    if split.labels is not None:
-        result["accuracy"] = float(np.mean(model.predict(split.X) == split.labels))
-    return result
+    value, acc = evaluate_split(model, loss_fn, split)
+    return {"loss": value, "accuracy": acc} if split.labels is not None else {"loss": value}
 
 
 def predict(model: MLP, X) -> np.ndarray:

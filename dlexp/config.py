@@ -16,7 +16,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, read_user_file
 from dlexp.registry import did_you_mean, normalize_spec
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -326,14 +326,7 @@ def _count_nodes(obj: Any, limit: int) -> int:
 
 def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
     """Read a YAML file into a mapping with ``safe_load``; every failure is a one-line ConfigError."""
-    if not path.exists():
-        raise ConfigError(f"{shown}: file not found")
-    if path.is_dir():
-        raise ConfigError(f"{shown}: is a directory; expected a YAML config file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read ({exc.strerror})") from None
+    raw = read_user_file(path, shown, "a YAML config file", ConfigError)
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{shown}: {len(raw):,} bytes; a config may be at most {MAX_CONFIG_BYTES:,}")
     try:

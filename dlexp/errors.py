@@ -8,6 +8,8 @@ code 2 in exactly one place; the engine never prints.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class DlexpError(Exception):
     """Bad input from the user: one line, exit code 2 at the CLI."""
@@ -31,3 +33,18 @@ class DivergenceError(Exception):
         self.step = step
         self.epoch = epoch
         self.layer = layer
+
+
+def read_user_file(path: Path, shown: str, expected: str, error: type[DlexpError], hint: str = "") -> bytes:
+    """The bytes of a file the user named, or ``error`` in one line: missing, a directory, unreadable.
+
+    ``shown`` is the path as the user wrote it; ``expected`` names the kind of file ("a CSV file").
+    """
+    if not path.exists():
+        raise error(f"{shown}: file not found{hint}")
+    if path.is_dir():
+        raise error(f"{shown}: is a directory; expected {expected}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(f"{shown}: cannot read ({exc.strerror})") from None

@@ -33,7 +33,7 @@ from dlexp.nn.model import MLP, save_npz_atomic
 from dlexp.optim import make_optimizer
 from dlexp.optim.schedules import make_schedule
 from dlexp import rundir as rd
-from dlexp.trainer import Callback, Split, Trainer
+from dlexp.trainer import Callback, Split, Trainer, evaluate
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -293,8 +293,7 @@ def build_summary(p: Prepared, run_dir: Path, result, wall_s: float, status: str
         "versions": _versions(),
     }
     if p.test is not None and result is not None and status == "completed":
-        trainer_eval = make_trainer(p, [])
-        test_loss, test_acc = trainer_eval.evaluate(p.test)
+        test_loss, test_acc = evaluate(p.model, p.loss, p.test)
         summary["test"] = {"test_loss": test_loss, **({"test_acc": test_acc} if p.test.labels is not None else {})}
     return rd.json_safe(summary)
 

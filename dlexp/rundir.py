@@ -47,12 +47,12 @@ def metrics_columns(classification: bool) -> list[str]:
 
 
 def format_value(value: Any) -> str:
+    """A number or text as dlexp writes it in CSV: floats in shortest round-trip form (``repr``),
+    NaN and None as an empty field."""
     if value is None:
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return repr(value)
+        return repr(value) if value == value else ""
     return str(value)
 
 
@@ -108,12 +108,8 @@ class CsvLog:
 
 
 def _field(value: Any) -> str:
-    """One CSV field: floats in shortest round-trip form, NaN/None empty, text quoted if it must be."""
-    if type(value) is float:
-        return repr(value) if value == value else ""
-    if value is None:
-        return ""
-    text = str(value)
+    """:func:`format_value`, quoted as CSV requires when the text holds a comma, quote or newline."""
+    text = format_value(value)
     if any(ch in text for ch in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text

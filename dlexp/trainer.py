@@ -62,6 +62,26 @@ def predicted_classes(out: np.ndarray) -> np.ndarray:
     return (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
 
 
+def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float, float]:
+    """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split.
+
+    One forward pass per chunk of rows gives both; accuracy is NaN for a regression split.
+    """
+    if split is None or len(split) == 0:
+        return float("nan"), float("nan")
+    fused = loss.fused or model.output_activation == "identity"
+    total = 0.0
+    correct = 0
+    for start in range(0, len(split), chunk):
+        stop = min(start + chunk, len(split))
+        logits = model.forward(split.X[start:stop], training=False)
+        out = model.output(logits)
+        total += loss.value(logits if fused else out, split.targets[start:stop]) * (stop - start)
+        if split.labels is not None:
+            correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
+    return total / len(split), (correct / len(split) if split.labels is not None else float("nan"))
+
+
 class Trainer:
     """Trains ``model`` on a train :class:`Split`, evaluating on train and val after each epoch.
 
@@ -129,24 +149,7 @@ class Trainer:
     # -- evaluation -------------------------------------------------------------------------
 
     def evaluate(self, split: Split | None) -> tuple[float, float]:
-        """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split."""
-        if split is None or len(split) == 0:
-            return float("nan"), float("nan")
-        model = self.model
-        fused = self.loss.fused or model.output_activation == "identity"
-        total = 0.0
-        correct = 0
-        chunk = 8192
-        for start in range(0, len(split), chunk):  # one forward pass gives both loss and accuracy
-            stop = min(start + chunk, len(split))
-            logits = model.forward(split.X[start:stop], training=False)
-            out = model.output(logits)
-            total += self.loss.value(logits if fused else out, split.targets[start:stop]) * (stop - start)
-            if split.labels is not None:
-                correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
-        value = total / len(split)
-        acc = correct / len(split) if split.labels is not None else float("nan")
-        return value, acc
+        return evaluate(self.model, self.loss, split)
 
     def epoch_row(self, train: Split, val: Split | None) -> dict[str, Any]:
         train_loss, train_acc = self.evaluate(train)

@@ -12,49 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlexp.cli.app import main
 from dlexp.sweep.aggregate import CURVE_COLUMNS, curve_stats, mean_std, point_rows, run_rows, sort_points
 from dlexp.sweep.grid import (Axis, GridPoint, PlannedRun, SweepPlan, build_plan, parse_axis, parse_value,
                               split_values)
 from dlexp.sweep.runner import LocalExecutor, run_one
 
-TINY = """\
-name: tiny
-seed: 3
-data: {source: synthetic, kind: moons, n_samples: 120, noise: 0.2}
-model: {hidden: [8, 8], activation: tanh}
-training: {epochs: 3, batch_size: 16, optimizer: {name: adam, lr: 0.01}}
-"""
-
 
 @pytest.fixture
-def tiny(tmp_path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY, encoding="utf-8")
-    return path
-
-
-class Result:
-    def __init__(self, code, stdout, stderr):
-        self.code, self.stdout, self.stderr = code, stdout, stderr
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run the dlexp CLI in this process (worker processes still run in parallel)."""
-    monkeypatch.setenv("NO_COLOR", "1")
-
-    def run(*args) -> Result:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+def tiny(tiny_config) -> Path:
+    return tiny_config
 
 
 def sweep_dir(runs: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -121,3 +122,38 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     for layer, values in grads.per_layer().items():
         layers.add_row(str(layer), fmt(values[0]), fmt(values[-1]), sparkline(values[-40:]))
     return [metrics, layers]
+
+
+class RunsProgress:
+    """A rich bar over the runs of a sweep or grid (done / running / failed / diverged) on a terminal;
+    silent otherwise. ``slots`` is how many runs go at once."""
+
+    def __init__(self, console: Console, total: int, slots: int, interactive: bool):
+        self.total, self.slots = total, slots
+        self.counts = {"done": 0, "failed": 0, "diverged": 0}
+        self.progress = None
+        if interactive:
+            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                     TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console,
+                                     transient=True)
+            self.task = self.progress.add_task("runs", total=total, state=self._state())
+
+    def _state(self) -> str:
+        running = min(self.slots, self.total - self.counts["done"])
+        return (f"running {running}  failed {self.counts['failed']}  diverged {self.counts['diverged']}")
+
+    def __enter__(self) -> "RunsProgress":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def on_result(self, result: dict[str, Any]) -> None:
+        self.counts["done"] += 1
+        if result["status"] in ("failed", "diverged"):
+            self.counts[result["status"]] += 1
+        if self.progress:
+            self.progress.update(self.task, completed=self.counts["done"], state=self._state())

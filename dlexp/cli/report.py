@@ -13,11 +13,11 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from dlexp.cli.app import app, human_console, is_interactive
+from dlexp.cli.display import RunsProgress
 from dlexp.errors import DlexpError
 
 VERDICT_STYLE = {"healthy": "green", "saturated": "yellow", "dead": "dark_orange", "vanishing": "bold red",
@@ -336,35 +336,6 @@ def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Optional[P
 # -- grid mode --------------------------------------------------------------------------------
 
 
-class GridProgress:
-    """A rich bar over the grid's runs on a terminal; silent otherwise."""
-
-    def __init__(self, console: Console, total: int, interactive: bool):
-        self.done = self.failed = 0
-        self.progress = None
-        if interactive:
-            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(),
-                                     TextColumn("{task.completed}/{task.total}"),
-                                     TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
-                                     console=console, transient=True)
-            self.task = self.progress.add_task("runs", total=total, failed=0)
-
-    def __enter__(self) -> "GridProgress":
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def on_result(self, result: dict[str, Any]) -> None:
-        self.done += 1
-        self.failed += result.get("status") == "failed"
-        if self.progress:
-            self.progress.update(self.task, completed=self.done, failed=self.failed)
-
-
 def _default_jobs() -> int:
     from dlexp.sweep.runner import default_jobs
 
@@ -392,7 +363,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Optional[Path
         console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} "
                       f"depths × {axes.seeds} seeds, {g.steps_text(axes.steps)}) on {workers} worker"
                       f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True)
-    with GridProgress(console, n_runs, is_interactive(console, quiet)) as progress:
+    with RunsProgress(console, n_runs, workers, is_interactive(console, quiet)) as progress:
         results = g.run_plan(plan, folder, workers, on_result=progress.on_result)
     outcome = g.collect(plan, results, folder, th)
     command = ["dlexp", *sys.argv[1:]]

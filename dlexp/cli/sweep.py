@@ -12,12 +12,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.cli.checks import evaluate_checks
-from dlexp.cli.display import fmt
+from dlexp.cli.display import RunsProgress, fmt
 from dlexp.errors import DlexpError
 from dlexp.registry import did_you_mean
 
@@ -151,7 +150,7 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     # before both succeed.
     with executor:
         plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
-        progress = SweepProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
+        progress = RunsProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
         with progress:
             outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
                                 on_result=progress.on_result)
@@ -180,38 +179,6 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     raise typer.Exit(1 if failures else 0)
 
 
-class SweepProgress:
-    """A rich bar over runs (done / running / failed / diverged) on a terminal; silent otherwise."""
-
-    def __init__(self, console: Console, total: int, slots: int, interactive: bool):
-        self.total, self.slots = total, slots
-        self.counts = {"done": 0, "failed": 0, "diverged": 0}
-        self.progress = None
-        if interactive:
-            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                     TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console,
-                                     transient=True)
-            self.task = self.progress.add_task("runs", total=total, state=self._state())
-
-    def _state(self) -> str:
-        running = min(self.slots, self.total - self.counts["done"])
-        return (f"running {running}  failed {self.counts['failed']}  diverged {self.counts['diverged']}")
-
-    def __enter__(self) -> "SweepProgress":
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def on_result(self, result: dict[str, Any]) -> None:
-        self.counts["done"] += 1
-        if result["status"] in ("failed", "diverged"):
-            self.counts[result["status"]] += 1
-        if self.progress:
-            self.progress.update(self.task, completed=self.counts["done"], state=self._state())
 
 
 def print_wide(console: Console, table: Table) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.errors import DataError
+from dlexp.errors import DataError, read_user_file
 from dlexp.registry import did_you_mean
 
 MAX_CATEGORIES = 50  # distinct values a text feature may have to be one-hot encoded
@@ -125,14 +125,8 @@ def read_csv_table(path: str, target: str, features: list[str] | None, task: str
 
 
 def _read_text(resolved: Path, shown: str) -> str:
-    if not resolved.exists():
-        raise DataError(f"{shown}: file not found (a relative path is read from the config file's folder)")
-    if resolved.is_dir():
-        raise DataError(f"{shown}: is a directory; expected a CSV file")
-    try:
-        raw = resolved.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{shown}: cannot read ({exc.strerror})") from None
+    raw = read_user_file(resolved, shown, "a CSV file", DataError,
+                         hint=" (a relative path is read from the config file's folder)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

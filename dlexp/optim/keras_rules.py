@@ -96,7 +96,7 @@ class SGD(KerasOptimizer):
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, slots)
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
@@ -286,7 +286,7 @@ class Adadelta(KerasOptimizer):
         )
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
@@ -358,7 +358,7 @@ class RMSprop(KerasOptimizer):
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, slots)
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
@@ -427,7 +427,7 @@ class Adagrad(KerasOptimizer):
         return self.initial_accumulator_value
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):

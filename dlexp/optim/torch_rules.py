@@ -93,7 +93,7 @@ class SGD(Optimizer):
 
     def _advance(self, state: State, lr: float) -> tuple:
         first = int(state["step"]) == 0
-        state["step"] += 1
+        advance_step(state)
         return lr, first
 
     def _update(self, p, g, state, scratch, coef):
@@ -304,7 +304,7 @@ class Adadelta(Optimizer):
         super().__init__(lr, hyper, ("square_avg", "acc_delta"))
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
@@ -373,7 +373,7 @@ class RMSprop(Optimizer):
         super().__init__(lr, hyper, slots)
 
     def _advance(self, state: State, lr: float) -> tuple:
-        state["step"] += 1
+        advance_step(state)
         return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
