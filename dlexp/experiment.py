@@ -376,11 +376,10 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
             raise DlexpError(f"{ckpt}: does not match this run's config ({_first_sentence(exc)})") from None
         step, epoch = trainer.step, trainer.epoch
         elapsed_before = float(arrays.get("meta.elapsed_s", 0.0))
-    else:  # killed before the first checkpoint: start over in the same directory
-        step, epoch, elapsed_before = 0, 0, 0.0
-    rd.truncate_csv(run_dir / rd.METRICS, lambda r: int(r["epoch"]) <= epoch and int(r["step"]) <= step
-                    and (arrays is not None))
-    rd.truncate_csv(run_dir / rd.TIMING, lambda r: int(r["epoch"]) <= epoch and (arrays is not None))
+    else:  # killed before the first checkpoint: start over in the same directory (epoch 0 logged again)
+        step, epoch, elapsed_before = 0, -1, 0.0
+    for name in (rd.METRICS, rd.TIMING):
+        rd.truncate_csv(run_dir / name, lambda r: int(r["epoch"]) <= epoch)
     for name in (rd.GRAD_NORMS, rd.LAYER_STATS):
         rd.truncate_csv(run_dir / name, lambda r: int(r["step"]) <= step)
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),

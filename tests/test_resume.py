@@ -122,10 +122,6 @@ def test_trainer_checkpoint_round_trip_mid_epoch():
     p1, t1 = fresh()
     t1.fit(p1.train, p1.val)
 
-    class StopAt:
-        def on_step_rows(self, *a):
-            pass
-
     p2, t2 = fresh()
     original = t2._train_step
 
