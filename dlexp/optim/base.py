@@ -105,8 +105,9 @@ class Optimizer:
             self._update(params[start:stop], grads[start:stop], part, buffers, coef)
 
     def _advance(self, state: State, lr: float) -> tuple:
-        """Advance the scalar state by one step; return the scalars ``_update`` needs."""
-        raise NotImplementedError
+        """Advance the scalar state by one step; return the scalars ``_update`` needs (default: lr)."""
+        advance_step(state)
+        return (lr,)
 
     def _update(
         self,

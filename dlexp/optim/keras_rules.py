@@ -95,10 +95,6 @@ class SGD(KerasOptimizer):
         slots = ("momentum",) if self.momentum != 0.0 else ()
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, slots)
 
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
-
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef
         (tmp,) = scratch
@@ -285,10 +281,6 @@ class Adadelta(KerasOptimizer):
             learning_rate, _weight_decay(weight_decay), hyper, ("accumulated_grad", "accumulated_delta_var")
         )
 
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
-
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef
         (delta,) = scratch
@@ -357,10 +349,6 @@ class RMSprop(KerasOptimizer):
         slots += ("momentum",) if self.momentum > 0.0 else ()
         super().__init__(learning_rate, _weight_decay(weight_decay), hyper, slots)
 
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
-
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef
         (denom,) = scratch
@@ -425,10 +413,6 @@ class Adagrad(KerasOptimizer):
 
     def _slot_initial_value(self, slot: str) -> float:
         return self.initial_accumulator_value
-
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef

@@ -303,10 +303,6 @@ class Adadelta(Optimizer):
         hyper = {"lr": lr, "rho": self.rho, "eps": self.eps, "weight_decay": self.weight_decay}
         super().__init__(lr, hyper, ("square_avg", "acc_delta"))
 
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
-
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef
         std, delta = scratch
@@ -371,10 +367,6 @@ class RMSprop(Optimizer):
         slots = ("square_avg",) + (("grad_avg",) if self.centered else ())
         slots += ("momentum_buffer",) if self.momentum > 0.0 else ()
         super().__init__(lr, hyper, slots)
-
-    def _advance(self, state: State, lr: float) -> tuple:
-        advance_step(state)
-        return (lr,)
 
     def _update(self, p, g, state, scratch, coef):
         (lr,) = coef
