@@ -6,8 +6,10 @@ side with PyTorch eager (default Adam) when torch is installed.
     python benchmarks/engine.py --quick    # W1 and W2 only
 
 Workloads: W1 2 → 10×32 sigmoid → 1, BCE, batch 64; W2 784 → 256 → 256 → 10 relu, CCE, batch 128;
-W3 1024 → 2048 → 2048 → 10 relu, CCE, batch 512. Each figure is the median over repeats of a block
-of steps, measured in one process, interleaving contenders so machine drift hits all alike.
+W3 1024 → 2048 → 2048 → 10 relu, CCE, batch 512. Milliseconds are medians over repeats of a block
+of steps. Ratios are medians of paired ratios: in each repeat every contender runs one block, back
+to back (order alternating), and the ratio of two blocks from the same repeat is taken, so the
+machine's speed swings cancel out.
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ def torch_step(w, dtype):
     return step
 
 
+def paired(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over repeats of times[a] / times[b]: each ratio is of two blocks measured in the same
+    repeat, so the machine's speed swings (common on shared machines) cancel out."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="W1 and W2 only")
@@ -142,17 +150,19 @@ def main() -> None:
             if have_torch:
                 contenders["torch"] = torch_step(w, dtype)
             times = {k: [] for k in contenders}
-            for _ in range(args.repeats):
-                for key, step in contenders.items():  # interleaved
+            for r in range(args.repeats):
+                order = list(contenders.items())
+                for key, step in order if r % 2 == 0 else reversed(order):  # interleaved, order alternated
                     times[key].append(time_block(step, w["steps"]))
             med = {k: statistics.median(v) for k, v in times.items()}
-            t_ms = med.get("torch", float("nan"))
-            speedup = t_ms / med["dlexp"] if have_torch else float("nan")
-            overhead = (med["stats"] - med["dlexp"]) / med["dlexp"] * 100
-            overhead10 = (med["stats10"] - med["dlexp"]) / med["dlexp"] * 100
+
+            speedup = paired(times, "torch", "dlexp") if have_torch else float("nan")
+            overhead = (paired(times, "stats", "dlexp") - 1) * 100
+            overhead10 = (paired(times, "stats10", "dlexp") - 1) * 100
             gflops = flops_per_step(w) / (med["dlexp"] * 1e-3) / 1e9
-            print(f"{name:8} {dtype:7} {t_ms:9.3f} {med['dlexp']:9.3f} {med['stats']:10.3f} {speedup:7.2f}x "
-                  f"{overhead:7.1f}% {overhead10:7.1f}% {gflops:8.1f} {med['dlexp'] / med['matmul']:8.2f}x")
+            print(f"{name:8} {dtype:7} {med.get('torch', float('nan')):9.3f} {med['dlexp']:9.3f} {med['stats']:10.3f} "
+                  f"{speedup:7.2f}x {overhead:7.1f}% {overhead10:7.1f}% {gflops:8.1f} {paired(times, 'dlexp', 'matmul'):8.2f}x")
+    print("ratios are medians of ratios paired within each repeat (the ms columns are plain medians)")
     print("speedup = torch ms / dlexp ms (no statistics); stats % = cost of per-layer statistics every step;")
     print("every 10 = the same with logging.grad_every: 10;")
     print("vs matmul = dlexp ms / time of the step's matrix products alone (the matmul-bound floor)")

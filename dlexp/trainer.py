@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from dlexp.optim.clip import clip_by_global_norm, clip_by_value, global_norm
+from dlexp.optim.clip import clip_by_global_norm, clip_by_value
+from dlexp.optim.norms import UpdateNorms
 
 
 class Callback:
@@ -132,7 +133,7 @@ class Trainer:
         parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
         self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
         self._scratch = np.empty_like(model.params)
-        self._prev = np.empty_like(model.params)
+        self._update_norms = UpdateNorms(model.segment_starts, model.n_params)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -238,7 +239,10 @@ class Trainer:
         if self.l1 or self.l2:
             model.add_penalty_grad(self.l1, self.l2)
         log = (self.step - 1) % self.grad_every == 0
-        total_norm = global_norm(model.grads)
+        # The total norm is taken from the per-parameter norms (as torch's clip_grad_norm_ does), on
+        # every step alike, so that logging never changes the trajectory.
+        grad_squares = model.segment_squares(model.grads, self._scratch)
+        total_norm = math.sqrt(float(grad_squares.sum()))
         if not (math.isfinite(loss_value) and math.isfinite(total_norm)):
             what = "loss" if not math.isfinite(loss_value) else "gradient"
             layer = self._first_bad(model.grads) if what == "gradient" else self._first_bad_param()
@@ -247,24 +251,20 @@ class Trainer:
         self.grad_norm_sum += total_norm
         self.grad_norm_count += 1
         if log:
-            grad_norms = model.segment_norms(model.grads, self._scratch)
             layer_rows = model.layer_stats()
-            np.copyto(self._prev, model.params)
         if self.clip_grad_norm is not None:
             clip_by_global_norm(model.grads, self.clip_grad_norm, total_norm)
         if self.clip_grad_value is not None:
             clip_by_value(model.grads, self.clip_grad_value)
-        self.optimizer.step(model.params, model.grads, self.opt_state, lr)
+        self.optimizer.step(model.params, model.grads, self.opt_state, lr, norms=self._update_norms if log else None)
         if log:
-            param_norms = model.segment_norms(model.params, self._scratch)
-            np.subtract(model.params, self._prev, out=self._prev)
-            update_norms = model.segment_norms(self._prev, self._scratch)
+            param_norms, update_norms = self._update_norms.result()
             if not np.isfinite(param_norms).all():
                 bad = self._first_bad_param()  # None: huge but finite (the norm overflowed); the next loss tells
                 if bad is not None:
                     return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
                                           "a parameter is not finite after the update", bad)
-            self._emit_step(grad_norms, param_norms, update_norms, layer_rows)
+            self._emit_step(np.sqrt(grad_squares), param_norms, update_norms, layer_rows)
         return None
 
     def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:

@@ -166,6 +166,7 @@ class MLP:
         self.n_params = offset
         self.n_weights = sum(int(np.prod(shapes[n])) for n in memory if n.endswith(".W"))
         self.segment_starts = np.array([self.offsets[n] for n in memory], dtype=np.intp)
+        self._segment_ends = [int(a) for a in self.segment_starts[1:]] + [self.n_params]
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._p = {n: self._view(self.params, n) for n in order}
@@ -416,17 +417,21 @@ class MLP:
 
     # -- statistics -----------------------------------------------------------------------
 
-    def segment_norms(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """L2 norm of each parameter's segment of ``flat``, in ``memory_order``.
+    def segment_squares(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """Squared L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (float64).
 
         Many small segments: square once and ``np.add.reduceat`` (two NumPy calls in all). Large
         segments: one BLAS dot per segment, which reads memory once and writes nothing.
         """
         if self.n_params < 4096 * len(self.memory_order):
             np.multiply(flat, flat, out=scratch)
-            return np.sqrt(np.add.reduceat(scratch, self.segment_starts))
-        ends = [*self.segment_starts[1:], self.n_params]
-        return np.sqrt(np.array([np.dot(flat[a:b], flat[a:b]) for a, b in zip(self.segment_starts, ends)]))
+            return np.add.reduceat(scratch, self.segment_starts).astype(np.float64)
+        ends = self._segment_ends
+        return np.array([np.dot(flat[a:b], flat[a:b]) for a, b in zip(self.segment_starts, ends)], dtype=np.float64)
+
+    def segment_norms(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (float64)."""
+        return np.sqrt(self.segment_squares(flat, scratch))
 
     def layer_stats(self) -> list[dict]:
         """Per-layer activation statistics of the last forward pass (one dict per Dense layer).
@@ -442,27 +447,29 @@ class MLP:
         n_hidden = self.n_layers - 1
         if n_hidden:
             counts = [ws.n * w for w in self.sizes[1:-1]]
-            mask = act.saturated_mask(ws.u_flat, ws.a_flat)
             if len(ws.a_flat) < 4096 * n_hidden:  # many small layers: a few reduceat calls in all
                 sums = np.add.reduceat(ws.a_flat, ws.starts)
                 squares = np.add.reduceat(ws.a_flat * ws.a_flat, ws.starts)
+                mask = act.saturated_mask(ws.u_flat, ws.a_flat)
                 saturated = np.add.reduceat(mask, ws.starts, dtype=np.intp)
-            else:  # few large layers: per-layer BLAS dot / sum / count, which read memory once
-                ends = [int(b) + c for b, c in zip(ws.starts, counts)]
-                blocks = [slice(int(b), e) for b, e in zip(ws.starts, ends)]
-                sums = [ws.a_flat[b].sum() for b in blocks]
-                squares = [np.dot(ws.a_flat[b], ws.a_flat[b]) for b in blocks]
-                saturated = [np.count_nonzero(mask[b]) for b in blocks]
+                column_sums = [ws.ones @ a for a in ws.a[:n_hidden]] if act.can_die else None
+            else:  # few large layers: per layer a BLAS gemv (column sums) and dot, which read memory once
+                column_sums = [ws.ones @ a for a in ws.a[:n_hidden]]
+                sums = [c.sum() for c in column_sums]
+                flats = [ws.a_flat[int(b) : int(b) + c] for b, c in zip(ws.starts, counts)]
+                squares = [np.dot(f, f) for f in flats]
+                saturated = [act.saturated_count(ws.u[i], ws.a[i]) for i in range(n_hidden)]
             for i in range(n_hidden):
-                a = ws.a[i]
-                mean = float(sums[i]) / counts[i]
-                std = max(float(squares[i]) / counts[i] - mean * mean, 0.0) ** 0.5  # one pass, not a.std()
-                dead = float(np.count_nonzero((ws.ones @ a) == 0)) / a.shape[1] if act.can_die else 0.0
+                mean, std = _moments(sums[i], squares[i], counts[i])
+                # a unit is dead when it is 0 for the whole batch: activations are >= 0 where can_die
+                dead = float(np.count_nonzero(column_sums[i] == 0)) / self.sizes[i + 1] if act.can_die else 0.0
                 rows.append({"layer": i, "activation": act.name, "act_mean": mean, "act_std": std,
                              "saturated_fraction": int(saturated[i]) / counts[i], "dead_fraction": dead})
         z = ws.z[-1]
-        rows.append({"layer": self.n_layers - 1, "activation": self.output_activation, "act_mean": float(z.mean()),
-                     "act_std": float(z.std()), "saturated_fraction": float("nan"), "dead_fraction": float("nan")})
+        flat = z.reshape(-1)
+        mean, std = _moments((ws.ones @ z).sum(), np.dot(flat, flat), flat.size)
+        rows.append({"layer": self.n_layers - 1, "activation": self.output_activation, "act_mean": mean,
+                     "act_std": std, "saturated_fraction": float("nan"), "dead_fraction": float("nan")})
         return rows
 
     # -- persistence ----------------------------------------------------------------------
@@ -527,3 +534,12 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _moments(total, squares, count: int) -> tuple[float, float]:
+    """Mean and (biased) std from a sum and a sum of squares: one pass over the data, not two.
+
+    Exact enough for statistics: the variance loses relative precision of about eps * mean^2 / var.
+    """
+    mean = float(total) / count
+    return mean, max(float(squares) / count - mean * mean, 0.0) ** 0.5

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dlexp.optim.norms import UpdateNorms
 
 State = dict[str, np.ndarray]
 
@@ -40,8 +43,8 @@ class Optimizer:
     # Scratch arrays that ``_update`` needs besides ``grads``.
     n_scratch: ClassVar[int] = 1
     # Large arrays are updated in chunks of this many bytes per array so that the ~10 passes
-    # of a step stay in cache (see the project performance notes; 1 MiB measured best of
-    # 256 KiB-2 MiB). 0 disables chunking.
+    # of a step stay in cache (see docs/performance.md; 1 MiB measured best of 64 KiB-2 MiB).
+    # 0 disables chunking.
     chunk_bytes: ClassVar[int] = 1 << 20
 
     def __init__(self, lr: float, hyperparams: dict[str, Any], slots: tuple[str, ...]):
@@ -88,21 +91,35 @@ class Optimizer:
                 raise ValueError(f"optimizer state '{key}' must be {ref.dtype}{list(shape)} (got {got})")
 
     # ------------------------------------------------------------------- step
-    def step(self, params: np.ndarray, grads: np.ndarray, state: State, lr: float) -> None:
-        """One update, in place on ``params`` and ``state``. Overwrites ``grads`` (scratch)."""
+    def step(self, params: np.ndarray, grads: np.ndarray, state: State, lr: float,
+             norms: UpdateNorms | None = None) -> None:
+        """One update, in place on ``params`` and ``state``. Overwrites ``grads`` (scratch).
+
+        With ``norms``, each chunk's ``||theta||`` and ``||delta theta||`` are measured while the
+        chunk is in cache (see :class:`~dlexp.optim.norms.UpdateNorms`): ``delta theta`` is the
+        step array the update added (:meth:`one_addition`), or else ``theta_after - theta_before``.
+        """
         coef = self._advance(state, float(lr))
-        size = params.shape[0]
-        chunk = self.chunk_bytes // params.itemsize
-        if chunk <= 0 or size <= chunk:
-            self._update(params, grads, state, self._scratch(size, params.dtype), coef)
-            return
-        scratch = self._scratch(chunk, params.dtype)
-        slots = self.slots
-        for start in range(0, size, chunk):
-            stop = min(start + chunk, size)
-            part = {slot: state[slot][start:stop] for slot in slots}
-            buffers = scratch if stop - start == chunk else tuple(b[: stop - start] for b in scratch)
-            self._update(params[start:stop], grads[start:stop], part, buffers, coef)
+        grid = chunk_grid(params.shape[0], params.itemsize, self.chunk_bytes)
+        copy = norms is not None and not self.one_addition()  # else the step array gives ||delta||
+        if norms is not None:
+            norms.begin(grid, params.dtype)
+        longest = grid[0][1] if grid else 0
+        scratch = self._scratch(longest, params.dtype)
+        for start, stop in grid:
+            p = params[start:stop]
+            if copy:
+                norms.before(start, p)
+            if stop - start == params.shape[0]:
+                change = self._update(p, grads, state, scratch, coef)
+            else:
+                part = {slot: state[slot][start:stop] for slot in self.slots}
+                buffers = scratch if stop - start == longest else tuple(b[: stop - start] for b in scratch)
+                change = self._update(p, grads[start:stop], part, buffers, coef)
+            if norms is not None:
+                if not copy and change is None:
+                    raise RuntimeError(f"{type(self).__name__}._update returned no step array")
+                norms.after(start, p, None if copy else change)
 
     def _advance(self, state: State, lr: float) -> tuple:
         """Advance the scalar state by one step; return the scalars ``_update`` needs (default: lr)."""
@@ -116,9 +133,19 @@ class Optimizer:
         state: State,
         scratch: tuple[np.ndarray, ...],
         coef: tuple,
-    ) -> None:
-        """Elementwise part of the step on (a chunk of) the flat arrays."""
+    ) -> np.ndarray | None:
+        """Elementwise part of the step on (a chunk of) the flat arrays.
+
+        Returns the step array ``d`` when the parameters changed by one operation ``p += d`` or
+        ``p -= d`` (see :meth:`one_addition`), else None.
+        """
         raise NotImplementedError
+
+    def one_addition(self) -> bool:
+        """Whether ``_update`` changes the parameters in one addition of a step array, which it
+        returns (so ``||delta theta||`` needs no copy of the parameters). False for updates made
+        of two parts, such as decoupled weight decay followed by the gradient step."""
+        return True
 
     def _scratch(self, size: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         key = (size, np.dtype(dtype).str)
@@ -127,6 +154,13 @@ class Optimizer:
             buffers = tuple(np.empty(size, dtype=dtype) for _ in range(self.n_scratch))
             self._scratch_cache[key] = buffers
         return buffers
+
+
+def chunk_grid(size: int, itemsize: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: ``range(size)`` in chunks of ``chunk_bytes // itemsize`` elements
+    (the last may be shorter); one chunk when ``chunk_bytes <= 0``."""
+    chunk = chunk_bytes // itemsize if chunk_bytes > 0 else size
+    return [(start, min(start + max(chunk, 1), size)) for start in range(0, size, max(chunk, 1))]
 
 
 def advance_step(state: State) -> int:

@@ -64,6 +64,9 @@ class KerasOptimizer(Optimizer):
         if self.weight_decay != 0.0:
             decay_params_keras(p, lr, self.weight_decay, scratch)
 
+    def one_addition(self) -> bool:
+        return self.weight_decay == 0.0  # decoupled decay is a second change to p
+
 
 class SGD(KerasOptimizer):
     """Gradient descent with Keras-form momentum (keras.optimizers.SGD).
@@ -102,7 +105,7 @@ class SGD(KerasOptimizer):
         g *= lr
         if self.momentum == 0.0:
             p -= g
-            return
+            return g
         v = state["momentum"]
         v *= self.momentum
         v -= g
@@ -110,8 +113,9 @@ class SGD(KerasOptimizer):
             np.multiply(v, self.momentum, out=tmp)
             tmp -= g
             p += tmp
-        else:
-            p += v
+            return tmp
+        p += v
+        return v
 
 
 class Adam(KerasOptimizer):
@@ -175,6 +179,7 @@ class Adam(KerasOptimizer):
         np.multiply(m, alpha, out=g)
         g /= tmp
         p -= g
+        return g
 
 
 class AdamW(Adam):
@@ -247,6 +252,7 @@ class Adamax(KerasOptimizer):
         np.multiply(m, lr, out=g)
         g /= tmp
         p -= g
+        return g
 
 
 class Adadelta(KerasOptimizer):
@@ -304,6 +310,7 @@ class Adadelta(KerasOptimizer):
         acc_d += g
         delta *= lr
         p -= delta
+        return delta
 
 
 class RMSprop(KerasOptimizer):
@@ -377,8 +384,9 @@ class RMSprop(KerasOptimizer):
             b *= self.momentum
             b += g
             p -= b
-        else:
-            p -= g
+            return b
+        p -= g
+        return g
 
 
 class Adagrad(KerasOptimizer):
@@ -426,6 +434,7 @@ class Adagrad(KerasOptimizer):
         g *= lr
         g /= tmp
         p -= g
+        return g
 
 
 class Nadam(KerasOptimizer):
@@ -501,6 +510,7 @@ class Nadam(KerasOptimizer):
         g += self.epsilon
         tmp /= g
         p -= tmp
+        return tmp
 
 
 class Momentum(SGD):

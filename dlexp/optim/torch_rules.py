@@ -119,6 +119,7 @@ class SGD(Optimizer):
                 g = buf
         np.multiply(g, -lr, out=tmp)
         p += tmp
+        return tmp
 
 
 class Adam(Optimizer):
@@ -172,6 +173,9 @@ class Adam(Optimizer):
     def _extra_hyperparams(self) -> dict:
         return {"decoupled_weight_decay": self.decoupled}
 
+    def one_addition(self) -> bool:
+        return not (self.decoupled and self.weight_decay != 0.0)
+
     def _advance(self, state: State, lr: float) -> tuple:
         t = advance_step(state)
         beta1, beta2 = self.betas
@@ -199,6 +203,7 @@ class Adam(Optimizer):
         np.multiply(m, -step_size, out=g)
         g /= tmp
         p += g
+        return g
 
 
 class AdamW(Adam):
@@ -275,6 +280,7 @@ class Adamax(Optimizer):
         np.multiply(m, -clr, out=g)
         g /= u
         p += g
+        return g
 
 
 class Adadelta(Optimizer):
@@ -319,6 +325,7 @@ class Adadelta(Optimizer):
         _ema_square(a, delta, self.rho, std)
         np.multiply(delta, -lr, out=delta)
         p += delta
+        return delta
 
 
 class RMSprop(Optimizer):
@@ -394,6 +401,7 @@ class RMSprop(Optimizer):
             g *= -lr
             g /= denom
         p += g
+        return g
 
 
 class Adagrad(Optimizer):
@@ -457,6 +465,7 @@ class Adagrad(Optimizer):
         g *= -clr
         g /= std
         p += g
+        return g
 
 
 class NAdam(Optimizer):
@@ -508,6 +517,9 @@ class NAdam(Optimizer):
             "decoupled_weight_decay": self.decoupled,
         }
         super().__init__(lr, hyper, ("exp_avg", "exp_avg_sq"))
+
+    def one_addition(self) -> bool:
+        return False  # the step is added in two parts (gradient, then momentum)
 
     def _scalar_state(self) -> State:
         return {"mu_product": np.ones((), dtype=np.float64)}
