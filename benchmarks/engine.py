@@ -49,7 +49,8 @@ def make_trainer(w, dtype, grad_every):
     return trainer, X, t
 
 
-def time_block(step, steps):
+def time_block(step, steps, settle=0.0):
+    time.sleep(settle)  # let the previous contender's idle BLAS / OpenMP threads stop spinning
     step()  # warm-up: allocate workspaces
     start = time.perf_counter()
     for _ in range(steps):
@@ -63,6 +64,15 @@ def dlexp_step(w, dtype, stats: bool, grad_every: int = 1):
         trainer.step = 1  # step 1 is always logged; start past it
     trainer.callbacks = []
     return lambda: trainer._train_step(X, t)
+
+
+def optimizer_only_step(w, dtype):
+    """The Adam step alone, over the workload's flat parameters (its gradient buffer is scratch,
+    so each call steps on the previous call's update: finite values of the usual size)."""
+    trainer, X, t = make_trainer(w, dtype, grad_every=10**9)
+    trainer._train_step(X, t)
+    model = trainer.model
+    return lambda: trainer.optimizer.step(model.params, model.grads, trainer.opt_state, 1e-3)
 
 
 def matmul_only_step(w, dtype):
@@ -129,6 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="W1 and W2 only")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=0.25,
+                        help="seconds to pause before each block: OpenBLAS's idle threads spin for about "
+                             "0.1 s after a matmul and slow whichever contender runs next (default 0.25)")
     args = parser.parse_args()
     try:
         import torch
@@ -140,20 +153,20 @@ def main() -> None:
     names = ["W1", "W2"] if args.quick else ["W1", "W2", "W3"]
     print(f"numpy {np.__version__}; torch {'%s' % torch.__version__ if have_torch else 'not installed'}")
     print(f"{'workload':8} {'dtype':7} {'torch ms':>9} {'dlexp ms':>9} {'+stats ms':>10} {'speedup':>8} "
-          f"{'stats %':>8} {'every 10':>8} {'GFLOP/s':>8} {'vs matmul':>9}")
+          f"{'stats %':>8} {'every 10':>8} {'GFLOP/s':>8} {'vs matmul':>9} {'torch vs mm':>11} {'adam / mm':>9}")
     for name in names:
         w = WORKLOADS[name]
         for dtype in ("float64", "float32"):
             contenders = {"dlexp": dlexp_step(w, dtype, False), "stats": dlexp_step(w, dtype, True),
                           "stats10": dlexp_step(w, dtype, True, grad_every=10),
-                          "matmul": matmul_only_step(w, dtype)}
+                          "matmul": matmul_only_step(w, dtype), "adam": optimizer_only_step(w, dtype)}
             if have_torch:
                 contenders["torch"] = torch_step(w, dtype)
             times = {k: [] for k in contenders}
             for r in range(args.repeats):
                 order = list(contenders.items())
                 for key, step in order if r % 2 == 0 else reversed(order):  # interleaved, order alternated
-                    times[key].append(time_block(step, w["steps"]))
+                    times[key].append(time_block(step, w["steps"], args.settle))
             med = {k: statistics.median(v) for k, v in times.items()}
 
             speedup = paired(times, "torch", "dlexp") if have_torch else float("nan")
@@ -161,11 +174,14 @@ def main() -> None:
             overhead10 = (paired(times, "stats10", "dlexp") - 1) * 100
             gflops = flops_per_step(w) / (med["dlexp"] * 1e-3) / 1e9
             print(f"{name:8} {dtype:7} {med.get('torch', float('nan')):9.3f} {med['dlexp']:9.3f} {med['stats']:10.3f} "
-                  f"{speedup:7.2f}x {overhead:7.1f}% {overhead10:7.1f}% {gflops:8.1f} {paired(times, 'dlexp', 'matmul'):8.2f}x")
+                  f"{speedup:7.2f}x {overhead:7.1f}% {overhead10:7.1f}% {gflops:8.1f} {paired(times, 'dlexp', 'matmul'):8.2f}x "
+                  f"{paired(times, 'torch', 'matmul') if have_torch else float('nan'):10.2f}x "
+                  f"{paired(times, 'adam', 'matmul') * 100:8.1f}%")
     print("ratios are medians of ratios paired within each repeat (the ms columns are plain medians)")
     print("speedup = torch ms / dlexp ms (no statistics); stats % = cost of per-layer statistics every step;")
     print("every 10 = the same with logging.grad_every: 10;")
-    print("vs matmul = dlexp ms / time of the step's matrix products alone (the matmul-bound floor)")
+    print("vs matmul = dlexp ms / time of the step's matrix products alone (the matmul-bound floor);")
+    print("torch vs mm = the same for torch; adam / mm = dlexp's Adam step alone / the matmul floor")
 
 
 if __name__ == "__main__":
