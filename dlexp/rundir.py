@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,8 @@ def format_value(value: Any) -> str:
     NaN and None as an empty field."""
     if value is None:
         return ""
-    if isinstance(value, float):
-        return repr(value) if value == value else ""
+    if isinstance(value, float):  # numpy floats too: repr(float(x)), never "np.float64(...)"
+        return repr(float(value)) if value == value else ""
     return str(value)
 
 
@@ -81,9 +82,9 @@ class CsvLog:
     def write(self, rows: list[dict[str, Any]], flush: bool = False) -> None:
         columns = self.columns
         for row in rows:
-            # floats inline (the bulk of every row); anything else through _field
-            line = ",".join([(repr(v) if v == v else "") if type(v) is float else _field(v)
-                             for v in map(row.get, columns)]) + "\n"
+            # floats and ints inline (the bulk of every row); anything else through _field
+            line = ",".join([(repr(v) if v == v else "") if type(v) is float else str(v) if type(v) is int
+                             else _field(v) for v in map(row.get, columns)]) + "\n"
             self._pending.append(line)
             self._pending_chars += len(line)
         if flush or self._pending_chars >= self.FLUSH_BYTES:
@@ -110,9 +111,12 @@ class CsvLog:
 def _field(value: Any) -> str:
     """:func:`format_value`, quoted as CSV requires when the text holds a comma, quote or newline."""
     text = format_value(value)
-    if any(ch in text for ch in ',"\n\r'):
+    if _NEEDS_QUOTES.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\n\r]')
 
 
 def truncate_csv(path: Path, keep) -> None:
