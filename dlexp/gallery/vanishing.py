@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.gallery.core import (CONFIRMED, REFUTED, TRUE_BUT, ClaimResult, Context, Table, band,
-                                clearly_positive, curve, final, new_figure, num, pm, power10, save_figure,
+from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
+                                band, clearly_positive, curve, final, new_figure, num, pm, power10, save_figure,
                                 standard_error)
 
 LOG_QUARTER = math.log10(0.25)
@@ -285,6 +285,38 @@ def _layer_profile(run_dir: str, step: int = 1) -> np.ndarray:
     return np.array([norms[k] for k in sorted(norms)])
 
 
+def batch_statistics_curves(result: dict, last: int = 5) -> tuple[list[float], list[float]]:
+    """Retrain one BatchNorm run (same config, bit for bit) and score validation accuracy after each
+    of its last ``last`` epochs twice: as logged (running statistics, evaluation mode) and with
+    the validation set's own batch statistics. Tells whether swings come from the running
+    estimates or from the weights."""
+    from dlexp import experiment
+    from dlexp.config import validate_mapping
+    from dlexp.trainer import Callback, predicted_classes
+
+    cfg = validate_mapping(result["config"], "configs/gallery/deep_sigmoid.yaml")
+    if cfg.model.dropout:
+        raise ValueError("batch_statistics_curves needs a network without dropout")
+    p = experiment.prepare(cfg, GALLERY_CONFIGS)
+    running: list[float] = []
+    batch: list[float] = []
+
+    class Score(Callback):
+        def on_epoch_end(self, trainer) -> None:
+            if trainer.epoch <= trainer.epochs - last:
+                return
+            model, val = p.model, p.val
+            running.append(float(np.mean(predicted_classes(model.output(model.forward(val.X))) == val.labels)))
+            saved = {name: buf.copy() for name, buf in model.buffers.items()}
+            logits = model.forward(val.X, training=True, rng=np.random.default_rng(0))  # batch statistics
+            batch.append(float(np.mean(predicted_classes(model.output(logits)) == val.labels)))
+            for name, buf in model.buffers.items():  # that pass moved the running estimates: undo it
+                buf[...] = saved[name]
+
+    experiment.make_trainer(p, [Score()]).fit(p.train, p.val)
+    return running, batch
+
+
 def measure_batchnorm(ctx: Context) -> ClaimResult:
     seeds = ctx.seeds()
     variants = {"sigmoid": [], "sigmoid + BatchNorm": ["model.batchnorm=true"],
@@ -313,6 +345,13 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
             f"validation accuracy swings by {swing_bn:.3f} on average (max − min; seed {seeds[worst]}: "
             f"{', '.join(f'{a:.2f}' for a in curve_worst)}), against {swing_relu:.3f} for the ReLU network. "
             "Its final number depends on the epoch you stop at; the mean is what to trust.")
+        running, batch = batch_statistics_curves(bn[worst])
+        finding += (
+            " The swings come from BatchNorm's running statistics, not from the weights: scored with the "
+            "validation set's own batch statistics instead, the same epochs give "
+            f"{', '.join(f'{a:.2f}' for a in batch)} (logged: {', '.join(f'{a:.2f}' for a in running)}). "
+            "At lr 0.1 the weights change faster than the running averages (momentum 0.1 over batches of "
+            "32) follow, so evaluation mode normalises with stale estimates.")
     fig, ax = new_figure()
     for results, label, color in ((base, "sigmoid", "tab:red"), (bn, "sigmoid + BatchNorm", "tab:purple"),
                                   (relu, "ReLU + He (reference)", "tab:green")):
