@@ -24,15 +24,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dlexp.nn import MLP, make_loss  # noqa: E402
-from dlexp.optim import make_optimizer  # noqa: E402
-from dlexp.optim.schedules import make_schedule  # noqa: E402
-from dlexp.trainer import Trainer  # noqa: E402
+import itertools
+
+from dlexp.nn import MLP, make_loss
+from dlexp.optim import make_optimizer
+from dlexp.optim.schedules import make_schedule
+from dlexp.trainer import Trainer
 
 WORKLOADS = {
-    "W1": dict(n_in=2, hidden=[32] * 10, n_out=1, act="sigmoid", loss="bce", batch=64, steps=400),
-    "W2": dict(n_in=784, hidden=[256, 256], n_out=10, act="relu", loss="sparse_cce", batch=128, steps=60),
-    "W3": dict(n_in=1024, hidden=[2048, 2048], n_out=10, act="relu", loss="sparse_cce", batch=512, steps=4),
+    "W1": {"n_in": 2, "hidden": [32] * 10, "n_out": 1, "act": "sigmoid", "loss": "bce", "batch": 64, "steps": 400},
+    "W2": {"n_in": 784, "hidden": [256, 256], "n_out": 10, "act": "relu", "loss": "sparse_cce", "batch": 128, "steps": 60},
+    "W3": {"n_in": 1024, "hidden": [2048, 2048], "n_out": 10, "act": "relu", "loss": "sparse_cce", "batch": 512, "steps": 4},
 }
 
 
@@ -80,7 +82,7 @@ def matmul_only_step(w, dtype):
     rng = np.random.default_rng(0)
     sizes = [w["n_in"], *w["hidden"], w["n_out"]]
     n = w["batch"]
-    Ws = [rng.normal(size=(a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    Ws = [rng.normal(size=(a, b)).astype(dtype) for a, b in itertools.pairwise(sizes)]
     acts = [rng.normal(size=(n, s)).astype(dtype) for s in sizes]
     gWs = [np.empty_like(W) for W in Ws]
 
@@ -97,7 +99,7 @@ def matmul_only_step(w, dtype):
 
 def flops_per_step(w):
     sizes = [w["n_in"], *w["hidden"], w["n_out"]]
-    return 2 * w["batch"] * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * 3  # fwd + 2 bwd matmuls
+    return 2 * w["batch"] * sum(a * b for a, b in itertools.pairwise(sizes)) * 3  # fwd + 2 bwd matmuls
 
 
 def torch_step(w, dtype):
@@ -107,7 +109,7 @@ def torch_step(w, dtype):
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     sizes = [w["n_in"], *w["hidden"], w["n_out"]]
     layers = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b, dtype=tdtype))
         if k < len(sizes) - 2:
             layers.append(torch.nn.Sigmoid() if w["act"] == "sigmoid" else torch.nn.ReLU())
@@ -151,7 +153,7 @@ def main() -> None:
     except ImportError:
         have_torch = False
     names = ["W1", "W2"] if args.quick else ["W1", "W2", "W3"]
-    print(f"numpy {np.__version__}; torch {'%s' % torch.__version__ if have_torch else 'not installed'}")
+    print(f"numpy {np.__version__}; torch {f'{torch.__version__}' if have_torch else 'not installed'}")
     print(f"{'workload':8} {'dtype':7} {'torch ms':>9} {'dlexp ms':>9} {'+stats ms':>10} {'speedup':>8} "
           f"{'stats %':>8} {'every 10':>8} {'GFLOP/s':>8} {'vs matmul':>9} {'torch vs mm':>11} {'adam / mm':>9}")
     for name in names:

@@ -9,6 +9,7 @@ so a typo gets a "did you mean".
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -25,7 +26,7 @@ MAX_BATCH_SIZE = 10_000_000
 MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-Spec = Union[str, dict[str, Any]]
+Spec = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias: pydantic evaluates it on Python 3.10)
 
 
 _SCIENTIFIC = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
@@ -74,7 +75,7 @@ class DataConfig(StrictModel):
     standardize: bool = True
 
     @model_validator(mode="after")
-    def _check(self) -> "DataConfig":
+    def _check(self) -> DataConfig:
         if self.source == "csv":
             if not self.path:
                 raise ValueError("path: required when source is 'csv'")
@@ -199,7 +200,7 @@ class ModelConfig(StrictModel):
         return _check_spec(_initializers, "init", v)
 
     @model_validator(mode="after")
-    def _depth_or_hidden(self) -> "ModelConfig":
+    def _depth_or_hidden(self) -> ModelConfig:
         if self.hidden is not None and self.depth is not None:
             raise ValueError("give either 'hidden' (a list of widths) or 'depth' and 'width', not both")
         return self
@@ -220,7 +221,7 @@ class EarlyStoppingConfig(StrictModel):
 
 class TrainingConfig(StrictModel):
     epochs: int = Field(50, ge=1, le=1_000_000)
-    batch_size: Union[int, Literal["full"]] = 32
+    batch_size: int | Literal["full"] = 32
     shuffle: bool = True
     loss: Spec = "auto"
     optimizer: Spec = "adam"
@@ -290,11 +291,11 @@ class ExperimentConfig(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _size(self) -> "ExperimentConfig":
+    def _size(self) -> ExperimentConfig:
         widths = self.model.hidden_sizes()
         n_in = self.data.n_features if self.data.source == "synthetic" else 100
         sizes = [n_in, *widths, 10]
-        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
         if n_params > MAX_PARAMETERS:
             raise ValueError(
                 f"model: about {n_params:,} parameters, above the limit of {MAX_PARAMETERS:,}; "

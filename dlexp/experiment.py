@@ -26,13 +26,13 @@ import numpy as np
 import yaml
 
 from dlexp import __version__
+from dlexp import rundir as rd
 from dlexp.config import ExperimentConfig, resolved_dict, validate_mapping
 from dlexp.errors import ConfigError, DataError, DlexpError
 from dlexp.nn.losses import make_loss
 from dlexp.nn.model import MLP, save_npz_atomic
 from dlexp.optim import make_optimizer
 from dlexp.optim.schedules import make_schedule
-from dlexp import rundir as rd
 from dlexp.trainer import Callback, Split, Trainer, evaluate
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

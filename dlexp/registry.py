@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 

@@ -45,7 +45,7 @@ def run_subprocess(*args, cwd=None, timeout=120, env=None) -> CliResult:
     full_env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-m", "dlexp", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+                          text=True, timeout=timeout, env=full_env, check=False)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

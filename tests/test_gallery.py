@@ -9,8 +9,16 @@ import pytest
 
 from dlexp.errors import DlexpError
 from dlexp.gallery import BY_ID, CLAIMS, parse_only
-from dlexp.gallery.core import (GALLERY_CONFIGS, ClaimResult, Table, build_config, clearly_positive, mean_std,
-                                num, pm)
+from dlexp.gallery.core import (
+    GALLERY_CONFIGS,
+    ClaimResult,
+    Table,
+    build_config,
+    clearly_positive,
+    mean_std,
+    num,
+    pm,
+)
 from dlexp.gallery.datasets import OUTLIER_FRACTION, SPARSE_ACTIVE, ensure, sparse_features
 from dlexp.gallery.render import markdown_table
 
@@ -119,7 +127,10 @@ def test_generated_datasets(tmp_path):
     counts = X.sum(axis=0)
     assert counts[0] > 10 * counts[-1]  # a few common features, a long tail of rare ones
     clean, outliers = ensure(tmp_path, "diabetes-clean.csv"), ensure(tmp_path, "diabetes-outliers.csv")
-    read = lambda p: np.array([float(r["progression"]) for r in csv.DictReader(open(p))])  # noqa: E731
+    def read(path):
+        with open(path, newline="") as fh:
+            return np.array([float(r["progression"]) for r in csv.DictReader(fh)])
+
     a, b = read(clean), read(outliers)
     assert len(a) == 442 and abs(a.mean()) < 1e-12 and abs(a.std() - 1) < 1e-12
     assert np.sum(b != a) == round(OUTLIER_FRACTION * 442)
@@ -154,6 +165,7 @@ def test_shipped_gallery_datasets_equal_the_generator(tmp_path):
     """data/gallery/*.csv are committed so the gallery configs train on a fresh checkout; they must be
     exactly what dlexp.gallery.datasets generates."""
     from conftest import REPO
+
     from dlexp.gallery.datasets import GENERATED
 
     for name, generate in GENERATED.items():

@@ -154,8 +154,8 @@ def test_batchnorm_backward(training):
             inv = batchnorm_forward_eval(z, gamma, beta, rm, rv, xhat, out)
         return out, xhat, inv
 
-    f = lambda: float((forward()[0] * w).sum())  # noqa: E731
-    out, xhat, inv = forward()
+    f = lambda: float((forward()[0] * w).sum())
+    _out, xhat, inv = forward()
     dgamma, dbeta, dz = np.empty(m), np.empty(m), np.empty_like(z)
     batchnorm_backward(w.copy(), xhat, inv, gamma, dgamma, dbeta, dz, ones, training)
     assert relative_error(dz, numeric_grad(f, z)) <= TOL
@@ -164,14 +164,14 @@ def test_batchnorm_backward(training):
 
 
 MODEL_CASES = [
-    dict(hidden=[], activation="relu"),  # logistic / linear model
-    dict(hidden=[5], activation="tanh"),
-    dict(hidden=[6, 5, 4], activation="sigmoid"),
-    dict(hidden=[5] * 6, activation="silu", init="he_normal"),
-    dict(hidden=[4, 4], activation="elu", batchnorm=True),
-    dict(hidden=[6, 5], activation="tanh", dropout=0.3),
-    dict(hidden=[6, 5], activation="softplus", dropout=0.5, dropout_mode="scale_at_inference", batchnorm=True),
-    dict(hidden=[5, 5], activation={"name": "leaky_relu", "negative_slope": 0.2}, init="torch_default"),
+    {"hidden": [], "activation": "relu"},  # logistic / linear model
+    {"hidden": [5], "activation": "tanh"},
+    {"hidden": [6, 5, 4], "activation": "sigmoid"},
+    {"hidden": [5] * 6, "activation": "silu", "init": "he_normal"},
+    {"hidden": [4, 4], "activation": "elu", "batchnorm": True},
+    {"hidden": [6, 5], "activation": "tanh", "dropout": 0.3},
+    {"hidden": [6, 5], "activation": "softplus", "dropout": 0.5, "dropout_mode": "scale_at_inference", "batchnorm": True},
+    {"hidden": [5, 5], "activation": {"name": "leaky_relu", "negative_slope": 0.2}, "init": "torch_default"},
 ]
 
 

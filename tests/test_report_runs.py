@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import CONFIGS, write_config
+
 from dlexp.report import figures
 
 SHORT = ["--set", "training.epochs=2", "--set", "data.n_samples=300", "--set", "logging.grad_every=2",

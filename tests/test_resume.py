@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO, run_subprocess, write_config
 
 CONFIG = """\
@@ -62,7 +61,7 @@ def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batc
     proc = start(cfg, tmp_path / "runs")
     run = wait_for_rows(tmp_path / "runs", 3, proc)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert "--resume" in err
     summary = json.loads((run / "summary.json").read_text())

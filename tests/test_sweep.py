@@ -13,8 +13,16 @@ import pandas as pd
 import pytest
 
 from dlexp.sweep.aggregate import CURVE_COLUMNS, curve_stats, mean_std, point_rows, run_rows, sort_points
-from dlexp.sweep.grid import (Axis, GridPoint, PlannedRun, SweepPlan, build_plan, parse_axis, parse_value,
-                              split_values)
+from dlexp.sweep.grid import (
+    Axis,
+    GridPoint,
+    PlannedRun,
+    SweepPlan,
+    build_plan,
+    parse_axis,
+    parse_value,
+    split_values,
+)
 from dlexp.sweep.runner import LocalExecutor, run_one
 
 

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dlexp.nn import MLP, make_loss  # noqa: E402
-from dlexp.optim import make_optimizer  # noqa: E402
+from dlexp.nn import MLP, make_loss
+from dlexp.optim import make_optimizer
 
 TORCH_ACT = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU,
              "silu": torch.nn.SiLU, "softplus": torch.nn.Softplus}
@@ -40,8 +40,8 @@ def torch_params_in_our_order(net, model):
     for name in model.param_names:
         _, i, p = name.split(".")
         i = int(i)
-        tensor = {"W": lambda: linears[i].weight.T, "b": lambda: linears[i].bias,
-                  "gamma": lambda: bns[i].weight, "beta": lambda: bns[i].bias}[p]()
+        tensor = {"W": lambda i=i: linears[i].weight.T, "b": lambda i=i: linears[i].bias,
+                  "gamma": lambda i=i: bns[i].weight, "beta": lambda i=i: bns[i].bias}[p]()
         out.append(tensor.detach().numpy().reshape(-1))
     return out
 
@@ -58,16 +58,16 @@ def float64_default():
 
 CASES = [
     ("sigmoid", False, "bce", {"name": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": True}, torch.optim.SGD,
-     dict(lr=0.5, momentum=0.9, nesterov=True)),
+     {"lr": 0.5, "momentum": 0.9, "nesterov": True}),
     ("tanh", False, "sparse_cce", {"name": "adam", "lr": 0.01, "amsgrad": True}, torch.optim.Adam,
-     dict(lr=0.01, amsgrad=True)),
+     {"lr": 0.01, "amsgrad": True}),
     ("relu", True, "sparse_cce", {"name": "rmsprop", "lr": 0.003, "momentum": 0.5, "centered": True},
-     torch.optim.RMSprop, dict(lr=0.003, momentum=0.5, centered=True)),
-    ("elu", False, "mse", {"name": "adamw", "lr": 0.01}, torch.optim.AdamW, dict(lr=0.01)),
+     torch.optim.RMSprop, {"lr": 0.003, "momentum": 0.5, "centered": True}),
+    ("elu", False, "mse", {"name": "adamw", "lr": 0.01}, torch.optim.AdamW, {"lr": 0.01}),
     ("silu", True, "mse", {"name": "nadam"}, torch.optim.NAdam, {}),
     ("softplus", False, "bce", {"name": "adadelta"}, torch.optim.Adadelta, {}),
     ("tanh", False, "sparse_cce", {"name": "adamax"}, torch.optim.Adamax, {}),
-    ("relu", False, "mse", {"name": "adagrad", "lr_decay": 0.01}, torch.optim.Adagrad, dict(lr_decay=0.01)),
+    ("relu", False, "mse", {"name": "adagrad", "lr_decay": 0.01}, torch.optim.Adagrad, {"lr_decay": 0.01}),
 ]
 
 

@@ -6,7 +6,6 @@ Runs are deterministic for a seed; values are compared at the precision the READ
 import json
 
 import pytest
-
 from conftest import CONFIGS
 
 

@@ -142,7 +142,7 @@ class RunsProgress:
         running = min(self.slots, self.total - self.counts["done"])
         return (f"running {running}  failed {self.counts['failed']}  diverged {self.counts['diverged']}")
 
-    def __enter__(self) -> "RunsProgress":
+    def __enter__(self) -> RunsProgress:
         if self.progress:
             self.progress.start()
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -20,8 +20,8 @@ def _default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_folders(quick: bool, every_claim: bool, out: Optional[Path],
-                    runs_dir: Optional[Path]) -> tuple[Path, Path]:
+def resolve_folders(quick: bool, every_claim: bool, out: Path | None,
+                    runs_dir: Path | None) -> tuple[Path, Path]:
     """Where the page and the runs go. Only the full gallery of every claim writes to docs/ by default."""
     if quick and (out is None or runs_dir is None):
         scratch = Path(tempfile.mkdtemp(prefix="dlexp-gallery-"))
@@ -35,14 +35,14 @@ def resolve_folders(quick: bool, every_claim: bool, out: Optional[Path],
 QuickOption = Annotated[bool, typer.Option(
     "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
                     "direction does not hold.")]
-OnlyOption = Annotated[Optional[str], typer.Option(
+OnlyOption = Annotated[str | None, typer.Option(
     "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12).")]
 JobsOption = Annotated[int, typer.Option(
     "--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores available).")]
-OutOption = Annotated[Optional[Path], typer.Option(
+OutOption = Annotated[Path | None, typer.Option(
     "--out", help="Folder for experiments.md and figures/ (default: docs for the full gallery; RUNS_DIR/docs "
                   "with --only; a temporary folder with --quick).")]
-RunsOption = Annotated[Optional[Path], typer.Option(
+RunsOption = Annotated[Path | None, typer.Option(
     "--runs-dir", help="Where run directories go (default: runs/gallery; a temporary folder with --quick).")]
 
 

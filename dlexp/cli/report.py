@@ -7,7 +7,7 @@ import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -210,30 +210,30 @@ def _grid_option(*names: str, help: str, **kwargs) -> Any:
 
 @app.command("grad-report", help=GRAD_REPORT_HELP)
 def grad_report_command(
-    run_dirs: Annotated[Optional[list[Path]], typer.Argument(
+    run_dirs: Annotated[list[Path] | None, typer.Argument(
         help="Run directories to report on.", metavar="[RUN_DIR]...", show_default=False)] = None,
-    config: Annotated[Optional[Path], _grid_option("--config", help="the base config YAML.")] = None,
+    config: Annotated[Path | None, _grid_option("--config", help="the base config YAML.")] = None,
     sets: SetOption = [],
-    activations: Annotated[Optional[str], _grid_option(
+    activations: Annotated[str | None, _grid_option(
         "--activations", help="comma-separated activations [default: sigmoid,tanh,relu,leaky_relu].")] = None,
-    depths: Annotated[Optional[str], _grid_option(
+    depths: Annotated[str | None, _grid_option(
         "--depths", help="comma-separated hidden-layer counts [default: 2,4,8,16].")] = None,
-    inits: Annotated[Optional[str], _grid_option(
+    inits: Annotated[str | None, _grid_option(
         "--inits", help="comma-separated initializers [default: the config's].")] = None,
-    batchnorm: Annotated[Optional[str], _grid_option(
+    batchnorm: Annotated[str | None, _grid_option(
         "--batchnorm", help="off, on or off,on [default: the config's].")] = None,
-    seeds: Annotated[Optional[int], _grid_option(
+    seeds: Annotated[int | None, _grid_option(
         "--seeds", min=1, help="seeds per point, base seed + k [default: 3].")] = None,
-    steps: Annotated[Optional[int], _grid_option(
+    steps: Annotated[int | None, _grid_option(
         "--steps", min=0,
         help="full-batch steps per run; 0 keeps the config's training [default: 100].")] = None,
-    jobs: Annotated[Optional[int], _grid_option(
+    jobs: Annotated[int | None, _grid_option(
         "--jobs", "-j", min=1, help="parallel runs [default: the cores available].")] = None,
-    runs_dir: Annotated[Optional[Path], _grid_option(
+    runs_dir: Annotated[Path | None, _grid_option(
         "--runs-dir", help="the report folder goes to RUNS_DIR/grad-report-<time>/ [default: runs].")] = None,
-    out: Annotated[Optional[Path], _grid_option(
+    out: Annotated[Path | None, _grid_option(
         "--out", help="write the report folder here instead (new or empty).")] = None,
-    epoch: Annotated[Optional[str], _grid_option(
+    epoch: Annotated[str | None, _grid_option(
         "--epoch", help="the matrix and heatmap show the ratio over the 'first' epoch (with --steps: the "
                         "initial weights) or the 'last' [default: first].")] = None,
     vanish_below: Annotated[float, typer.Option(
@@ -243,9 +243,9 @@ def grad_report_command(
     saturated_above: Annotated[float, typer.Option(
         help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
     dead_above: Annotated[float, typer.Option(help="Dead: dead % above this.")] = 50.0,
-    csv_path: Annotated[Optional[Path], typer.Option(
+    csv_path: Annotated[Path | None, typer.Option(
         "--csv", help="Write the table shown as CSV (grid: the matrix).", show_default=False)] = None,
-    fail_on: Annotated[Optional[str], typer.Option(
+    fail_on: Annotated[str | None, typer.Option(
         "--fail-on",
         help="Exit 1 if any layer of any run gets one of these verdicts, e.g. vanishing,exploding.",
         show_default=False)] = None,
@@ -276,18 +276,18 @@ def grad_report_command(
 class GridArgs:
     """The grid-mode options as given (None: not given)."""
 
-    config: Optional[Path]
+    config: Path | None
     sets: list[str]
-    activations: Optional[str]
-    depths: Optional[str]
-    inits: Optional[str]
-    batchnorm: Optional[str]
-    seeds: Optional[int]
-    steps: Optional[int]
-    jobs: Optional[int]
-    runs_dir: Optional[Path]
-    out: Optional[Path]
-    epoch: Optional[str]
+    activations: str | None
+    depths: str | None
+    inits: str | None
+    batchnorm: str | None
+    seeds: int | None
+    steps: int | None
+    jobs: int | None
+    runs_dir: Path | None
+    out: Path | None
+    epoch: str | None
 
     def axes(self):
         from dlexp.report import grid as g
@@ -305,7 +305,7 @@ class GridArgs:
         return [name for name, value in zip(names, values) if value is not None]
 
 
-def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Optional[Path], json_out: bool,
+def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
     from dlexp.report.gradients import fail_on_hits, report_run, reports_frame, thresholds_dict
     from dlexp.report.rundata import read_run
@@ -342,7 +342,7 @@ def _default_jobs() -> int:
     return default_jobs()
 
 
-def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Optional[Path], json_out: bool,
+def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
     from dlexp.report import grid as g
     from dlexp.report.gradients import fail_on_hits
@@ -466,7 +466,7 @@ def matrix_table(matrix: pd.DataFrame, plan, th, epoch: str) -> Table:
 def plot(
     run_dirs: Annotated[list[Path], typer.Argument(
         help="Run directories to draw.", metavar="RUN_DIR...", show_default=False)],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the PNGs, named <run folder>_*.png "
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs, named <run folder>_*.png "
                                                 "[default: RUN_DIR/figures/].", show_default=False)] = None,
     json_out: JsonOption = False,
 ) -> None:

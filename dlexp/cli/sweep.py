@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,13 +27,13 @@ GridOption = Annotated[list[str], typer.Option("--grid", "-g", help="Swept key a
                                                 "commas inside [] or {} do not split), repeatable; the grid is their product.")]
 SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field for every run: KEY=VALUE, repeatable.")]
 SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per grid point, counting up from the config's seed.")]
-JobsOption = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel runs (worker processes or Dask "
+JobsOption = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parallel runs (worker processes or Dask "
                                                    "workers); default: the number of cores.", show_default=False)]
 ExecutorOption = Annotated[str, typer.Option("--executor", help="local (a process pool) or dask.")]
-SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help="With --executor dask: address of a running "
+SchedulerOption = Annotated[str | None, typer.Option("--scheduler", help="With --executor dask: address of a running "
                                                         "scheduler, tcp://HOST:PORT (default: start a LocalCluster).")]
 RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="The sweep folder goes to RUNS_DIR/sweeps/.")]
-NameOption = Annotated[Optional[str], typer.Option(help="Sweep name (default: the config's name).")]
+NameOption = Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")]
 SortOption = Annotated[str, typer.Option("--sort", help="Order of the table: val_loss, train_loss, val_acc, train_acc, "
                                          "best_loss, loss_auc, epochs_to_target, best_epoch, wall_s, or grid.")]
 CheckOption = Annotated[list[str], typer.Option("--check", help="Assert on every grid point's mean, e.g. 'val_acc>=0.9'; "
@@ -76,10 +76,10 @@ def compare_optimizers(
     lrs: Annotated[list[str], typer.Option("--lr", help="Learning rate of one optimizer: OPT=VALUE, repeatable "
                                            "(default: each optimizer's own default).")] = [],
     convention: Annotated[str, typer.Option("--convention", help="Optimizer formulas and defaults: torch or keras.")] = "torch",
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,
-    target_loss: Annotated[Optional[float], typer.Option("--target-loss", help="Report the epochs each optimizer "
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,
+    target_loss: Annotated[float | None, typer.Option("--target-loss", help="Report the epochs each optimizer "
                                                          "needs to reach this validation loss.")] = None,
-    batch_sizes: Annotated[Optional[str], typer.Option("--batch-sizes", help="Also sweep training.batch_size, e.g. "
+    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Also sweep training.batch_size, e.g. "
                                                        "1,32,full (stochastic, mini-batch, batch GD).")] = None,
     grid: GridOption = [],
     sets: SetOption = [],
@@ -117,7 +117,7 @@ def compare_optimizers(
          json_out=json_out, quiet=quiet, target_loss=target_loss)
 
 
-def _validate_common(sort: str, checks: list[str], executor: str, scheduler: Optional[str]) -> None:
+def _validate_common(sort: str, checks: list[str], executor: str, scheduler: str | None) -> None:
     from dlexp.sweep.engine import check_sort_key
 
     check_sort_key(sort)
@@ -129,9 +129,9 @@ def _validate_common(sort: str, checks: list[str], executor: str, scheduler: Opt
         raise DlexpError("--scheduler needs --executor dask")
 
 
-def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: Optional[int],
-         executor_name: str, scheduler: Optional[str], runs_dir: Path, name: Optional[str], sort: str,
-         checks: list[str], json_out: bool, quiet: bool, target_loss: Optional[float]) -> None:
+def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
+         executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
+         checks: list[str], json_out: bool, quiet: bool, target_loss: float | None) -> None:
     """Validate, run and report one sweep; the body of both commands."""
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -19,7 +19,7 @@ from dlexp.errors import ConfigError
 SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
 
 
-def load_with_cli(config: Path, sets: list[str], seed: Optional[int], name: Optional[str]):
+def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | None):
     overrides = list(sets or [])
     if seed is not None:
         overrides.append(f"seed={seed}")
@@ -33,14 +33,14 @@ def load_with_cli(config: Path, sets: list[str], seed: Optional[int], name: Opti
 
 @app.command()
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="Experiment YAML file.", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Argument(help="Experiment YAML file.", show_default=False)] = None,
     sets: SetOption = [],
-    seed: Annotated[Optional[int], typer.Option(help="Override the config's seed.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
-    name: Annotated[Optional[str], typer.Option(help="Run name (default: the config's name or file stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name or file stem).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout; all else on stderr.")] = False,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     checks: Annotated[list[str], typer.Option("--check", help="Assert on the summary, e.g. 'val_acc>=0.9'; exit 1 if false.")] = [],
     allow_divergence: Annotated[bool, typer.Option("--allow-divergence", help="Exit 0 even if the run diverges.")] = False,
 ) -> None:

@@ -9,8 +9,17 @@ import numpy as np
 
 from dlexp.config import read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
-from dlexp.gallery.core import (CONFIGS, CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context,
-                                Table, num)
+from dlexp.gallery.core import (
+    CONFIGS,
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    num,
+)
 from dlexp.gallery.datasets import point_to_generated
 from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
 

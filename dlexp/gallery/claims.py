@@ -13,8 +13,8 @@ CLAIMS: tuple[Claim, ...] = (
         "derivatives drives the gradient towards 0, so in deep networks the early layers barely learn.",
         ("vanishing_depth.yaml",),
         ("dlexp train configs/gallery/vanishing_depth.yaml --set model.depth=16 --json | jq .grad_ratio",
-         "dlexp train configs/gallery/vanishing_depth.yaml --set model.activation=tanh --set "
-         "model.depth=16 --json | jq .grad_ratio"),
+         ("dlexp train configs/gallery/vanishing_depth.yaml --set model.activation=tanh --set "
+         "model.depth=16 --json | jq .grad_ratio")),
         vanishing.measure_depth,
         "Networks of width 32 and depth 2 to 16 on the moons dataset, with sigmoid or tanh (Xavier init) "
         "or ReLU (He init), are trained for one epoch. The number measured is `grad_ratio` from "
@@ -37,10 +37,10 @@ CLAIMS: tuple[Claim, ...] = (
         3, "relu", "ReLU and Leaky ReLU (with He init) fix it",
         "Use ReLU / Leaky ReLU instead of sigmoid / tanh.",
         ("deep_sigmoid.yaml",),
-        ("dlexp train configs/gallery/deep_sigmoid.yaml --set model.activation=relu --set "
-         "model.init=he_normal",
-         "dlexp train configs/gallery/deep_sigmoid.yaml --set model.activation=leaky_relu --set "
+        (("dlexp train configs/gallery/deep_sigmoid.yaml --set model.activation=relu --set "
          "model.init=he_normal"),
+         ("dlexp train configs/gallery/deep_sigmoid.yaml --set model.activation=leaky_relu --set "
+         "model.init=he_normal")),
         vanishing.measure_relu,
         "The 10-layer network of claim 2, trained for 30 epochs, with its sigmoids replaced by ReLU or "
         "Leaky ReLU (He initialisation) — and, as a control, by tanh (Xavier initialisation).",
@@ -59,8 +59,8 @@ CLAIMS: tuple[Claim, ...] = (
         "Use better optimizers (Adam, RMSProp).",
         ("deep_sigmoid.yaml",),
         ("dlexp train configs/gallery/deep_sigmoid.yaml --set 'training.optimizer={name: adam, lr: 0.001}'",
-         "dlexp train configs/gallery/deep_sigmoid.yaml --set 'training.optimizer={name: rmsprop, lr: "
-         "0.001}'"),
+         ("dlexp train configs/gallery/deep_sigmoid.yaml --set 'training.optimizer={name: rmsprop, lr: "
+         "0.001}'")),
         vanishing.measure_optimizers,
         "The 10-layer sigmoid network of claim 2, 30 epochs, trained with SGD (lr 0.1), Adam (lr 0.001, "
         "torch's default) and RMSProp (lr 0.001, and torch's default 0.01); a ReLU + He network with SGD "
@@ -111,8 +111,8 @@ CLAIMS: tuple[Claim, ...] = (
         ("batch_size.yaml",),
         ("dlexp train configs/gallery/batch_size.yaml --set training.batch_size=1 --set training.epochs=10",
          "dlexp train configs/gallery/batch_size.yaml --set training.batch_size=32",
-         "dlexp train configs/gallery/batch_size.yaml --set training.batch_size=full --set "
-         "training.epochs=1500"),
+         ("dlexp train configs/gallery/batch_size.yaml --set training.batch_size=full --set "
+         "training.epochs=1500")),
         descent.measure_batch_size,
         "A 32-32 tanh network on 800 moons, plain SGD with lr 0.1, batch sizes 1, 32 and full (800). Wall "
         "time comes from each run's `timing.csv`; noise is the share of epochs after which the training "
@@ -125,8 +125,8 @@ CLAIMS: tuple[Claim, ...] = (
         "moving average of squared gradients. Advanced optimizers improve convergence speed.",
         ("optimizers.yaml", "adamax_sparse.yaml"),
         ("dlexp train configs/gallery/optimizers.yaml --set 'training.optimizer={name: adam, lr: 0.003}'",
-         "dlexp train configs/gallery/adamax_sparse.yaml --set 'training.optimizer={name: adamax, lr: "
-         "0.02}'"),
+         ("dlexp train configs/gallery/adamax_sparse.yaml --set 'training.optimizer={name: adamax, lr: "
+         "0.02}'")),
         descent.measure_adaptive,
         "Two problems: three interleaved spirals (a 64-64-64 ReLU network) and a sparse binary dataset the "
         f"gallery writes ({SPARSE_FEATURES} features, {SPARSE_ACTIVE} set per row, most of them rare, so "

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def _diabetes(path: Path, outliers: bool) -> None:
     values[:, -1] = (target - target.mean()) / target.std()
     if outliers:
         rng = np.random.default_rng(DATA_SEEDS["diabetes-outliers.csv"])
-        hit = rng.choice(len(values), int(round(OUTLIER_FRACTION * len(values))), replace=False)
+        hit = rng.choice(len(values), round(OUTLIER_FRACTION * len(values)), replace=False)
         values[hit, -1] += OUTLIER_SHIFT
     _write_rows(path, header, ([repr(float(v)) for v in row] for row in values))
 

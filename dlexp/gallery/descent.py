@@ -9,10 +9,25 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.config import validate_mapping
+from dlexp.gallery.core import (
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    clearly_positive,
+    curve,
+    final,
+    first_epoch_reaching,
+    new_figure,
+    num,
+    plain_log_axis,
+    pm,
+    save_figure,
+)
 from dlexp.gallery.datasets import SPARSE_ACTIVE, SPARSE_FEATURES, SPARSE_ROWS
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                clearly_positive, curve, final, first_epoch_reaching, new_figure, num,
-                                plain_log_axis, pm, save_figure)
 
 # -- claim 9 -------------------------------------------------------------------------------------
 

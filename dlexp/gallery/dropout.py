@@ -8,9 +8,25 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.config import validate_mapping
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                band, clearly_positive, curve, final, new_figure, num, plain_log_axis, pm,
-                                save_figure, signed)
+from dlexp.gallery.core import (
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    band,
+    clearly_positive,
+    curve,
+    final,
+    new_figure,
+    num,
+    plain_log_axis,
+    pm,
+    save_figure,
+    signed,
+)
 
 
 def measure_overfitting(ctx: Context) -> ClaimResult:
@@ -154,8 +170,8 @@ def measure_inference(ctx: Context) -> ClaimResult:
         verdict = REFUTED
     acc_table = Table(["", "inverted", "scale_at_inference", "difference (paired)", "same predictions"],
                       [["val acc", pm(acc["inverted"], decimals=3), pm(acc["scale_at_inference"], decimals=3),
-                        pm(diff, decimals=3), f"{agreement.mean() * 100:.1f} ± "
-                                              f"{agreement.std(ddof=1) * 100:.1f} %"]],
+                        pm(diff, decimals=3), (f"{agreement.mean() * 100:.1f} ± "
+                                              f"{agreement.std(ddof=1) * 100:.1f} %")]],
                       f"128-128 ReLU network, dropout 0.5, trained in each mode from the same seed "
                       f"(mean ± std over {len(seeds)} seeds).")
     mc_rows = [[f"{k:,}", pm(single["inverted"][:, j], 2), pm(single["scale_at_inference"][:, j], 2)]

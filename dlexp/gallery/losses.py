@@ -8,8 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.config import validate_mapping
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                clearly_positive, final, new_figure, num, pm, save_figure, signed)
+from dlexp.gallery.core import (
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    clearly_positive,
+    final,
+    new_figure,
+    num,
+    pm,
+    save_figure,
+    signed,
+)
 from dlexp.gallery.datasets import OUTLIER_FRACTION, OUTLIER_SHIFT, ensure
 
 

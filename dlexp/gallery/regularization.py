@@ -7,8 +7,20 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.config import validate_mapping
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                clearly_positive, final, new_figure, pm, save_figure)
+from dlexp.gallery.core import (
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    clearly_positive,
+    final,
+    new_figure,
+    pm,
+    save_figure,
+)
 
 SMALL = 1e-3  # a weight below this in size counts as "switched off" (initial weights are ~0.1)
 TINY = 1e-8

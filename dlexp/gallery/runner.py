@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from dlexp.errors import DlexpError
 from dlexp.gallery.claims import BY_ID, CLAIMS

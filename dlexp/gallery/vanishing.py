@@ -8,9 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.gallery.core import (CONFIRMED, GALLERY_CONFIGS, REFUTED, TRUE_BUT, ClaimResult, Context, Table,
-                                band, clearly_positive, curve, final, new_figure, num, pm, power10, save_figure,
-                                standard_error)
+from dlexp.gallery.core import (
+    CONFIRMED,
+    GALLERY_CONFIGS,
+    REFUTED,
+    TRUE_BUT,
+    ClaimResult,
+    Context,
+    Table,
+    band,
+    clearly_positive,
+    curve,
+    final,
+    new_figure,
+    num,
+    pm,
+    power10,
+    save_figure,
+    standard_error,
+)
 
 LOG_QUARTER = math.log10(0.25)
 CHANCE = 0.5  # moons is balanced and the split stratified

@@ -18,13 +18,13 @@ from dlexp.registry import Registry
 
 SATURATION_LEVEL = 0.05
 
-ACTIVATIONS: Registry["Activation"] = Registry("activation")
+ACTIVATIONS: Registry[Activation] = Registry("activation")
 
 
 class Activation:
     name = "activation"
     max_derivative = 1.0
-    params: dict = {}
+    params: dict = {}  # noqa: RUF012 (instances assign their own dict; this one is never mutated)
 
     def forward(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
         raise NotImplementedError

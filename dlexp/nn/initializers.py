@@ -24,7 +24,7 @@ import numpy as np
 
 from dlexp.registry import Registry
 
-INITIALIZERS: Registry["Initializer"] = Registry("init")
+INITIALIZERS: Registry[Initializer] = Registry("init")
 
 
 def _positive(name: str, value) -> float:
@@ -35,7 +35,7 @@ def _positive(name: str, value) -> float:
 
 class Initializer:
     name = "init"
-    params: dict = {}
+    params: dict = {}  # noqa: RUF012 (instances assign their own dict; this one is never mutated)
 
     def weight(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError

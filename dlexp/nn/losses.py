@@ -28,7 +28,7 @@ import numpy as np
 
 from dlexp.registry import Registry
 
-LOSSES: Registry["Loss"] = Registry("loss")
+LOSSES: Registry[Loss] = Registry("loss")
 
 
 class Loss:
@@ -37,7 +37,7 @@ class Loss:
     output_activation = "identity"
     fused = False
     classification = False
-    params: dict = {}
+    params: dict = {}  # noqa: RUF012 (instances assign their own dict; this one is never mutated)
 
     def targets(self, y: np.ndarray, n_outputs: int, dtype) -> np.ndarray:
         """Convert dataset targets (int labels or float (n, k)) to what this loss expects."""

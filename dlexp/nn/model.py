@@ -501,7 +501,7 @@ class MLP:
         save_npz_atomic(path, arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "MLP":
+    def load(cls, path: str | Path) -> MLP:
         with np.load(path, allow_pickle=False) as data:
             arch = json.loads(str(data["meta.architecture"]))
             model = cls(arch["n_inputs"], arch["hidden"], arch["n_outputs"],

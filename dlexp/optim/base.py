@@ -193,7 +193,7 @@ def decay_params_keras(params: np.ndarray, lr: float, weight_decay: float, scrat
 
 # ---------------------------------------------------------------- range checks
 # Messages name the argument, the rule and the bad value: "lr must be > 0 (got -0.1)".
-# A wrong type is a ValueError too (TRY004 silenced): the registry and the config layer treat
+# A wrong type is a ValueError too (TRY004 is off in pyproject.toml): the registry and the config layer treat
 # every bad hyperparameter alike.
 
 
@@ -210,7 +210,7 @@ def _shown(value: Any) -> str:
 
 def check_number(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a number (got {_shown(value)})")  # noqa: TRY004
+        raise ValueError(f"{name} must be a number (got {_shown(value)})")
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite (got {_shown(value)})")
@@ -233,7 +233,7 @@ def check_nonnegative(name: str, value: Any) -> float:
 
 def check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer (got {_shown(value)})")  # noqa: TRY004
+        raise ValueError(f"{name} must be an integer (got {_shown(value)})")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum} (got {_shown(value)})")
     return int(value)
@@ -257,7 +257,7 @@ def check_betas(name: str, value: Any) -> list[float]:
 
 def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be true or false (got {_shown(value)})")  # noqa: TRY004
+        raise ValueError(f"{name} must be true or false (got {_shown(value)})")
     return bool(value)
 
 

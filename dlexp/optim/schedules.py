@@ -98,7 +98,7 @@ class MultiStep(Schedule):
 
     def __init__(self, milestones: Sequence[int], gamma: float = 0.1):
         if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
-            raise ValueError(f"milestones must be a list of epochs (got {milestones!r})")  # noqa: TRY004
+            raise ValueError(f"milestones must be a list of epochs (got {milestones!r})")
         self.milestones = [check_int(f"milestones[{i}]", m, 1) for i, m in enumerate(milestones)]
         if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing (got {self.milestones})")

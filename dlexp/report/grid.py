@@ -28,19 +28,27 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
-from dlexp.rundir import create_unique_dir
-from dlexp.report.gradients import (FIXES, LAYER_COLUMNS, VERDICTS, RunReport, Thresholds, bound_log10,
-                                    grad_report, thresholds_dict)
-from dlexp.rundir import json_safe, write_json_atomic, write_text_atomic
+from dlexp.report.gradients import (
+    FIXES,
+    LAYER_COLUMNS,
+    VERDICTS,
+    RunReport,
+    Thresholds,
+    bound_log10,
+    grad_report,
+    thresholds_dict,
+)
+from dlexp.rundir import create_unique_dir, json_safe, write_json_atomic, write_text_atomic
 
 POINT_COLUMNS = ["activation", "init", "batchnorm", "depth", "seed"]
 LAYERS_CSV = "grad_report.csv"

@@ -13,6 +13,7 @@ Curve statistics use the validation loss, or the training loss when a run has no
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -68,7 +69,7 @@ def curve_stats(history: list[dict[str, Any]], target: float | None) -> dict[str
         out.update(best_epoch=best_epoch, best_loss=best_loss)
     if len(points) >= 2 and all(_finite(v) for _, v in points):
         out["loss_auc"] = math.fsum((v0 + v1) / 2 * (e1 - e0)
-                                    for (e0, v0), (e1, v1) in zip(points, points[1:]))
+                                    for (e0, v0), (e1, v1) in itertools.pairwise(points))
     if target is not None:
         out["epochs_to_target"] = next((e for e, v in finite if v <= target), None)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from dlexp.errors import DlexpError
 from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, not_run_result, run_one_single_thread
@@ -43,7 +43,7 @@ class DaskExecutor:
         self.cluster = None
         self.slots = self.jobs
 
-    def __enter__(self) -> "DaskExecutor":
+    def __enter__(self) -> DaskExecutor:
         try:
             import dask
             from distributed import Client, LocalCluster

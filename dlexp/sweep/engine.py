@@ -23,8 +23,15 @@ from dlexp import rundir as rd
 from dlexp.errors import DlexpError
 from dlexp.registry import did_you_mean
 from dlexp.rundir import create_unique_dir
-from dlexp.sweep.aggregate import (CURVE_COLUMNS, SORT_KEYS, curve_rows, point_rows, run_columns, run_rows,
-                                   sort_points)
+from dlexp.sweep.aggregate import (
+    CURVE_COLUMNS,
+    SORT_KEYS,
+    curve_rows,
+    point_rows,
+    run_columns,
+    run_rows,
+    sort_points,
+)
 from dlexp.sweep.grid import SweepPlan
 from dlexp.sweep.plot import plot_loss_curves
 from dlexp.sweep.runner import OnResult

@@ -17,12 +17,13 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dlexp.errors import DlexpError
 
@@ -138,7 +139,7 @@ class LocalExecutor:
         self._pools: list[ProcessPoolExecutor] = []
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         if self.jobs > 1:
             self._start_workers()
         return self
