@@ -28,17 +28,35 @@ STARTS = np.cumsum([0, *LENGTHS[:-1]])
 SIZE = sum(LENGTHS)
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 
-WITH_DECAY = {"torch": {"adamw": {}, "nadam": {"weight_decay": 0.01, "decoupled_weight_decay": True},
-                        "adam": {"weight_decay": 0.01, "decoupled_weight_decay": True}},
-              "keras": {"adamw": {}, "sgd": {"weight_decay": 0.01, "momentum": 0.9}}}
+# Besides each optimizer's defaults: every branch of its update (momentum, Nesterov, centred,
+# AMSGrad, coupled and decoupled weight decay), since each branch returns its own step array.
+VARIANTS = {
+    "torch": [
+        {"name": "sgd", "momentum": 0.9}, {"name": "sgd", "momentum": 0.9, "nesterov": True},
+        {"name": "sgd", "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
+        {"name": "adam", "amsgrad": True, "weight_decay": 0.01},
+        {"name": "adam", "weight_decay": 0.01, "decoupled_weight_decay": True},
+        {"name": "rmsprop", "centered": True, "momentum": 0.5, "weight_decay": 0.01},
+        {"name": "adagrad", "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+        {"name": "nadam", "weight_decay": 0.01, "decoupled_weight_decay": True},
+    ],
+    "keras": [
+        {"name": "sgd", "momentum": 0.9}, {"name": "sgd", "momentum": 0.9, "nesterov": True},
+        {"name": "sgd", "weight_decay": 0.01, "momentum": 0.9},
+        {"name": "adam", "amsgrad": True},
+        {"name": "rmsprop", "centered": True, "momentum": 0.5},
+        {"name": "rmsprop", "momentum": 0.5},
+        {"name": "nadam", "weight_decay": 0.01},
+    ],
+}
 
 
 def cases():
     for convention in CONVENTIONS:
         for name in optimizer_names(convention):
             yield convention, {"name": name}
-        for name, extra in WITH_DECAY[convention].items():
-            yield convention, {"name": name, **extra}
+        for spec in VARIANTS[convention]:
+            yield convention, spec
 
 
 CASES = list(cases())
