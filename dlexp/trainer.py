@@ -270,12 +270,13 @@ class Trainer:
     def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
         epoch = self.epoch + 1  # the epoch this step belongs to
         step = self.step
+        grad_norms, param_norms, update_norms = grad_norms.tolist(), param_norms.tolist(), update_norms.tolist()
         grad_rows = []
         for k, layer, param in self._row_order:
-            pn = float(param_norms[k])
+            pn = param_norms[k]
             grad_rows.append({"step": step, "epoch": epoch, "layer": layer, "param": param,
-                              "grad_norm": float(grad_norms[k]), "param_norm": pn,
-                              "update_ratio": float(update_norms[k]) / pn if pn > 0 else float("nan")})
+                              "grad_norm": grad_norms[k], "param_norm": pn,
+                              "update_ratio": update_norms[k] / pn if pn > 0 else float("nan")})
         for row in layer_rows:
             row["step"] = step
             row["epoch"] = epoch

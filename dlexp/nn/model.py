@@ -459,12 +459,16 @@ class MLP:
                 flats = [ws.a_flat[int(b) : int(b) + c] for b, c in zip(ws.starts, counts)]
                 squares = [np.dot(f, f) for f in flats]
                 saturated = [act.saturated_count(ws.u[i], ws.a[i]) for i in range(n_hidden)]
-            for i in range(n_hidden):
-                mean, std = _moments(sums[i], squares[i], counts[i])
-                # a unit is dead when it is 0 for the whole batch: activations are >= 0 where can_die
-                dead = float(np.count_nonzero(column_sums[i] == 0)) / self.sizes[i + 1] if act.can_die else 0.0
+            # plain Python numbers from here on: indexing NumPy arrays element by element is slow
+            sums = np.asarray(sums, dtype=np.float64).tolist()
+            squares = np.asarray(squares, dtype=np.float64).tolist()
+            saturated = np.asarray(saturated).tolist()
+            # a unit is dead when it is 0 for the whole batch: activations are >= 0 where can_die
+            dead = [int(np.count_nonzero(c == 0)) for c in column_sums] if act.can_die else [0] * n_hidden
+            for i, (count, width) in enumerate(zip(counts, self.sizes[1:-1])):
+                mean, std = _moments(sums[i], squares[i], count)
                 rows.append({"layer": i, "activation": act.name, "act_mean": mean, "act_std": std,
-                             "saturated_fraction": int(saturated[i]) / counts[i], "dead_fraction": dead})
+                             "saturated_fraction": saturated[i] / count, "dead_fraction": dead[i] / width})
         z = ws.z[-1]
         flat = z.reshape(-1)
         mean, std = _moments((ws.ones @ z).sum(), np.dot(flat, flat), flat.size)
