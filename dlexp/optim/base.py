@@ -193,8 +193,8 @@ def decay_params_keras(params: np.ndarray, lr: float, weight_decay: float, scrat
 
 # ---------------------------------------------------------------- range checks
 # Messages name the argument, the rule and the bad value: "lr must be > 0 (got -0.1)".
-# A wrong type is a ValueError too (TRY004 is off in pyproject.toml): the registry and the config layer treat
-# every bad hyperparameter alike.
+# A wrong type is a ValueError too (TRY004 is off in pyproject.toml): the registry and the
+# config layer treat every bad hyperparameter alike.
 
 
 def _shown(value: Any) -> str:
