@@ -429,10 +429,6 @@ class MLP:
         ends = self._segment_ends
         return np.array([np.dot(flat[a:b], flat[a:b]) for a, b in zip(self.segment_starts, ends)], dtype=np.float64)
 
-    def segment_norms(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (float64)."""
-        return np.sqrt(self.segment_squares(flat, scratch))
-
     def layer_stats(self) -> list[dict]:
         """Per-layer activation statistics of the last forward pass (one dict per Dense layer).
 

@@ -109,7 +109,7 @@ class Optimizer:
         for start, stop in grid:
             p = params[start:stop]
             if copy:
-                norms.before(start, p)
+                norms.before(p)
             if stop - start == params.shape[0]:
                 change = self._update(p, grads, state, scratch, coef)
             else:

@@ -52,8 +52,8 @@ class UpdateNorms:
             self._plan(grid, np.dtype(dtype))
             self._key = key
 
-    def before(self, start: int, p: np.ndarray) -> None:
-        """Chunk ``p`` (starting at ``start``) is about to be updated: keep a copy."""
+    def before(self, p: np.ndarray) -> None:
+        """Chunk ``p`` is about to be updated: keep a copy."""
         np.copyto(self._buffer[: len(p)], p)
 
     def after(self, start: int, p: np.ndarray, step: np.ndarray | None = None) -> None:
