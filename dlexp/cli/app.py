@@ -6,11 +6,22 @@ import importlib
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
+from dlexp.cli.help import (
+    COMMAND_FLAGS,
+    GLOBAL_FLAGS,
+    GLOBAL_PANEL,
+    DlexpCommand,
+    DlexpGroup,
+    examples_epilog,
+)
 from dlexp.errors import DlexpError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -36,24 +47,55 @@ _USAGE_ERROR = _click_exceptions("UsageError")
 _ABORT = _click_exceptions("Abort")
 _EXIT = _click_exceptions("Exit")
 
-app = typer.Typer(
+
+class DlexpTyper(typer.Typer):
+    """A Typer app whose commands use dlexp's help layout and take ``examples=[(what, command), ...]``."""
+
+    def command(self, name: str | None = None, *, examples: list[tuple[str, str]] | None = None,
+                **kwargs: Any):
+        kwargs.setdefault("cls", DlexpCommand)
+        if examples:
+            kwargs["epilog"] = examples_epilog(examples)
+        return super().command(name, **kwargs)
+
+
+app = DlexpTyper(
     name="dlexp",
     help="Experiments on how neural networks train: vanishing gradients, dropout, optimizers, losses.",
+    cls=DlexpGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples_epilog([
+        ("Write a starter config, check it, train it:", "dlexp init exp.yaml && dlexp train exp.yaml"),
+        ("See why a deep sigmoid network does not learn:", "dlexp grad-report runs/sigmoid_depth10-*"),
+        ("Race the optimizers on one config, 3 seeds each:",
+         "dlexp compare-optimizers configs/iris.yaml --seeds 3"),
+    ]),
 )
 
-_state = {"debug": False}
+_state = {"debug": False, "ascii": False, "wide": False}
+
+
+def display_flags() -> dict[str, bool]:
+    """``--ascii`` and ``--wide`` as given on this command line (read by dlexp.cli.tables)."""
+    return {"ascii": _state["ascii"], "wide": _state["wide"]}
+
+
+def _console(file) -> Console:
+    from rich.console import Console
+
+    return Console(file=file, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    return _console(sys.stdout)
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    return _console(sys.stderr)
 
 
 def human_console(json_mode: bool) -> Console:
@@ -76,11 +118,37 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                 callback=_print_version),
+                                 callback=_print_version, rich_help_panel=GLOBAL_PANEL),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors.",
+                               rich_help_panel=GLOBAL_PANEL),
+    ascii_: bool = typer.Option(False, "--ascii", help="Tables drawn in ASCII (the default when the output "
+                                "is not a UTF-8 terminal).", rich_help_panel=GLOBAL_PANEL),
+    wide: bool = typer.Option(False, "--wide", help="Every column of every table, however wide.",
+                              rich_help_panel=GLOBAL_PANEL),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output (commands that have it).",
+                               rich_help_panel=GLOBAL_PANEL),
+    json_out: bool = typer.Option(False, "--json", help="The result as JSON on stdout; all else on "
+                                  "stderr (commands that have it).", rich_help_panel=GLOBAL_PANEL),
 ) -> None:
-    _state["debug"] = debug
+    """Global flags are taken out of the command line by main(); this callback only documents them."""
+
+
+def split_global_flags(args: list[str]) -> list[str]:
+    """Record the global flags wherever they stand and move command flags written before the command
+    to just after it. Nothing after ``--`` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    head, tail = args[:end], args[end:]
+    for flag, key in GLOBAL_FLAGS.items():
+        if flag in head:
+            _state[key] = True
+    head = [a for a in head if a not in GLOBAL_FLAGS]
+    command_at = next((i for i, a in enumerate(head) if not a.startswith("-")), None)
+    if command_at is not None:
+        early = [a for a in head[:command_at] if a in COMMAND_FLAGS]
+        head = ([a for a in head[:command_at] if a not in COMMAND_FLAGS] + [head[command_at]] + early
+                + head[command_at + 1:])
+    return head + tail
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -94,9 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import dlexp.cli  # noqa: F401  (registers every command)
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in args:
-        _state["debug"] = True
+    _state.update(debug=False, ascii=False, wide=False)
+    args = split_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
         code = app(args=args, prog_name="dlexp", standalone_mode=False)
     except DlexpError as exc:

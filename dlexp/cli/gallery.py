@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dlexp.cli.app import app, stdout_console
-
-
-def _default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+from dlexp.cli.options import OUTPUT, RUN, JobsOption
 
 
 def resolve_folders(quick: bool, every_claim: bool, out: Path | None,
@@ -33,24 +25,40 @@ def resolve_folders(quick: bool, every_claim: bool, out: Path | None,
 
 
 QuickOption = Annotated[bool, typer.Option(
-    "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
-                    "direction does not hold.")]
+    "--quick", rich_help_panel=RUN,
+    help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's direction "
+         "does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12).")]
-JobsOption = Annotated[int, typer.Option(
-    "--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores available).")]
+    "--only", metavar="IDS", rich_help_panel=RUN, show_default="all 12",
+    help="Claims to run, e.g. 1,7 or 2-5.")]
 OutOption = Annotated[Path | None, typer.Option(
-    "--out", help="Folder for experiments.md and figures/ (default: docs for the full gallery; RUNS_DIR/docs "
-                  "with --only; a temporary folder with --quick).")]
+    "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
+    show_default="docs for the full gallery; RUNS_DIR/docs with --only; a temporary folder with --quick",
+    help="Folder for experiments.md and figures/.")]
 RunsOption = Annotated[Path | None, typer.Option(
-    "--runs-dir", help="Where run directories go (default: runs/gallery; a temporary folder with --quick).")]
+    "--runs-dir", metavar="DIR", rich_help_panel=OUTPUT,
+    show_default="runs/gallery; a temporary folder with --quick", help="Folder for the run directories.")]
 
 
-@app.command()
-def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOption = _default_jobs(),
+@app.command(examples=[
+    ("The CI check: every claim on small data, exit 1 if a verdict's direction fails:",
+     "dlexp gallery --quick"),
+    ("Two claims in full, the page and figures into one folder:", "dlexp gallery --only 2,7 -o out/"),
+    ("Regenerate docs/experiments.md and its figures (every claim, full size):", "dlexp gallery -j 8"),
+])
+def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOption = None,
             out: OutOption = None, runs_dir: RunsOption = None) -> None:
-    """Put every claim of the course notes to the test and write the experiments page."""
+    """Put every claim of the course notes to the test and write the experiments page.
+
+    Each claim trains small networks over several seeds and states a verdict with its key number;
+    experiments.md gathers them with their figures.
+    """
+    from rich.table import Table
+
     from dlexp.gallery import CLAIMS, parse_only, run_gallery
+    from dlexp.sweep.runner import default_jobs
+
+    jobs = jobs or default_jobs()
 
     ids = parse_only(only)
     out, runs_dir = resolve_folders(quick, len(ids) == len(CLAIMS), out, runs_dir)
@@ -81,7 +89,9 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     for claim, result in run.results:
         row = [str(claim.id), claim.title, result.verdict, result.key_number, f"{result.seconds:.1f}"]
         table.add_row(*row, *([("ok" if result.direction_ok else "FAILED")] if quick else []))
-    console.print(table)
+    from dlexp.cli.tables import print_table
+
+    print_table(console, table, optional=("s",), rest="experiments.md")
     say(f"total wall time: {run.seconds:.1f} s")
     figures = sorted((run.out / "figures").glob("*.png")) if (run.out / "figures").exists() else []
     say(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}")

@@ -3,187 +3,51 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
 
 from dlexp.cli.app import app, human_console, is_interactive
-from dlexp.cli.display import RunsProgress
+from dlexp.cli.options import GRID, OUTPUT, ConfigArg, JobsOption, JsonOption, SetOption, quiet_option
 from dlexp.errors import DlexpError
 
-VERDICT_STYLE = {"healthy": "green", "saturated": "yellow", "dead": "dark_orange", "vanishing": "bold red",
-                 "exploding": "bold magenta"}
-SIDE_BY_SIDE_WIDTH = 200  # columns allowed for runs side by side when the output is not a terminal
+if TYPE_CHECKING:
+    import pandas as pd
 
-SetOption = Annotated[list[str], typer.Option(
-    "--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
-JsonOption = Annotated[bool, typer.Option(
-    "--json", help="Print the result as JSON on stdout; all else on stderr.")]
+VERDICTS = "Verdicts"
 
 GRAD_REPORT_HELP = """Gradient health per layer, from run directories or from a grid of short trainings.
 
-\b
-With RUN_DIR ...: one table per run (side by side when they fit), a row per Dense
-layer, input side first: activation, mean ‖∂L/∂W‖ over the first and the last
-epoch, that norm relative to the output layer's (factor and log10), update ratio
-‖ΔW‖/‖W‖, saturated % and dead %, and a verdict. Any run can be reported on again,
-also one still running or killed (its partial last epoch counts).
+With RUN_DIR ...: one table per run (side by side when they fit), a row per Dense layer, input side
+first: activation, mean ‖∂L/∂W‖ over the first and the last epoch, that norm relative to the output
+layer's (factor and log10), update ratio ‖ΔW‖/‖W‖, saturated % and dead %, and a verdict. Any run can
+be reported on again, also one still running or killed (its partial last epoch counts).
 
 \b
-Verdict of a layer, first rule that holds (last epoch; thresholds overridable):
-  exploding  its gradient > --explode-above (1e3) × the output layer's
-  vanishing  its gradient < --vanish-below (1e-3) × the output layer's
+A layer's verdict: the first rule that holds (last epoch; see Verdicts):
+  exploding  gradient > --explode-above (1e3) × the output layer's
+  vanishing  gradient < --vanish-below (1e-3) × the output layer's
   dead       dead % > --dead-above (50): units that output 0 for every sample
   saturated  saturated % > --saturated-above (50): f' < 5% of max f'
              (sigmoid and tanh only; for ReLU f' = 0 just means z <= 0)
   healthy    otherwise
-A run's verdict is its worst layer's. 1e-3 means the layer learns a thousand
-times slower than the output layer under SGD; healthy deep nets stay within 10^±1.
 
-\b
-With --config BASE.yaml: trains the grid activations × depths [× inits ×
-batchnorm] × seeds (seed = base seed + k) and prints a depth × configuration
-matrix of log10(first layer's gradient / output layer's), mean ± std over seeds,
-beside the chain-rule bound log10(sup f'^depth) (sigmoid 0.25 per layer, tanh 1),
-over the first epoch (--epoch first, the default: with --steps the initial
-weights, which the bound speaks about) or the last (--epoch last).
---steps N trains exactly N full-batch steps (training.epochs=N,
-training.batch_size=full, logging.grad_every=1, no early stopping), so the first
-epoch is step 1 and the last is step N; --steps 0 keeps the config's own training.
-Writes RUNS_DIR/grad-report-<time>/ (or --out): grad_report.csv (a row per
-configuration, seed and layer), grad_matrix.csv, grid.json, heatmap.png,
-grad_vs_layer.png, and the run directories under runs/.
+A run's verdict is its worst layer's. 1e-3 means the layer learns a thousand times slower than the
+output layer under SGD; healthy deep nets stay within 10^±1.
+
+With --config BASE.yaml: trains the grid activations × depths [× inits × batchnorm] × seeds (seed =
+base seed + k) and prints a depth × configuration matrix of log10(first layer's gradient / output
+layer's), mean ± std over seeds, beside the chain-rule bound log10(sup f'^depth) (sigmoid 0.25 per
+layer, tanh 1), over the first epoch (--epoch first, the default: with --steps the initial weights,
+which the bound speaks about) or the last (--epoch last). --steps N trains exactly N full-batch steps
+(training.epochs=N, training.batch_size=full, logging.grad_every=1, no early stopping), so the first
+epoch is step 1 and the last is step N; --steps 0 keeps the config's own training. Writes
+RUNS_DIR/grad-report-<time>/ (or --out): grad_report.csv (a row per configuration, seed and layer),
+grad_matrix.csv, grid.json, heatmap.png, grad_vs_layer.png, and the run directories under runs/.
 """
-
-
-# -- formatting -------------------------------------------------------------------------------
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-inf" if value == -math.inf else "—"
-    value = float(value)
-    if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
-        return f"{value:.{digits}e}"
-    return f"{value:.{digits + 1}g}" if abs(value) >= 1 else f"{value:.{digits + 1}f}"
-
-
-def _fixed(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-inf" if value == -math.inf else "—"
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"
-
-
-def _saturated(row, digits: int) -> Text:
-    """Dim where saturation does not count: for ReLU-like units f' = 0 only means z <= 0."""
-    from dlexp.report.gradients import SATURATING
-
-    return Text(_fixed(row.saturated_pct, digits), style="" if row.activation in SATURATING else "dim")
-
-
-def _verdict(text: str) -> Text:
-    return Text(text, style=VERDICT_STYLE.get(text, ""))
-
-
-def _describe_model(config: dict[str, Any]) -> str:
-    model = config.get("model") if isinstance(config.get("model"), dict) else {}
-    parts = []
-    for key in ("activation", "init"):
-        spec = model.get(key)
-        if spec is not None:
-            parts.append(str(spec.get("name")) if isinstance(spec, dict) else str(spec))
-    hidden = model.get("hidden")
-    if isinstance(hidden, list):
-        parts.append(f"{len(hidden)} hidden")
-    elif model.get("depth") is not None:
-        parts.append(f"{model['depth']} hidden")
-    parts.append("BatchNorm" if model.get("batchnorm") else "no BN")
-    training = config.get("training") if isinstance(config.get("training"), dict) else {}
-    optimizer = training.get("optimizer")
-    if optimizer is not None:
-        parts.append(str(optimizer.get("name")) if isinstance(optimizer, dict) else str(optimizer))
-    return " · ".join(parts)
-
-
-def _epochs(report) -> str:
-    last = f"{report.last_epoch}{', partial' if report.last_epoch_partial else ''}"
-    return f"epochs {report.first_epoch} (first) and {last} (last)"
-
-
-def full_table(report) -> Table:
-    """Every column of one run's report."""
-    title = f"{report.label} — {report.status}\n{_describe_model(report.config)}; {_epochs(report)}"
-    table = Table(title=title, title_justify="left")
-    for name in ("layer", "activation", "‖∇W‖ first", "‖∇W‖ last", "× output", "log10", "update ratio",
-                 "saturated %", "dead %", "verdict"):
-        table.add_column(name, justify="left" if name in ("activation", "verdict") else "right")
-    output = int(report.layers["layer"].max())
-    for row in report.layers.itertuples():
-        table.add_row(str(row.layer), f"{row.activation}{' (output)' if row.layer == output else ''}",
-                      _num(row.grad_norm_first_epoch), _num(row.grad_norm_last_epoch),
-                      _num(row.ratio_to_output),
-                      _fixed(row.log10_ratio), _num(row.update_ratio), _saturated(row, 1),
-                      _fixed(row.dead_pct, 1), _verdict(row.verdict))
-    return table
-
-
-def compact_table(report) -> Table:
-    """The columns that tell runs apart, for runs side by side."""
-    title = f"{report.label} — {report.status}\n{_describe_model(report.config)}"
-    table = Table(title=title, title_justify="left")
-    for name in ("layer", "log10 ×out", "upd ratio", "sat %", "dead %", "verdict"):
-        table.add_column(name, justify="left" if name == "verdict" else "right")
-    for row in report.layers.itertuples():
-        table.add_row(str(row.layer), _fixed(row.log10_ratio), _num(row.update_ratio, 1),
-                      _saturated(row, 0), _fixed(row.dead_pct, 0), _verdict(row.verdict))
-    return table
-
-
-def _width(console: Console, renderable) -> int:
-    return Measurement.get(console, console.options.update_width(10_000), renderable).maximum
-
-
-def print_fitted(console: Console, renderable) -> None:
-    """On a terminal rich fits to the window; in a file or pipe the renderable gets the width it needs."""
-    if not console.is_terminal:
-        console.width = max(console.width, _width(console, renderable))
-    console.print(renderable)
-
-
-def print_reports(console: Console, reports: list) -> None:
-    if len(reports) > 1:
-        side = Table.grid(padding=(0, 2))
-        for _ in reports:
-            side.add_column(vertical="top")
-        side.add_row(*[compact_table(r) for r in reports])
-        budget = console.width if console.is_terminal else max(console.width, SIDE_BY_SIDE_WIDTH)
-        if _width(console, side) <= budget:
-            print_fitted(console, side)
-            return
-    for report in reports:
-        print_fitted(console, full_table(report))
-
-
-def diagnosis_line(report) -> str:
-    text = f"{report.label}: {report.diagnosis}"
-    if report.fix:
-        text += f" Usually fixed by: {report.fix}."
-    return text
-
-
-def thresholds_line(th) -> str:
-    return (f"verdicts (last epoch): vanishing if ×out < {th.vanish_below:g}, exploding if ×out > "
-            f"{th.explode_above:g}, dead if dead % > {th.dead_above:g}, saturated if saturated % > "
-            f"{th.saturated_above:g} (sigmoid/tanh)")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -203,55 +67,69 @@ def _labels(runs: list) -> list[str]:
 # -- grad-report ------------------------------------------------------------------------------
 
 
-def _grid_option(*names: str, help: str, **kwargs) -> Any:
+def _grid_option(*names: str, help: str, default: str | None = None, **kwargs) -> Any:
     """A grid-only option: None unless given, so run-directory mode can refuse it."""
-    return typer.Option(*names, help=f"Grid: {help}", show_default=False, **kwargs)
+    return typer.Option(*names, help=help, show_default=default or False, rich_help_panel=GRID, **kwargs)
 
 
-@app.command("grad-report", help=GRAD_REPORT_HELP)
+@app.command("grad-report", help=GRAD_REPORT_HELP, short_help="Gradient health per layer: which layers learn.",
+             examples=[
+                 ("Report on two runs side by side:", "dlexp grad-report runs/sigmoid-* runs/relu-*"),
+                 ("The depth x activation grid, 3 seeds, 100 full-batch steps each:",
+                  "dlexp grad-report --config configs/sigmoid_depth10.yaml --depths 2,4,8"),
+                 ("Fail a CI job when a layer's gradient vanishes:",
+                  "dlexp grad-report runs/deep-* --fail-on vanishing,exploding"),
+             ])
 def grad_report_command(
     run_dirs: Annotated[list[Path] | None, typer.Argument(
         help="Run directories to report on.", metavar="[RUN_DIR]...", show_default=False)] = None,
-    config: Annotated[Path | None, _grid_option("--config", help="the base config YAML.")] = None,
+    config: Annotated[Path | None, _grid_option("--config", metavar="BASE.yaml", help="The base config.")] = None,
     sets: SetOption = [],
     activations: Annotated[str | None, _grid_option(
-        "--activations", help="comma-separated activations [default: sigmoid,tanh,relu,leaky_relu].")] = None,
+        "--activations", metavar="LIST", help="Comma-separated activations.",
+        default="sigmoid,tanh,relu,leaky_relu")] = None,
     depths: Annotated[str | None, _grid_option(
-        "--depths", help="comma-separated hidden-layer counts [default: 2,4,8,16].")] = None,
+        "--depths", metavar="LIST", help="Comma-separated hidden-layer counts.", default="2,4,8,16")] = None,
     inits: Annotated[str | None, _grid_option(
-        "--inits", help="comma-separated initializers [default: the config's].")] = None,
+        "--inits", metavar="LIST", help="Comma-separated initializers.", default="the config's")] = None,
     batchnorm: Annotated[str | None, _grid_option(
-        "--batchnorm", help="off, on or off,on [default: the config's].")] = None,
+        "--batchnorm", metavar="off|on|off,on", help="BatchNorm off, on, or both.",
+        default="the config's")] = None,
     seeds: Annotated[int | None, _grid_option(
-        "--seeds", min=1, help="seeds per point, base seed + k [default: 3].")] = None,
+        "--seeds", min=1, help="Seeds per point: base seed + k.", default="3")] = None,
     steps: Annotated[int | None, _grid_option(
-        "--steps", min=0,
-        help="full-batch steps per run; 0 keeps the config's training [default: 100].")] = None,
-    jobs: Annotated[int | None, _grid_option(
-        "--jobs", "-j", min=1, help="parallel runs [default: the cores available].")] = None,
-    runs_dir: Annotated[Path | None, _grid_option(
-        "--runs-dir", help="the report folder goes to RUNS_DIR/grad-report-<time>/ [default: runs].")] = None,
-    out: Annotated[Path | None, _grid_option(
-        "--out", help="write the report folder here instead (new or empty).")] = None,
+        "--steps", min=0, help="Full-batch steps per run; 0 keeps the config's training.",
+        default="100")] = None,
     epoch: Annotated[str | None, _grid_option(
-        "--epoch", help="the matrix and heatmap show the ratio over the 'first' epoch (with --steps: the "
-                        "initial weights) or the 'last' [default: first].")] = None,
+        "--epoch", metavar="first|last",
+        help="The matrix and heatmap show the ratio over the first epoch (with --steps: the initial "
+             "weights) or the last.", default="first")] = None,
+    jobs: JobsOption = None,
+    runs_dir: Annotated[Path | None, _grid_option(
+        "--runs-dir", metavar="DIR", help="The report folder goes to DIR/grad-report-<time>/.",
+        default="runs")] = None,
+    out: Annotated[Path | None, _grid_option(
+        "--out", "-o", metavar="DIR", help="Write the report folder here instead (new or empty).")] = None,
     vanish_below: Annotated[float, typer.Option(
+        rich_help_panel=VERDICTS, show_default="1e-3",
         help="Vanishing: gradient < this × the output layer's.")] = 1e-3,
     explode_above: Annotated[float, typer.Option(
+        rich_help_panel=VERDICTS, show_default="1e3",
         help="Exploding: gradient > this × the output layer's.")] = 1e3,
     saturated_above: Annotated[float, typer.Option(
+        rich_help_panel=VERDICTS, show_default="50",
         help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
-    dead_above: Annotated[float, typer.Option(help="Dead: dead % above this.")] = 50.0,
-    csv_path: Annotated[Path | None, typer.Option(
-        "--csv", help="Write the table shown as CSV (grid: the matrix).", show_default=False)] = None,
+    dead_above: Annotated[float, typer.Option(
+        rich_help_panel=VERDICTS, show_default="50", help="Dead: dead % above this.")] = 50.0,
     fail_on: Annotated[str | None, typer.Option(
-        "--fail-on",
+        "--fail-on", metavar="VERDICTS", rich_help_panel=VERDICTS,
         help="Exit 1 if any layer of any run gets one of these verdicts, e.g. vanishing,exploding.",
         show_default=False)] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", metavar="FILE", rich_help_panel=OUTPUT, show_default=False,
+        help="Write the table shown as CSV, every column (grid: the matrix).")] = None,
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No tables; the diagnosis lines only.")] = False,
+    quiet: Annotated[bool, quiet_option("No tables; the diagnosis lines only.")] = False,
 ) -> None:
     from dlexp.report.gradients import Thresholds, parse_fail_on
 
@@ -307,6 +185,7 @@ class GridArgs:
 
 def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
+    from dlexp.cli.report_tables import diagnosis_line, print_reports, thresholds_line
     from dlexp.report.gradients import fail_on_hits, report_run, reports_frame, thresholds_dict
     from dlexp.report.rundata import read_run
     from dlexp.rundir import json_safe
@@ -344,6 +223,8 @@ def _default_jobs() -> int:
 
 def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
+    from dlexp.cli.display import RunsProgress
+    from dlexp.cli.report_tables import matrix_table, print_matrix
     from dlexp.report import grid as g
     from dlexp.report.gradients import fail_on_hits
     from dlexp.rundir import json_safe
@@ -377,7 +258,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
         document.update(fail_on=failing, fail_on_hits=hits, matrix_epoch=epoch)
         sys.stdout.write(json.dumps(json_safe(document), indent=2, default=str) + "\n")
     if not quiet:
-        print_fitted(console, matrix_table(outcome.matrix, plan, th, epoch))
+        print_matrix(console, matrix_table(outcome.matrix, plan, th, epoch))
     for line in g.diagnosis(outcome, th, epoch):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"report folder: {folder}", highlight=False, soft_wrap=True)
@@ -391,83 +272,19 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
     return 1 if hits else 0
 
 
-def _cell_style(value: float, th) -> str:
-    if not math.isfinite(value):
-        return "dim"
-    low = math.log10(th.vanish_below)
-    if value > math.log10(th.explode_above):
-        return "bold magenta"
-    if value < low:
-        return "bold red"
-    if value < 2 * low / 3:
-        return "dark_orange"
-    if value < low / 3:
-        return "yellow"
-    return "green"
-
-
-def bound_groups(activations: list[str]) -> list[tuple[str, str]]:
-    """Activations sharing sup f' share a bound column: [(header, representative activation)]."""
-    from dlexp.report.gradients import max_derivative
-
-    groups: dict[Any, list[str]] = {}
-    for activation in activations:
-        groups.setdefault(max_derivative(activation), []).append(activation)
-    return [("bound " + "/".join(names), names[0]) for names in groups.values()]
-
-
-def matrix_table(matrix: pd.DataFrame, plan, th, epoch: str) -> Table:
-    from dlexp.report.gradients import bound_log10
-
-    labels = list(dict.fromkeys(matrix["column"]))
-    bounds = bound_groups(list(dict.fromkeys(matrix["activation"])))
-    seeds = plan.axes.seeds
-    low = math.log10(th.vanish_below)
-    when = f"{epoch} epoch"
-    if epoch == "first" and plan.axes.steps:
-        when = "first epoch (step 1: the initial weights)"
-    table = Table(
-        title=f"log10(‖∂L/∂W‖ first layer / output layer), {when} — mean"
-              f"{' ± std (ddof=1)' if seeds > 1 else ''} over {seeds} seed{'s' if seeds > 1 else ''}",
-        caption=f"green ≥ {low / 3:.0f}, yellow ≥ {2 * low / 3:.0f}, orange ≥ {low:.0f}, red < {low:.0f} "
-                f"(vanishing, --vanish-below {th.vanish_below:g}), magenta > "
-                f"{math.log10(th.explode_above):.0f} (exploding). bound: log10 of (sup f')^depth — the "
-                "chain rule's activation factor alone (sigmoid 0.25, tanh 1, ReLU 1 per layer); the weight "
-                "matrices multiply in as well.",
-        caption_justify="left")
-    table.add_column("depth", justify="right")
-    for label in labels:
-        table.add_column(label, justify="right")
-    for header, _ in bounds:
-        table.add_column(header, justify="right", style="dim")
-    for depth in plan.axes.depths:
-        rows = matrix[matrix["depth"] == depth]
-        cells: list[Any] = [str(depth)]
-        for label in labels:
-            row = rows[rows["column"] == label].iloc[0]
-            mean, std = row[f"log10_ratio_{epoch}_mean"], row[f"log10_ratio_{epoch}_std"]
-            if not math.isfinite(mean):
-                cells.append(Text("no run", style="dim"))
-                continue
-            text = _fixed(mean, 1) + (f" ± {_fixed(std, 1)}" if math.isfinite(std) else "")
-            if row["diverged"]:
-                text += f" ({row['diverged']} div.)"
-            cells.append(Text(text, style=_cell_style(mean, th)))
-        for _, activation in bounds:
-            cells.append(_fixed(bound_log10(activation, depth), 1))
-        table.add_row(*cells)
-    return table
-
-
 # -- plot -------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(examples=[
+    ("Draw a run's figures into RUN_DIR/figures/:", "dlexp plot runs/iris-20260101-120000"),
+    ("Two runs' figures into one folder:", "dlexp plot runs/sgd-* runs/adam-* -o figs"),
+])
 def plot(
     run_dirs: Annotated[list[Path], typer.Argument(
         help="Run directories to draw.", metavar="RUN_DIR...", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs, named <run folder>_*.png "
-                                                "[default: RUN_DIR/figures/].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, show_default="RUN_DIR/figures/",
+        help="Folder for the PNGs, named <run folder>_*.png.")] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Loss curves, gradient norm per layer over steps (log scale) and a layer × step heatmap, as PNGs."""
@@ -502,9 +319,14 @@ def plot(
 # -- gradcheck --------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(examples=[
+    ("Check every gradient of a config's model against finite differences:",
+     "dlexp gradcheck configs/quickstart.yaml"),
+    ("Probe every entry of a deep sigmoid network, on 4 rows:",
+     "dlexp gradcheck configs/sigmoid_depth10.yaml --rows 4 --max-per-param 0"),
+])
 def gradcheck(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)],
+    config: ConfigArg,
     sets: SetOption = [],
     rows: Annotated[int, typer.Option(min=1, help="Training rows in the checked batch.")] = 8,
     max_per_param: Annotated[int, typer.Option(
@@ -514,12 +336,13 @@ def gradcheck(
 ) -> None:
     """The chain rule, verified: every backprop gradient against a float64 central difference.
 
-    \b
     Builds the config's model in float64 and takes its first training rows as a batch; the
     config's L1/L2 terms are included. A parameter passes when max|g - n| / max(|g|, |n|)
     is at most 1e-6, or when the error is within the rounding noise of a central difference
     (10·ε·|L|/h): a vanishing gradient is too small for a relative check. Exit 1 on failure.
     """
+    from dlexp.cli.report_tables import gradcheck_table
+    from dlexp.cli.tables import print_table
     from dlexp.report.chainrule import notes, run_gradcheck
     from dlexp.rundir import json_safe
 
@@ -527,23 +350,7 @@ def gradcheck(
     console = human_console(json_out)
     if json_out:
         sys.stdout.write(json.dumps(json_safe(result.to_dict()), indent=2) + "\n")
-    print_fitted(console, gradcheck_table(result))
+    print_table(console, gradcheck_table(result), optional=("max |grad|", "size"), rest="--json")
     for line in notes(result):
         console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.passed else 1)
-
-
-def gradcheck_table(result) -> Table:
-    table = Table(title=f"gradient check: {result.config}\n{result.model}, {result.rows} rows",
-                  title_justify="left")
-    columns = ("layer", "param", "size", "probed", "max |grad|", "max abs error", "max rel error", "result")
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("param", "result") else "right")
-    style = {"pass": "green", "pass (noise-limited)": "green", "unresolved": "yellow", "fail": "bold red"}
-    params = result.params
-    for k, p in enumerate(params):
-        last_of_layer = k == len(params) - 1 or params[k + 1].layer != p.layer
-        table.add_row(str(p.layer), p.param, f"{p.size:,}", f"{p.probed:,}", f"{p.max_abs_grad:.2e}",
-                      f"{p.max_abs_error:.2e}", f"{p.rel_error:.2e}", Text(p.status, style=style[p.status]),
-                      end_section=last_of_layer)
-    return table

@@ -6,43 +6,63 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.cli.checks import evaluate_checks
-from dlexp.cli.display import RunsProgress, fmt
+from dlexp.cli.options import (
+    CHECKS,
+    DEFAULT_RUNS_DIR,
+    GRID,
+    OUTPUT,
+    RUN,
+    ConfigArg,
+    JobsOption,
+    JsonOption,
+    RunsDirOption,
+    SetOption,
+    quiet_option,
+)
 from dlexp.errors import DlexpError
 from dlexp.registry import did_you_mean
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 EXECUTORS = ["local", "dask"]
+OPTIMIZERS = "sgd,momentum,nesterov,adam,adamw,adamax,adadelta,rmsprop,adagrad,nadam"
 
-ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
-GridOption = Annotated[list[str], typer.Option("--grid", "-g", help="Swept key and values: KEY=V1,V2,... (YAML values; "
-                                                "commas inside [] or {} do not split), repeatable; the grid is their product.")]
-SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field for every run: KEY=VALUE, repeatable.")]
-SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per grid point, counting up from the config's seed.")]
-JobsOption = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parallel runs (worker processes or Dask "
-                                                   "workers); default: the number of cores.", show_default=False)]
-ExecutorOption = Annotated[str, typer.Option("--executor", help="local (a process pool) or dask.")]
-SchedulerOption = Annotated[str | None, typer.Option("--scheduler", help="With --executor dask: address of a running "
-                                                        "scheduler, tcp://HOST:PORT (default: start a LocalCluster).")]
-RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="The sweep folder goes to RUNS_DIR/sweeps/.")]
-NameOption = Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")]
-SortOption = Annotated[str, typer.Option("--sort", help="Order of the table: val_loss, train_loss, val_acc, train_acc, "
-                                         "best_loss, loss_auc, epochs_to_target, best_epoch, wall_s, or grid.")]
-CheckOption = Annotated[list[str], typer.Option("--check", help="Assert on every grid point's mean, e.g. 'val_acc>=0.9'; "
-                                                "exit 1 if one fails.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout; all else on stderr.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
+GridOption = Annotated[list[str], typer.Option(
+    "--grid", "-g", metavar="KEY=V1,V2,...", rich_help_panel=GRID,
+    help="A swept key and its values (YAML; commas inside [] or {} do not split); the grid is the "
+         "product of all --grid options.")]
+SeedsOption = Annotated[int, typer.Option(
+    "--seeds", min=1, rich_help_panel=GRID, help="Seeds per grid point, counting up from the config's seed.")]
+ExecutorOption = Annotated[str, typer.Option(
+    "--executor", metavar="local|dask", rich_help_panel=RUN, help="local (a process pool) or dask.")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", metavar="tcp://HOST:PORT", rich_help_panel=RUN, show_default="start a LocalCluster",
+    help="With --executor dask: the address of a running scheduler.")]
+NameOption = Annotated[str | None, typer.Option(
+    rich_help_panel=OUTPUT, help="Sweep name.", show_default="the config's name")]
+SortOption = Annotated[str, typer.Option(
+    "--sort", metavar="KEY", rich_help_panel=OUTPUT,
+    help="Order of the table: val_loss, train_loss, val_acc, train_acc, best_loss, loss_auc, "
+         "epochs_to_target, best_epoch, wall_s, or grid.")]
+CheckOption = Annotated[list[str], typer.Option(
+    "--check", metavar="EXPR", rich_help_panel=CHECKS,
+    help="Assert on every grid point's mean, e.g. 'val_acc>=0.9'; exit 1 if one fails.")]
+QuietOption = Annotated[bool, quiet_option("No progress bar and no table.")]
 
 
-@app.command()
+@app.command(examples=[
+    ("Learning rate × width, 3 seeds per point:",
+     "dlexp sweep configs/iris.yaml -g training.optimizer.lr=0.001,0.01 -g model.width=16,64 --seeds 3"),
+    ("Dropout rates, on 4 processes, failing if one point is worse than 0.9:",
+     "dlexp sweep configs/dropout.yaml -g model.dropout=0,0.2,0.5 -j 4 --check 'val_acc>=0.9'"),
+])
 def sweep(
     config: ConfigArg,
     grid: GridOption = [],
@@ -51,14 +71,18 @@ def sweep(
     jobs: JobsOption = None,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
-    runs_dir: RunsDirOption = Path("runs"),
+    runs_dir: RunsDirOption = None,
     name: NameOption = None,
     sort: SortOption = "val_loss",
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Run the cartesian grid of --grid overrides × seeds and tabulate mean ± std per grid point."""
+    """Train every combination of the --grid values, × seeds; a table of mean ± std per grid point.
+
+    The sweep folder (RUNS_DIR/sweeps/NAME-TIME/) holds every run directory, runs.csv (a row per run)
+    and points.csv (a row per grid point).
+    """
     from dlexp.sweep.grid import parse_axis
 
     _validate_common(sort, checks, executor, scheduler)
@@ -68,33 +92,50 @@ def sweep(
          quiet=quiet, target_loss=None)
 
 
-@app.command("compare-optimizers")
+@app.command("compare-optimizers", examples=[
+    ("Every optimizer on one config, 3 seeds each:", "dlexp compare-optimizers configs/iris.yaml --seeds 3"),
+    ("Three optimizers, SGD at a larger step, and the epochs each needs to reach loss 0.1:",
+     ("dlexp compare-optimizers configs/iris.yaml --optimizers sgd,adam,rmsprop --lr sgd=0.1 "
+      "--target-loss 0.1")),
+    ("Stochastic, mini-batch and batch gradient descent side by side:",
+     "dlexp compare-optimizers configs/quickstart.yaml --optimizers sgd,adam --batch-sizes 1,32,full"),
+])
 def compare_optimizers(
     config: ConfigArg,
-    optimizers: Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")] =
-    "sgd,momentum,nesterov,adam,adamw,adamax,adadelta,rmsprop,adagrad,nadam",
-    lrs: Annotated[list[str], typer.Option("--lr", help="Learning rate of one optimizer: OPT=VALUE, repeatable "
-                                           "(default: each optimizer's own default).")] = [],
-    convention: Annotated[str, typer.Option("--convention", help="Optimizer formulas and defaults: torch or keras.")] = "torch",
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override training.epochs.")] = None,
-    target_loss: Annotated[float | None, typer.Option("--target-loss", help="Report the epochs each optimizer "
-                                                         "needs to reach this validation loss.")] = None,
-    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Also sweep training.batch_size, e.g. "
-                                                       "1,32,full (stochastic, mini-batch, batch GD).")] = None,
+    optimizers: Annotated[str, typer.Option(
+        "--optimizers", metavar="LIST", rich_help_panel=GRID, help="Comma-separated optimizer names.")] = OPTIMIZERS,
+    lrs: Annotated[list[str], typer.Option(
+        "--lr", metavar="OPT=VALUE", rich_help_panel=GRID, show_default="each optimizer's own default",
+        help="Learning rate of one optimizer.")] = [],
+    convention: Annotated[str, typer.Option(
+        "--convention", metavar="torch|keras", rich_help_panel=GRID,
+        help="Optimizer formulas and defaults.")] = "torch",
+    epochs: Annotated[int | None, typer.Option(
+        "--epochs", min=1, rich_help_panel=GRID, help="Override training.epochs.")] = None,
+    target_loss: Annotated[float | None, typer.Option(
+        "--target-loss", rich_help_panel=OUTPUT,
+        help="Report the epochs each optimizer needs to reach this validation loss.")] = None,
+    batch_sizes: Annotated[str | None, typer.Option(
+        "--batch-sizes", metavar="LIST", rich_help_panel=GRID,
+        help="Also sweep training.batch_size, e.g. 1,32,full (stochastic, mini-batch, batch GD).")] = None,
     grid: GridOption = [],
     sets: SetOption = [],
     seeds: SeedsOption = 1,
     jobs: JobsOption = None,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
-    runs_dir: RunsDirOption = Path("runs"),
+    runs_dir: RunsDirOption = None,
     name: NameOption = None,
     sort: SortOption = "val_loss",
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train one config with each optimizer (same data, initial weights and batch order per seed)."""
+    """Train one config with each optimizer: same data, initial weights and batch order per seed.
+
+    A sweep whose first axis is the optimizer; its table adds the learning rate used, the epochs to
+    --target-loss and the area under the validation loss curve.
+    """
     from dlexp.sweep.grid import parse_axis
     from dlexp.sweep.optimizers import batch_size_axis, optimizer_axis
 
@@ -133,6 +174,7 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
          executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
          checks: list[str], json_out: bool, quiet: bool, target_loss: float | None) -> None:
     """Validate, run and report one sweep; the body of both commands."""
+    from dlexp.cli.display import RunsProgress
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.runner import LocalExecutor, default_jobs
@@ -152,7 +194,7 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
         plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
         progress = RunsProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
         with progress:
-            outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
+            outcome = run_sweep(plan, executor, runs_dir or DEFAULT_RUNS_DIR, sort=sort, target_loss=target_loss,
                                 on_result=progress.on_result)
     failures = []
     for point in outcome.points:
@@ -164,7 +206,7 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
         document = dict(outcome.document, check_failures=failures)
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     if not quiet:
-        print_wide(console, sweep_table(outcome))
+        print_sweep(console, sweep_table(outcome))
     if not (quiet and json_out):
         console.print(f"sweep folder: {outcome.sweep_dir}", highlight=False, soft_wrap=True, markup=False)
     for row in outcome.rows:
@@ -179,26 +221,29 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     raise typer.Exit(1 if failures else 0)
 
 
+def print_sweep(console, table: Table) -> None:
+    """Columns that say least go first when the table does not fit: timing, training-set figures."""
+    from dlexp.cli.tables import header_text, print_table
+
+    order = ("wall s", "train loss", "train acc", "best epoch", "diverged", "lr")
+    present = {header_text(c) for c in table.columns}
+    auc = [name for name in present if name.startswith("AUC ")]
+    optional = [name for name in order if name in present] + auc
+    print_table(console, table, optional=optional, rest="--json, or the sweep folder's points.csv")
 
 
-def print_wide(console: Console, table: Table) -> None:
-    """On a terminal rich fits the table to the window; in a file or pipe it gets the width it needs."""
-    if not console.is_terminal:
-        console.width = max(console.width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
-    console.print(table)
+def _mean_std(point: dict[str, Any], key: str, digits: int = 3) -> str:
+    from dlexp.cli.tables import mean_std
 
-
-def _mean_std(point: dict[str, Any], key: str, digits: int = 4) -> str:
-    mean, std = point["mean"].get(key), point["std"].get(key)
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "—"
-    text = fmt(float(mean), digits)
-    if std is not None and not (isinstance(std, float) and math.isnan(std)):
-        text += f" ± {fmt(float(std), digits)}"
-    return text
+    return mean_std(point["mean"].get(key), point["std"].get(key), digits)
 
 
 def sweep_table(outcome) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from dlexp.cli.tables import num
+
     plan = outcome.plan
     compare = plan.kind == "compare-optimizers"
     n_seeds = len(plan.seeds)
@@ -234,14 +279,14 @@ def sweep_table(outcome) -> Table:
         if compare:
             cells.append(f"{point['lr']:g} ({point.get('lr_source', 'config')})" if point["lr"] is not None else "—")
         cells += [_mean_std(point, key) for key in columns]
-        cells.append(fmt(point["best_epoch"]))
+        cells.append(num(point["best_epoch"]))
         if compare:
             if outcome.target_loss is not None:
                 reached = point["reached_target"]
-                cells.append(f"{_mean_std(point, 'epochs_to_target', 1) if reached else '—'} "
+                cells.append(f"{_mean_std(point, 'epochs_to_target') if reached else '—'} "
                              f"({reached}/{point['completed']})")
-            cells.append(_mean_std(point, "loss_auc", 3))
-        cells.append(fmt(point["mean"].get("wall_s"), 2))
+            cells.append(_mean_std(point, "loss_auc"))
+        cells.append(num(point["mean"].get("wall_s")))
         cells.append(f"{point['diverged']}/{point['runs']}" if point["diverged"] else "0")
         if any_failed:
             cells.append(str(point["failed"]))

@@ -8,18 +8,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from dlexp.cli.app import app, fail, human_console, is_interactive, stdout_console
 from dlexp.cli.checks import evaluate_checks
-from dlexp.cli.display import GradCollector, TrainDisplay, summary_tables
-from dlexp.config import NAME_PATTERN, config_base_dir, load_config, resolved_dict
+from dlexp.cli.options import (
+    CHECKS,
+    DEFAULT_RUNS_DIR,
+    INPUT,
+    OUTPUT,
+    ConfigArg,
+    JsonOption,
+    RunsDirOption,
+    SetOption,
+    quiet_option,
+)
 from dlexp.errors import ConfigError
-
-SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
 
 
 def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | None):
+    from dlexp.config import NAME_PATTERN, load_config
+
     overrides = list(sets or [])
     if seed is not None:
         overrides.append(f"seed={seed}")
@@ -31,21 +39,39 @@ def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | N
     return load_config(config, overrides)
 
 
-@app.command()
+@app.command(examples=[
+    ("Train the quickstart config; the run directory goes to runs/:", "dlexp train configs/quickstart.yaml"),
+    ("Change fields without editing the file, and fail unless it learns:",
+     "dlexp train configs/iris.yaml -s training.epochs=20 --check 'val_acc>=0.9'"),
+    ("Continue a run that was interrupted:", "dlexp train --resume runs/iris-20260101-120000"),
+])
 def train(
-    config: Annotated[Path | None, typer.Argument(help="Experiment YAML file.", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Argument(help="Experiment YAML file.", metavar="CONFIG",
+                                                  show_default=False)] = None,
     sets: SetOption = [],
-    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
-    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name or file stem).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout; all else on stderr.")] = False,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
-    checks: Annotated[list[str], typer.Option("--check", help="Assert on the summary, e.g. 'val_acc>=0.9'; exit 1 if false.")] = [],
-    allow_divergence: Annotated[bool, typer.Option("--allow-divergence", help="Exit 0 even if the run diverges.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.", rich_help_panel=INPUT)] = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", metavar="RUN_DIR", rich_help_panel=INPUT,
+        help="Continue the run in this directory from its last checkpoint (instead of CONFIG).")] = None,
+    runs_dir: RunsDirOption = None,
+    name: Annotated[str | None, typer.Option(
+        rich_help_panel=OUTPUT, help="Run name.", show_default="the config's name or file stem")] = None,
+    quiet: Annotated[bool, quiet_option("No progress output and no tables.")] = False,
+    json_out: JsonOption = False,
+    checks: Annotated[list[str], typer.Option(
+        "--check", metavar="EXPR", rich_help_panel=CHECKS,
+        help="Assert on the summary, e.g. 'val_acc>=0.9'; exit 1 if false.")] = [],
+    allow_divergence: Annotated[bool, typer.Option(
+        "--allow-divergence", rich_help_panel=CHECKS, help="Exit 0 even if the run diverges.")] = False,
 ) -> None:
-    """Train the model a config describes and write a run directory."""
+    """Train the model a config describes and write a run directory.
+
+    The run directory holds the resolved config, per-epoch and per-step CSV logs, a summary and
+    checkpoints; every report command reads it.
+    """
     from dlexp import experiment
+    from dlexp.cli.display import GradCollector, TrainDisplay
+    from dlexp.config import config_base_dir
 
     if (config is None) == (resume is None):
         fail("train: give a CONFIG file or --resume RUN_DIR (not both)")
@@ -63,15 +89,18 @@ def train(
         prepared = experiment.prepare(cfg, config_base_dir(config), str(config))
         display = TrainDisplay(console, cfg.training.epochs, cfg.name, is_interactive(console, quiet), quiet)
         with display:
-            result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir, shown=str(config),
+            result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir or DEFAULT_RUNS_DIR, shown=str(config),
                                     callbacks=[display, collector], prepared=prepared)
     summary = result.summary
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     if not quiet or not json_out:
         if not quiet:
+            from dlexp.cli.display import summary_tables
+            from dlexp.cli.tables import print_table
+
             for table in summary_tables(summary, collector):
-                console.print(table)
+                print_table(console, table)
         console.print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
     code = result.exit_code
     if result.status == "diverged":
@@ -92,13 +121,22 @@ def train(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(examples=[
+    ("Check a config and its data; print every field as it will be used:", "dlexp validate configs/iris.yaml"),
+    ("Check an override before a long run:", "dlexp validate configs/iris.yaml -s model.depth=10"),
+])
 def validate(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    config: ConfigArg,
     sets: SetOption = [],
 ) -> None:
-    """Check a config (and its data) and print the resolved config."""
+    """Check a config (and its data) and print the resolved config.
+
+    Nothing is trained and nothing is written; exit 2 with one line naming the field if it is wrong.
+    """
+    import yaml
+
     from dlexp import experiment
+    from dlexp.config import config_base_dir, resolved_dict
 
     cfg = load_with_cli(config, sets, None, None)
     p = experiment.prepare(cfg, config_base_dir(config), str(config))
@@ -151,12 +189,18 @@ logging:
 """
 
 
-@app.command()
+@app.command(examples=[
+    ("Write experiment.yaml with every key, its default and the values it accepts:", "dlexp init"),
+    ("Start a new experiment under another name, then train it:",
+     "dlexp init deep.yaml && dlexp train deep.yaml"),
+])
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("experiment.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config."""
+    from dlexp.config import load_config
+
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists; use --force to overwrite")
     if path.parent and not path.parent.exists():
