@@ -163,7 +163,7 @@ def test_cli_table_csv_and_json_agree(cli, sigmoid_run, relu_run, tmp_path):
 
 
 def test_cli_human_output_is_plain_and_complete(cli, sigmoid_run):
-    result = cli("grad-report", sigmoid_run)
+    result = cli("grad-report", sigmoid_run, "--wide")  # every column, whatever the width
     assert result.code == 0 and result.stderr == ""
     assert "\x1b[" not in result.stdout  # NO_COLOR, not a terminal
     for text in ("‖∇W‖ first", "× output", "log10", "update ratio", "saturated %", "dead %", "verdict",
