@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from dlexp.cli.tables import num
 from dlexp.trainer import Callback
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -30,16 +31,6 @@ def sparkline(values: list[float], log: bool = True) -> str:
         else:
             out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * (len(SPARK) - 1) + 0.5))])
     return "".join(out)
-
-
-def fmt(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 class GradCollector(Callback):
@@ -91,12 +82,12 @@ class TrainDisplay(Callback):
 
     def on_epoch(self, row):
         if self.progress:
-            self.progress.update(self.task, completed=row["epoch"], loss=fmt(row["train_loss"]), val=fmt(row["val_loss"]))
+            self.progress.update(self.task, completed=row["epoch"], loss=num(row["train_loss"]), val=num(row["val_loss"]))
         elif not self.quiet and (row["epoch"] % self.every == 0 or row["epoch"] == self.epochs):
-            parts = [f"epoch {row['epoch']}/{self.epochs}", f"train_loss {fmt(row['train_loss'])}",
-                     f"val_loss {fmt(row['val_loss'])}"]
+            parts = [f"epoch {row['epoch']}/{self.epochs}", f"train_loss {num(row['train_loss'])}",
+                     f"val_loss {num(row['val_loss'])}"]
             if "val_acc" in row:
-                parts += [f"train_acc {fmt(row['train_acc'])}", f"val_acc {fmt(row['val_acc'])}"]
+                parts += [f"train_acc {num(row['train_acc'])}", f"val_acc {num(row['val_acc'])}"]
             self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
 
@@ -110,17 +101,17 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     metrics.add_column(f"at best {monitor} (epoch {best.get('epoch', '—')})", justify="right")
     for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"):
         if key in final:
-            metrics.add_row(key, fmt(final.get(key)), fmt(best.get(key)) if key in best else "")
+            metrics.add_row(key, num(final.get(key)), num(best.get(key)) if key in best else "")
     metrics.add_row("epochs / steps", f"{summary.get('epochs')} / {summary.get('steps')}", "")
-    metrics.add_row("wall time (s)", fmt(summary.get("wall_s"), 2), "")
-    metrics.add_row("grad ratio first/last layer", fmt(summary.get("grad_ratio")), "")
+    metrics.add_row("wall time (s)", num(summary.get("wall_s")), "")
+    metrics.add_row("grad ratio first/last layer", num(summary.get("grad_ratio")), "")
     layers = Table(title="gradient norm of W per layer (mean over each epoch's logged steps)")
     layers.add_column("layer", justify="right")
     layers.add_column("first epoch", justify="right")
     layers.add_column("last epoch", justify="right")
     layers.add_column("per epoch (log scale)")
     for layer, values in grads.per_layer().items():
-        layers.add_row(str(layer), fmt(values[0]), fmt(values[-1]), sparkline(values[-40:]))
+        layers.add_row(str(layer), num(values[0]), num(values[-1]), sparkline(values[-40:]))
     return [metrics, layers]
 
 

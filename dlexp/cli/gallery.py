@@ -53,8 +53,7 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     Each claim trains small networks over several seeds and states a verdict with its key number;
     experiments.md gathers them with their figures.
     """
-    from rich.table import Table
-
+    from dlexp.cli.tables import print_table, prose
     from dlexp.gallery import CLAIMS, parse_only, run_gallery
     from dlexp.sweep.runner import default_jobs
 
@@ -66,7 +65,7 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     mode = "quick" if quick else "full"
 
     def say(text: str) -> None:
-        console.print(text, highlight=False, soft_wrap=True)
+        prose(console, text)
 
     def started(claim):
         say(f"[{claim.id:>2}] {claim.title} ...")
@@ -80,21 +79,28 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     say(f"gallery ({mode} mode): {len(ids)} claim(s), {jobs} job(s); runs in {runs_dir}")
     run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, on_claim=finished,
                       on_start=started)
-    table = Table(title=f"dlexp gallery, {mode} mode")
-    for name, justify in (("#", "right"), ("claim", "left"), ("verdict", "left"), ("key number", "left"),
-                          ("s", "right")):
-        table.add_column(name, justify=justify)
-    if quick:
-        table.add_column("direction")
-    for claim, result in run.results:
-        row = [str(claim.id), claim.title, result.verdict, result.key_number, f"{result.seconds:.1f}"]
-        table.add_row(*row, *([("ok" if result.direction_ok else "FAILED")] if quick else []))
-    from dlexp.cli.tables import print_table
-
-    print_table(console, table, optional=("s",), rest="experiments.md")
+    print_table(console, gallery_table(run.results, quick), optional=("s",), rest="experiments.md")
     say(f"total wall time: {run.seconds:.1f} s")
     figures = sorted((run.out / "figures").glob("*.png")) if (run.out / "figures").exists() else []
     say(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}")
     for claim, result in run.failures:
         say(f"claim {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
     raise typer.Exit(1 if run.failures else 0)
+
+
+def gallery_table(results, quick: bool):
+    """A row per claim: its verdict and key number (and, with --quick, whether the direction held)."""
+    from rich.table import Table
+
+    from dlexp.cli.tables import num
+
+    table = Table(title=f"dlexp gallery, {'quick' if quick else 'full'} mode")
+    for name, justify in (("#", "right"), ("claim", "left"), ("verdict", "left"), ("key number", "left"),
+                          ("s", "right")):
+        table.add_column(name, justify=justify)
+    if quick:
+        table.add_column("direction")
+    for claim, result in results:
+        row = [str(claim.id), claim.title, result.verdict, result.key_number, num(result.seconds)]
+        table.add_row(*row, *([("ok" if result.direction_ok else "FAILED")] if quick else []))
+    return table

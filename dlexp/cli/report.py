@@ -186,6 +186,7 @@ class GridArgs:
 def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
     from dlexp.cli.report_tables import diagnosis_line, print_reports, thresholds_line
+    from dlexp.cli.tables import prose
     from dlexp.report.gradients import fail_on_hits, report_run, reports_frame, thresholds_dict
     from dlexp.report.rundata import read_run
     from dlexp.rundir import json_safe
@@ -202,9 +203,9 @@ def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Path | Non
         sys.stdout.write(json.dumps(json_safe(document), indent=2) + "\n")
     if not quiet:
         print_reports(console, reports)
-        console.print(thresholds_line(th), highlight=False, soft_wrap=True, style="dim")
+        prose(console, thresholds_line(th), style="dim")
     for report in reports:
-        console.print(diagnosis_line(report), highlight=False, soft_wrap=True)
+        prose(console, diagnosis_line(report))
     if csv_path is not None:
         console.print(f"wrote {csv_path}", highlight=False, soft_wrap=True)
     for line in hits:
@@ -225,6 +226,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
                  quiet: bool) -> int:
     from dlexp.cli.display import RunsProgress
     from dlexp.cli.report_tables import matrix_table, print_matrix
+    from dlexp.cli.tables import prose
     from dlexp.report import grid as g
     from dlexp.report.gradients import fail_on_hits
     from dlexp.rundir import json_safe
@@ -243,7 +245,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
     if not quiet:
         console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} "
                       f"depths × {axes.seeds} seeds, {g.steps_text(axes.steps)}) on {workers} worker"
-                      f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True)
+                      f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True, markup=False)
     with RunsProgress(console, n_runs, workers, is_interactive(console, quiet)) as progress:
         results = g.run_plan(plan, folder, workers, on_result=progress.on_result)
     outcome = g.collect(plan, results, folder, th)
@@ -260,7 +262,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
     if not quiet:
         print_matrix(console, matrix_table(outcome.matrix, plan, th, epoch))
     for line in g.diagnosis(outcome, th, epoch):
-        console.print(line, highlight=False, soft_wrap=True)
+        prose(console, line)
     console.print(f"report folder: {folder}", highlight=False, soft_wrap=True)
     for run in outcome.runs:
         if run["error"]:
@@ -342,7 +344,7 @@ def gradcheck(
     (10·ε·|L|/h): a vanishing gradient is too small for a relative check. Exit 1 on failure.
     """
     from dlexp.cli.report_tables import gradcheck_table
-    from dlexp.cli.tables import print_table
+    from dlexp.cli.tables import print_table, prose
     from dlexp.report.chainrule import notes, run_gradcheck
     from dlexp.rundir import json_safe
 
@@ -352,5 +354,5 @@ def gradcheck(
         sys.stdout.write(json.dumps(json_safe(result.to_dict()), indent=2) + "\n")
     print_table(console, gradcheck_table(result), optional=("max |grad|", "size"), rest="--json")
     for line in notes(result):
-        console.print(line, highlight=False, soft_wrap=True)
+        prose(console, line)
     raise typer.Exit(0 if result.passed else 1)

@@ -201,3 +201,8 @@ def _hint(console: Console, what: str, rest: str) -> None:
 
 def fits(console: Console, renderable: RenderableType) -> bool:
     return display_flags()["wide"] or min_width(console, renderable) <= console.width
+
+
+def prose(console: Console, text: str, style: str | None = None) -> None:
+    """A sentence under a table, wrapped at word boundaries to the console's width."""
+    console.print(Text(text, style=style or ""), overflow="fold", highlight=False)
