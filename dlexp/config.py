@@ -167,6 +167,19 @@ def _schedules():
     return SCHEDULES
 
 
+def spec_names(field: str) -> list[str] | None:
+    """The names a component field (activation, init, loss, optimizer, schedule) accepts; None for others."""
+    if field == "optimizer":
+        from dlexp.optim import optimizer_names
+
+        return optimizer_names()
+    getters = {"activation": _activations, "init": _initializers, "loss": _losses, "schedule": _schedules}
+    if field not in getters:
+        return None
+    names = getters[field]().names()
+    return ["auto", *names] if field == "loss" else names
+
+
 class ModelConfig(StrictModel):
     hidden: list[int] | None = None
     depth: int | None = Field(None, ge=0, le=1000)

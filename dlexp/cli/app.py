@@ -25,13 +25,17 @@ if TYPE_CHECKING:
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
-    """``name`` from click and from the copy of click that Typer >= 0.20 vendors as ``typer._click``.
+    """``name`` from the copy of click that Typer >= 0.20 vendors as ``typer._click``, and from click.
 
     Typer's commands raise the vendored classes, which are not subclasses of ``click``'s own, so
     catching only ``click.exceptions.UsageError`` lets an unknown option through as an internal error.
+    click itself is consulted only if something has imported it already: importing it here would cost
+    a fast start ~0.1 s for classes nothing raises.
     """
     found = []
-    for module_name in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+    for module_name in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        if module_name.startswith("click") and "click" not in sys.modules:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ImportError:

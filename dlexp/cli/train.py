@@ -147,48 +147,6 @@ def validate(
                   soft_wrap=True)
 
 
-STARTER = """\
-# dlexp experiment config. Every key is optional; these are the defaults unless noted.
-# Run it:  dlexp train {name}      Override:  --set training.optimizer.lr=0.01
-name: {stem}
-seed: 0
-dtype: float64                 # float64 (exact study) or float32 (speed)
-data:
-  source: synthetic            # synthetic | csv
-  kind: spirals                # moons | circles | spirals | blobs | xor (classes); linear | sine (regression)
-  n_samples: 1000
-  n_classes: 3                 # spirals, blobs
-  noise: 0.1
-  # path: data/iris.csv        # csv: relative to this file's folder
-  # target: species
-  val_fraction: 0.2
-  test_fraction: 0.0
-  standardize: true            # fitted on the training split only
-model:
-  hidden: [32, 32, 32]         # or: depth: 10 and width: 32
-  activation: relu             # identity sigmoid tanh relu leaky_relu elu softplus silu
-  init: he_normal              # xavier_uniform xavier_normal he_uniform he_normal lecun_normal normal uniform torch_default
-  dropout: 0.0                 # rate in [0, 1)
-  dropout_mode: inverted       # or scale_at_inference (the original paper's form)
-  batchnorm: false
-  output_activation: auto      # sigmoid for bce, softmax for cce / sparse_cce, identity otherwise
-training:
-  epochs: 50
-  batch_size: 32               # 1 = stochastic GD, full = batch GD, N = mini-batch
-  shuffle: true
-  loss: auto                   # mae mse huber bce (log_loss) cce sparse_cce; auto picks from the data
-  optimizer: {{name: adam, lr: 0.001}}   # sgd momentum nesterov adam adamw adamax adadelta rmsprop adagrad nadam
-  schedule: null               # or {{name: step, step_size: 10, gamma: 0.5}}
-  l1: 0.0
-  l2: 0.0
-  clip_grad_norm: null
-  early_stopping: null         # or {{monitor: val_loss, patience: 10, min_delta: 0}}
-  checkpoint_every: 1          # epochs between checkpoints/last.npz (0: only at the end)
-logging:
-  grad_every: 1                # steps between per-layer gradient rows (step 1 always logged)
-"""
-
-
 @app.command(examples=[
     ("Write experiment.yaml with every key, its default and the values it accepts:", "dlexp init"),
     ("Start a new experiment under another name, then train it:",
@@ -198,14 +156,19 @@ def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("experiment.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter config."""
+    """Write a starter config: every key at its default, with the values it accepts.
+
+    Generated from the config schema, so it names every key the installed dlexp knows.
+    """
     from dlexp.config import load_config
 
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists; use --force to overwrite")
     if path.parent and not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist")
-    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem) or "experiment"
-    path.write_text(STARTER.format(name=path, stem=stem), encoding="utf-8")
+    from dlexp.rundir import write_text_atomic
+    from dlexp.starter import starter_yaml
+
+    write_text_atomic(path, starter_yaml(str(path)))
     load_config(path)  # the starter must itself be valid
     stdout_console().print(f"wrote {path}", highlight=False)
