@@ -61,22 +61,58 @@ def test_sigmoid_depth10_vanishes_and_relu_he_does_not(cli, depth10_runs):
     assert cli("grad-report", sigmoid, relu, "--fail-on", "vanishing", "--quiet").code == 1
 
 
-def test_plot_writes_three_pngs_per_run(cli, depth10_runs, tmp_path):
+def test_plot_writes_four_pngs_per_classification_run(cli, depth10_runs, tmp_path):
     sigmoid, relu = depth10_runs["sigmoid_depth10"], depth10_runs["relu_he_depth10"]
     result = cli("plot", sigmoid, relu, "--out", tmp_path / "figs", "--json")
     assert result.code == 0, result.stderr
     written = json.loads(result.stdout)["figures"]
-    assert len(written) == 2 and all(len(files) == 3 for files in written.values())
+    assert len(written) == 2 and all(len(files) == 4 for files in written.values())
     for files in written.values():
         for name in files:
             path = Path(name)
             assert path.parent == tmp_path / "figs" and path.stat().st_size > 10_000
             assert png_size(path) == pixels(figures.RUN_FIGSIZE)
-    assert {Path(f).name.split("_", 1)[1] for f in written[str(sigmoid)]} == {"loss.png", "grad_norms.png",
-                                                                             "grad_heatmap.png"}
+    assert {Path(f).name.split("_", 1)[1] for f in written[str(sigmoid)]} == {
+        "loss.png", "accuracy.png", "grad_norms.png", "grad_heatmap.png"}
     default = cli("plot", relu)  # default: RUN_DIR/figures/
     assert default.code == 0 and sorted(p.name for p in (relu / "figures").iterdir()) == [
-        "grad_heatmap.png", "grad_norms.png", "loss.png"]
+        "accuracy.png", "grad_heatmap.png", "grad_norms.png", "loss.png"]
+
+
+def _lines(ax) -> list[tuple[str, str, float]]:
+    return [(line.get_label(), line.get_linestyle(), line.get_linewidth()) for line in ax.get_lines()]
+
+
+def test_accuracy_figure_keeps_train_visible_under_validation(depth10_runs):
+    from dlexp.report.rundata import read_run
+
+    run = read_run(depth10_runs["relu_he_depth10"])
+    ax = figures.metric_figure(run, "acc", "relu").axes[0]
+    (train, train_style, train_width), (val, val_style, val_width) = _lines(ax)
+    assert (train, val) == ("train acc", "validation acc")
+    assert train_style == "-" and val_style == "--" and train_width > val_width  # wide under dashed
+    assert ax.get_ylabel().startswith("accuracy")
+
+
+def test_plot_overlay_draws_every_run_on_one_set_of_axes(cli, depth10_runs, tmp_path):
+    from dlexp.report.rundata import read_run
+
+    sigmoid, relu = depth10_runs["sigmoid_depth10"], depth10_runs["relu_he_depth10"]
+    runs = [read_run(sigmoid), read_run(relu)]
+    names = ["sigmoid-depth10", "relu-he-depth10"]
+    for metric in ("loss", "acc"):
+        fig = figures.overlay_figure(runs, names, metric)
+        (ax,) = fig.axes
+        labels = [label for label, _, _ in _lines(ax)]
+        assert labels == [f"{n} ({split})" for n in names for split in ("train", "validation")]
+        colors = [line.get_color() for line in ax.get_lines()]
+        assert colors[0] == colors[1] != colors[2] == colors[3]  # a colour per run
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    result = cli("plot", sigmoid, relu, "--overlay", "-o", tmp_path / "cmp", "--json")
+    assert result.code == 0, result.stderr
+    written = json.loads(result.stdout)["figures"]["overlay"]
+    assert [Path(f).name for f in written] == ["overlay_loss.png", "overlay_accuracy.png"]
+    assert all(png_size(Path(f)) == pixels(figures.RUN_FIGSIZE) for f in written)
 
 
 def test_grid_mode_writes_the_expected_rows_and_figures(cli, tmp_path):

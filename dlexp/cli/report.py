@@ -279,17 +279,27 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
 
 @app.command(examples=[
     ("Draw a run's figures into RUN_DIR/figures/:", "dlexp plot runs/iris-20260101-120000"),
-    ("Two runs' figures into one folder:", "dlexp plot runs/sgd-* runs/adam-* -o figs"),
+    ("Two runs on one set of axes, legend by run name:", "dlexp plot runs/sgd-* runs/adam-* --overlay"),
+    ("Every run of a sweep, overlaid, into one folder:", "dlexp plot runs/sweeps/lr-*/runs/* --overlay -o figs"),
 ])
 def plot(
     run_dirs: Annotated[list[Path], typer.Argument(
         help="Run directories to draw.", metavar="RUN_DIR...", show_default=False)],
+    overlay: Annotated[bool, typer.Option(
+        "--overlay", rich_help_panel=OUTPUT,
+        help="Draw the runs' loss (and accuracy) curves on one set of axes, a colour per run, instead of "
+             "each run's own figures.")] = False,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, show_default="RUN_DIR/figures/",
-        help="Folder for the PNGs, named <run folder>_*.png.")] = None,
+        "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
+        show_default="RUN_DIR/figures/; with --overlay: figures/",
+        help="Folder for the PNGs (each run's named <run folder>_*.png).")] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Loss curves, gradient norm per layer over steps (log scale) and a layer × step heatmap, as PNGs."""
+    """Loss and accuracy curves, gradient norm per layer over steps and a layer × step heatmap, as PNGs.
+
+    Train is drawn wide and pale under the dashed validation curve, so both stay visible where they
+    coincide; the test score, when the run has a test split, is a star at the last epoch.
+    """
     from dlexp.report import figures
     from dlexp.report.rundata import read_run
 
@@ -298,22 +308,26 @@ def plot(
         raise DlexpError(f"--out {out}: exists and is not a folder")
     console = human_console(json_out)
     written: dict[str, list[str]] = {}
-    used: set[str] = set()
-    for path, run in zip(run_dirs, runs):
-        if out is None:
-            folder, prefix = path / "figures", ""
-        else:
-            folder, prefix = out, path.name
-            k = 1
-            while prefix in used:
-                k += 1
-                prefix = f"{path.name}-{k}"
-            used.add(prefix)
-            prefix += "_"
-        files = figures.plot_run(run, folder, run.name, prefix=prefix)
-        written[str(path)] = [str(f) for f in files]
+    if overlay:
+        files = figures.plot_overlay(runs, _labels(runs), out or Path("figures"))
+        written["overlay"] = [str(f) for f in files]
+    else:
+        used: set[str] = set()
+        for path, run in zip(run_dirs, runs):
+            if out is None:
+                folder, prefix = path / "figures", ""
+            else:
+                folder, prefix = out, path.name
+                k = 1
+                while prefix in used:
+                    k += 1
+                    prefix = f"{path.name}-{k}"
+                used.add(prefix)
+                prefix += "_"
+            written[str(path)] = [str(f) for f in figures.plot_run(run, folder, run.name, prefix=prefix)]
+    for files in written.values():
         for f in files:
-            console.print(f"wrote {f}", highlight=False, soft_wrap=True)
+            console.print(f"wrote {f}", highlight=False, soft_wrap=True, markup=False)
     if json_out:
         sys.stdout.write(json.dumps({"figures": written}, indent=2) + "\n")
 

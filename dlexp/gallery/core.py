@@ -23,8 +23,9 @@ import numpy as np
 
 from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.resources import examples_root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = examples_root()  # the checkout, or the copy of configs/ and data/ bundled in the installed package
 CONFIGS = REPO / "configs"
 GALLERY_CONFIGS = CONFIGS / "gallery"
 
@@ -156,8 +157,8 @@ class Claim:
 def read_gallery_config(config: str) -> dict[str, Any]:
     path = GALLERY_CONFIGS / config
     if not path.exists():
-        raise GalleryError(f"configs/gallery/{config}: not found; the gallery runs from a dlexp checkout "
-                           f"(looked in {GALLERY_CONFIGS})")
+        raise GalleryError(f"configs/gallery/{config}: not found in {GALLERY_CONFIGS} (an installed dlexp "
+                           "carries it as dlexp/examples/; reinstall from a wheel or run from a checkout)")
     return read_yaml_mapping(path, f"configs/gallery/{config}")
 
 

@@ -52,25 +52,107 @@ def _layer_colors(n: int):
 # -- one run ----------------------------------------------------------------------------------
 
 
-def plot_loss(run: RunData, path: Path, label: str) -> Path:
+# train under validation: drawn first, wider and paler, so a validation curve lying on top of it
+# leaves the train curve visible on both sides
+TRAIN_STYLE = {"linestyle": "-", "linewidth": 3.0, "alpha": 0.45, "zorder": 2}
+VAL_STYLE = {"linestyle": "--", "linewidth": 1.5, "zorder": 3}
+SPLITS = (("train", TRAIN_STYLE), ("val", VAL_STYLE))
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+
+
+def _series(run: RunData, column: str) -> pd.Series:
+    values = run.metrics[column] if column in run.metrics else pd.Series(dtype=float)
+    return values if len(values) and values.notna().any() else pd.Series(dtype=float)
+
+
+def _markers(n: int) -> dict:
+    return {"marker": "o", "markersize": 3} if n <= 30 else {}
+
+
+def _test_value(run: RunData, metric: str) -> float | None:
+    """The test split's score (measured once, after training), if the run has one."""
+    value = (run.summary.get("test") or {}).get(f"test_{metric}")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def metric_figure(run: RunData, metric: str, label: str):
+    """``metric`` ('loss' or 'acc') per epoch: train, validation, and the test score when present."""
     fig = _figure(RUN_FIGSIZE)
     ax = fig.add_subplot()
-    metrics = run.metrics
-    loss_name = run.summary.get("loss") or _spec_name(run.training.get("loss", "loss"))
-    for column, style, name in (("train_loss", "-", "train"), ("val_loss", "--", "validation")):
-        values = metrics[column] if column in metrics else pd.Series(dtype=float)
-        if len(values) and values.notna().any():
-            ax.plot(metrics["epoch"], values, style, marker="o" if len(values) <= 30 else None, markersize=3,
-                    label=f"{name} loss")
+    epochs = run.metrics["epoch"] if "epoch" in run.metrics else pd.Series(dtype=float)
+    for split, style in SPLITS:
+        values = _series(run, f"{split}_{metric}")
+        if len(values):
+            ax.plot(epochs, values, **style, **_markers(len(values)), label=f"{SPLIT_NAMES[split]} {metric}")
+    test = _test_value(run, metric)
+    if test is not None and len(epochs):
+        ax.plot([epochs.max()], [test], "*", markersize=12, zorder=4,
+                label=f"test {metric} (after training): {test:.3g}")
     ax.set_xlabel("epoch (0 = at initialisation)")
-    ax.set_ylabel(f"loss ({loss_name}, mean per sample)")
-    ax.set_title(f"{label}: loss per epoch ({run.status})")
+    if metric == "loss":
+        loss_name = run.summary.get("loss") or _spec_name(run.training.get("loss", "loss"))
+        ax.set_ylabel(f"loss ({loss_name}, mean per sample)")
+        ax.set_title(f"{label}: loss per epoch ({run.status})")
+    else:
+        ax.set_ylabel("accuracy (fraction correct)")
+        ax.set_title(f"{label}: accuracy per epoch ({run.status})")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper right" if metric == "loss" else "lower right")
     else:
         ax.text(0.5, 0.5, "no epoch finished yet", transform=ax.transAxes, ha="center", va="center")
-    return _save(fig, path)
+    return fig
+
+
+def plot_loss(run: RunData, path: Path, label: str) -> Path:
+    return _save(metric_figure(run, "loss", label), path)
+
+
+def has_accuracy(run: RunData) -> bool:
+    return any(len(_series(run, f"{split}_acc")) for split, _ in SPLITS)
+
+
+def overlay_figure(runs: list[RunData], names: list[str], metric: str):
+    """Several runs on one set of axes: a colour per run (legend by run name); validation dashed on
+    top of the wider, paler train curve."""
+    fig = _figure(RUN_FIGSIZE)
+    ax = fig.add_subplot()
+    colors = _run_colors(len(runs))
+    for run, name, color in zip(runs, names, colors):
+        epochs = run.metrics["epoch"] if "epoch" in run.metrics else pd.Series(dtype=float)
+        for split, style in SPLITS:
+            values = _series(run, f"{split}_{metric}")
+            if len(values):
+                ax.plot(epochs, values, color=color, **style, label=f"{name} ({SPLIT_NAMES[split]})")
+        test = _test_value(run, metric)
+        if test is not None and len(epochs):
+            ax.plot([epochs.max()], [test], "*", color=color, markersize=12, zorder=4, label=f"{name} (test)")
+    what = "loss" if metric == "loss" else "accuracy"
+    ax.set_xlabel("epoch (0 = at initialisation)")
+    ax.set_ylabel("loss (mean per sample)" if metric == "loss" else "accuracy (fraction correct)")
+    ax.set_title(f"{what} per epoch: {', '.join(names)}" if len(", ".join(names)) <= 60
+                 else f"{what} per epoch: {len(runs)} runs")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, ncol=2 if len(runs) > 4 else 1, loc="best",
+                  title="run (solid wide: train, dashed: validation)", title_fontsize=8)
+    return fig
+
+
+def _run_colors(n: int):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "viridis"]
+    return [cmap(k if n <= 10 else k / max(n - 1, 1)) for k in range(n)]
+
+
+def plot_overlay(runs: list[RunData], names: list[str], out_dir: Path, prefix: str = "overlay_") -> list[Path]:
+    """``overlay_loss.png`` and, when any run has accuracies, ``overlay_accuracy.png``."""
+    out_dir = Path(out_dir)
+    files = [_save(overlay_figure(runs, names, "loss"), out_dir / f"{prefix}loss.png")]
+    if any(has_accuracy(run) for run in runs):
+        files.append(_save(overlay_figure(runs, names, "acc"), out_dir / f"{prefix}accuracy.png"))
+    return files
 
 
 def _w_norms(run: RunData) -> pd.DataFrame:
@@ -144,11 +226,14 @@ def _edges(centers: np.ndarray) -> np.ndarray:
 
 
 def plot_run(run: RunData, out_dir: Path, label: str, prefix: str = "") -> list[Path]:
-    """The three figures of one run: ``loss.png``, ``grad_norms.png``, ``grad_heatmap.png``."""
+    """The figures of one run: ``loss.png``, ``accuracy.png`` (classification), ``grad_norms.png``,
+    ``grad_heatmap.png``."""
     out_dir = Path(out_dir)
-    return [plot_loss(run, out_dir / f"{prefix}loss.png", label),
-            plot_grad_lines(run, out_dir / f"{prefix}grad_norms.png", label),
-            plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label)]
+    files = [plot_loss(run, out_dir / f"{prefix}loss.png", label)]
+    if has_accuracy(run):
+        files.append(_save(metric_figure(run, "acc", label), out_dir / f"{prefix}accuracy.png"))
+    return files + [plot_grad_lines(run, out_dir / f"{prefix}grad_norms.png", label),
+                    plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label)]
 
 
 # -- a grid -----------------------------------------------------------------------------------
@@ -158,7 +243,8 @@ def heatmap_size(n_depths: int, n_columns: int) -> tuple[float, float]:
     return (max(6.0, 2.2 + 1.45 * n_columns), max(4.0, 1.8 + 0.6 * n_depths))
 
 
-def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epoch: str, title: str) -> Path:
+def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epoch: str, title: str,
+                      xlabel: str = "configuration") -> Path:
     """depth × configuration, colour = mean log10 first/output gradient ratio, text = mean ± std.
 
     ``epoch``: "first" or "last", which of the matrix's two measurements to draw.
@@ -193,7 +279,7 @@ def plot_grid_heatmap(matrix: pd.DataFrame, path: Path, vanish_below: float, epo
     ax.set_xticks(range(len(columns)), columns, rotation=20 if crowded else 0,
                   ha="right" if crowded else "center")
     ax.set_yticks(range(len(depths)), [str(d) for d in depths])
-    ax.set_xlabel("configuration (activation, init, BatchNorm)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("depth (hidden layers)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label=f"log10(‖∂L/∂W₀‖ / ‖∂L/∂W_out‖), {epoch} epoch\n"

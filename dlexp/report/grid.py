@@ -235,6 +235,22 @@ def column_label(plan: GridPlan, activation: str, init: str, batchnorm: bool) ->
     return label
 
 
+def axes_label(plan: GridPlan) -> str:
+    """The heatmap's x label: the axes the columns vary, then the settings every column shares."""
+    varied, fixed = ["activation"], []
+    for index, name, shown in ((1, "init", lambda v: f"init {v}"),
+                               (2, "BatchNorm", lambda v: "BatchNorm on" if v else "no BatchNorm")):
+        values = sorted({c[index] for c in plan.columns})
+        if len(values) > 1:
+            varied.append(name)
+        elif values:
+            fixed.append(shown(values[0]))
+    if len(varied) == 1 and len({c[0] for c in plan.columns}) == 1:
+        varied = []
+    text = "configuration: " + (" × ".join(varied) if varied else "one")
+    return text + (f" (all: {', '.join(fixed)})" if fixed else "")
+
+
 def collect(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thresholds) -> GridOutcome:
     """Read every finished run directory back and build the layer table and the matrix."""
     rows, runs, reports = [], [], []
@@ -356,7 +372,8 @@ def write_figures(plan: GridPlan, outcome: GridOutcome, th: Thresholds, epoch: s
     columns = [(a, i, b, column_label(plan, a, i, b)) for a, i, b in plan.columns]
     return [
         figures.plot_grid_heatmap(outcome.matrix, outcome.folder / "heatmap.png", th.vanish_below, epoch,
-                                  f"First-layer gradient relative to the output layer — {title}"),
+                                  f"First-layer gradient relative to the output layer — {title}",
+                                  xlabel=axes_label(plan)),
         figures.plot_grad_vs_layer(outcome.layers, columns, outcome.folder / "grad_vs_layer.png", epoch,
                                    f"Gradient norm vs layer, mean over seeds — {title}"),
     ]
