@@ -25,6 +25,19 @@ from dlexp.gallery.render import markdown_table
 VERDICT = r"(confirmed|true, but…|refuted)"
 
 
+def test_one_quick_claim_end_to_end(cli, tmp_path):
+    """The default suite's end-to-end check: claim 1 trains for real, decides, and writes its page."""
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    result = cli("gallery", "--quick", "--only", "1", "--jobs", "2", "--out", out, "--runs-dir", runs)
+    assert result.code == 0, result.stdout + result.stderr
+    assert re.search(rf"\[\s*1\] .*\n\s+{VERDICT} \(", result.stdout) and "direction ok" in result.stdout
+    page = (out / "experiments.md").read_text(encoding="utf-8")
+    assert "## 1. " in page and "## 2. " not in page and re.search(rf"\*\*Verdict: {VERDICT}", page)
+    assert (out / "figures" / "headline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list(runs.glob("claim-01/*/summary.json"))) >= 12
+
+
+@pytest.mark.slow  # every claim, about a minute on an idle 2-core machine: `pytest -m slow` (CI runs it)
 def test_quick_gallery_runs_every_claim_and_writes_the_page(cli, tmp_path):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     result = cli("gallery", "--quick", "--jobs", "2", "--out", out, "--runs-dir", runs)
