@@ -263,7 +263,8 @@ def test_compare_optimizers_diverging_sgd_is_reported_not_fatal(cli, tiny, tmp_p
     runs = tmp_path / "runs"
     result = cli("compare-optimizers", tiny, "--optimizers", "sgd,adam,nesterov", "--lr", "sgd=1e6",
                  "--set", "model.hidden=[32,32,32]", "--set", "model.activation=relu",
-                 "--target-loss", "0.5", "--epochs", "2", "--runs-dir", runs, "--json", "--jobs", "2")
+                 "--target-loss", "0.5", "--epochs", "2", "--runs-dir", runs, "--json", "--jobs", "2",
+                 "--wide")  # every column of the human table, whatever the width
     assert result.code == 0, result.stderr
     doc = json.loads(result.stdout)  # stdout is only the JSON
     points = {p["settings"]["training.optimizer"]: p for p in doc["points"]}

@@ -225,10 +225,10 @@ def print_sweep(console, table: Table) -> None:
     """Columns that say least go first when the table does not fit: timing, training-set figures."""
     from dlexp.cli.tables import header_text, print_table
 
-    order = ("wall s", "train loss", "train acc", "best epoch", "diverged", "lr")
-    present = {header_text(c) for c in table.columns}
+    present = [header_text(c) for c in table.columns]
     auc = [name for name in present if name.startswith("AUC ")]
-    optional = [name for name in order if name in present] + auc
+    order = ("wall s", "train loss", "train acc", "best epoch", *auc, "lr", "diverged")
+    optional = [name for name in order if name in present]
     print_table(console, table, optional=optional, rest="--json, or the sweep folder's points.csv")
 
 
