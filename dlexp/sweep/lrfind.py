@@ -195,7 +195,7 @@ def analyse(plan: SweepPlan, rows: list[dict[str, Any]], settings: RangeTestSett
             warnings.append("the loss only rose: lower --start-lr")
         if len(usable) < len(runs):
             warnings.append(f"{len(runs) - len(usable)} of {len(runs)} runs gave no suggestion (failed, or "
-                            f"fewer than {SKIP_END + 4} steps)")
+                            f"fewer than {SKIP_END + 3} steps)")
         per_point.append({"optimizer": name, "runs": runs, "suggested_lr": suggested,
                           "suggested_range": [min(r["suggested_lr"] for r in usable),
                                               max(r["suggested_lr"] for r in usable)] if usable else None,
