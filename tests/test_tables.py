@@ -28,7 +28,7 @@ def numbers(text: str) -> list[str]:
         if not line.startswith("|"):
             continue
         for cell in line.strip("|").split("|"):
-            for token in re.split(r"[\s/(),;:=]+|±|\+/-", cell):
+            for token in re.split(r"[\s/(),;:=–]+|±|\+/-", cell):
                 token = token.strip("%[]")
                 token = token.removeprefix("10^")
                 if NUMBER.match(token):
@@ -186,3 +186,15 @@ def test_ascii_boxes_off_a_terminal_and_ascii_text_on_request(report_runs):
     assert "│" not in plain and "─" not in plain and "|" in plain and "‖∇W‖" in plain
     asked = render(lambda c: print_table(c, full_table(report)), 120, ascii=True)
     assert asked.isascii() and "|dW| first" in asked
+
+
+def test_lr_find_and_lr_tuning_tables(cli, monkeypatch, tiny_config, tmp_path):
+    found = {w: cli_at(cli, monkeypatch, w, "lr-find", tiny_config, "--optimizers", "sgd,adam", "--steps", "20",
+                       "--jobs", "1", "--runs-dir", tmp_path / f"find{w}") for w in WIDTHS}
+    assert_readable(found, same_data=False)  # same lrs; the sweep folder's time stamp differs
+    tuned = {w: cli_at(cli, monkeypatch, w, "compare-optimizers", tiny_config, "--tune-lr", "--optimizers",
+                       "sgd,adam", "--lr-grid", "sgd=0.01:1:2", "--lr-grid", "adam=1e-4:1e-2:2", "--tune-seeds",
+                       "2", "--seeds", "1", "--budget", "2", "--jobs", "1", "--runs-dir", tmp_path / f"tune{w}")
+             for w in (60, 120)}
+    assert_readable(tuned, same_data=False)  # wall times differ
+    assert "lr tuning" in tuned[60] and "adam" in tuned[60]

@@ -24,8 +24,8 @@ from typer.core import TyperCommand, TyperGroup
 # The order a user meets the commands in; `dlexp --help` lists them so. A command not named here
 # is listed after these, in registration order (tests/test_help.py asks that every command be named).
 COMMAND_ORDER = [
-    "init", "validate", "train", "grad-report", "plot", "compare-optimizers", "sweep", "gradcheck",
-    "gallery",
+    "init", "validate", "train", "grad-report", "plot", "compare-optimizers", "sweep", "lr-find",
+    "gradcheck", "gallery",
 ]
 
 # Flags that mean the same to every command and may stand anywhere on the line (`dlexp --debug train
@@ -43,7 +43,8 @@ EXAMPLE_MARK = "\x00examples\x00"
 MIN_HELP_COLUMN = 24
 MAX_LEFT_COLUMN = 26  # a wider option line puts its help on the next line
 # Sections of a command's page in this order; a panel not named here comes after them.
-PANEL_ORDER = ["Arguments", "Input", "Grid", "Running", "Output", "Checks", "Options", GLOBAL_PANEL]  # narrower than this and the help text goes under the option instead
+PANEL_ORDER = ["Arguments", "Input", "Grid", "Range test", "Learning-rate tuning", "Running", "Output", "Checks",
+               "Options", GLOBAL_PANEL]  # narrower than this and the help text goes under the option instead
 
 
 def examples_epilog(examples: Sequence[tuple[str, str]]) -> str:
