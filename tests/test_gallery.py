@@ -108,8 +108,12 @@ def test_exit_code(cli, tmp_path, monkeypatch, quick, fake, code, shown):
     assert shown in page
 
 
-def test_default_folders_never_overwrite_docs_unless_asked():
+def test_default_folders_never_overwrite_docs_unless_asked(tmp_path, monkeypatch):
+    import tempfile
+
     from dlexp.cli.gallery import resolve_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the scratch folder is made under tmp_path
 
     out, runs = resolve_folders(quick=True, every_claim=True, out=None, runs_dir=None)
     assert "dlexp-gallery-" in str(out) and out.parent == runs.parent
