@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dlexp.config import DataConfig
-from dlexp.data.csv import read_csv_table
+from dlexp.data.preprocessing import Preprocessing
 from dlexp.data.split import fit_standardizer, split_indices, standardize
 from dlexp.data.synthetic import make_synthetic
+from dlexp.data.table import ColumnEncoding, csv_format, read_csv_table
 
 
 @dataclass
@@ -20,7 +21,10 @@ class Dataset:
     X arrays are float64 ``(n, d)``, C-contiguous. Classification y: int64 ``(n,)`` class indices
     ``0..C-1``; regression y: float64 ``(n, k)``. Val and test may have 0 rows (same dtype and
     ndim). When standardized, ``feature_mean``/``feature_std`` are the training statistics that
-    were applied to every split (targets are never standardized).
+    were applied to every split; a regression target standardized (``data.standardize_target``)
+    has ``target_mean``/``target_std``, and every split's y is then in standardized units.
+    ``preprocessing`` holds all of it, to be saved beside the weights; ``notes`` are one-line
+    notices for the user (e.g. an index column left out).
     """
 
     X_train: np.ndarray
@@ -37,6 +41,11 @@ class Dataset:
     description: str
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
+    preprocessing: Preprocessing | None = None
+    notes: list[str] = field(default_factory=list)
+    delimiter: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -56,23 +65,27 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         task = kind.task
         n_classes = cfg.n_classes if task == "classification" else None
         feature_names = [f"x{i + 1}" for i in range(X.shape[1])]
-        class_names = [str(c) for c in range(n_classes)] if n_classes else None
-        target_names = ["label"] if task == "classification" else ["y"]
+        target = "label" if task == "classification" else "y"
+        classes = ({"kind": "numeric", "names": [str(c) for c in range(n_classes)],
+                    "values": [float(c) for c in range(n_classes)]} if n_classes else None)
+        encoding = ColumnEncoding([{"name": name, "kind": "numeric"} for name in feature_names], target, task, classes)
         where = f"data (synthetic {cfg.kind})"
-        target = "label"
         detail = f"{n_classes} classes" if n_classes else "regression"
         description = f"synthetic {cfg.kind} ({len(X)} samples, {detail})"
+        notes, delimiter, reading = [], None, None
     else:
-        table = read_csv_table(cfg.path, cfg.target, cfg.features, cfg.task, base_dir)
-        X, y, task = table.X, table.y, table.task
-        class_names = table.class_names
-        n_classes = len(class_names) if class_names is not None else None
-        feature_names = table.feature_names
-        target_names = [table.target]
+        table = read_csv_table(cfg, base_dir)
+        X, y, task, encoding = table.X, table.y, table.task, table.encoding
+        n_classes = len(encoding.classes["names"]) if encoding.classes is not None else None
+        feature_names = encoding.feature_names
         where = cfg.path
-        target = table.target
+        target = encoding.target
         detail = f"{n_classes} classes" if n_classes else "regression"
         description = f"{cfg.path} ({len(X)} rows, {detail})"
+        notes, delimiter = table.notes, table.delimiter
+        reading = dict(vars(csv_format(cfg)), delimiter=delimiter)
+    class_names = encoding.class_names
+    target_names = [target]
 
     labels = y if task == "classification" else None
     train, val, test = split_indices(
@@ -86,6 +99,12 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
     X_train, X_val, X_test = (np.ascontiguousarray(part, dtype=np.float64) for part in splits)
     y_dtype = np.int64 if task == "classification" else np.float64
     y_train, y_val, y_test = (np.ascontiguousarray(y[idx], dtype=y_dtype) for idx in (train, val, test))
+    y_mean = y_std = None
+    if task == "regression" and cfg.standardize_target:
+        y_mean, y_std = fit_standardizer(y_train, target_names * y_train.shape[1], where)
+        y_train, y_val, y_test = (standardize(part, y_mean, y_std) for part in (y_train, y_val, y_test))
+    preprocessing = Preprocessing(encoding=encoding, reading=reading, feature_mean=mean, feature_std=std,
+                                  target_mean=y_mean, target_std=y_std)
     return Dataset(
         X_train=X_train,
         y_train=y_train,
@@ -101,4 +120,9 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         description=description,
         feature_mean=mean,
         feature_std=std,
+        target_mean=y_mean,
+        target_std=y_std,
+        preprocessing=preprocessing,
+        notes=notes,
+        delimiter=delimiter,
     )
