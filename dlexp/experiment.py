@@ -189,7 +189,7 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                    grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
-                   dropout_rng=p.rngs["dropout"], callbacks=callbacks)
+                   dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)
 
 
 class RunWriter(Callback):
@@ -308,7 +308,7 @@ def _train(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, wall
     started = time.perf_counter()
     with stop_on_signals(trainer) as received:
         try:
-            result = trainer.fit(p.train, p.val, p.test)
+            result = trainer.fit(p.train, p.val)
         finally:
             writer.close()
     wall = wall_before + time.perf_counter() - started

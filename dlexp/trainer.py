@@ -132,14 +132,16 @@ class Trainer:
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
         shuffle_rng, dropout_rng: the only randomness used while training.
+        test: a split only evaluated (its metrics in every epoch row), never used to choose anything.
     """
 
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
                  grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, test: Split | None = None):
         self.model = model
+        self.test = test
         self.loss = loss
         self.optimizer = optimizer
         self.schedule = schedule
@@ -214,15 +216,14 @@ class Trainer:
             count -= 1  # BatchNorm cannot train on a batch of one: drop that last single sample
         return size, count
 
-    def fit(self, train: Split, val: Split | None = None, test: Split | None = None) -> FitResult:
+    def fit(self, train: Split, val: Split | None = None) -> FitResult:
         """Train until ``epochs`` finished epochs, early stopping, divergence or a stop request.
 
         Floating-point warnings are silenced: non-finite values are detected explicitly and end the
-        run as ``diverged`` with the step and the first offending parameter. A ``test`` split is
-        only evaluated (its metrics in every epoch row), never used to choose anything.
+        run as ``diverged`` with the step and the first offending parameter.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(train, val, test)
+            return self._fit(train, val, self.test)
 
     def _fit(self, train: Split, val: Split | None, test: Split | None) -> FitResult:
         model = self.model

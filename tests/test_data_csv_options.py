@@ -167,3 +167,36 @@ def test_vectorized_reader_matches_python_float_and_the_text_path(tmp_path):
         fast = table.column(name)
         slow = np.array([float(v) for v in table.texts(name)])
         np.testing.assert_array_equal(fast, slow)
+
+
+def test_a_process_reads_each_csv_once_and_draws_each_synthetic_set_once(tmp_path, monkeypatch):
+    import dlexp.data.dataset as dataset
+    from dlexp.data import load_data
+
+    calls = []
+    real_read, real_draw = dataset.read_csv_table, dataset.make_synthetic
+    monkeypatch.setattr(dataset, "read_csv_table", lambda *a: calls.append("read") or real_read(*a))
+    monkeypatch.setattr(dataset, "make_synthetic", lambda *a: calls.append("draw") or real_draw(*a))
+    monkeypatch.setattr(dataset, "_cache", {})
+    path = write(tmp_path, "f.csv", "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    first, second = load(tmp_path, path, "y"), load(tmp_path, path, "y", val_fraction=0.3)
+    assert calls == ["read"] and len(second.X_val) == 6
+    np.testing.assert_array_equal(first.X_train, load(tmp_path, path, "y").X_train)
+    assert first.X_train.flags.writeable
+    (tmp_path / path).write_text("a,y\n" + "".join(f"{i},{i % 3 % 2}\n" for i in range(20)))
+    load(tmp_path, path, "y")
+    assert calls == ["read", "read"]  # the file changed: read again
+
+    cfg = DataConfig(kind="spirals", n_samples=60, n_classes=3)
+    runs = []
+    for _ in range(2):
+        rng = np.random.default_rng(7)
+        runs.append((load_data(cfg, tmp_path, rng), rng.bit_generator.state))
+    assert calls.count("draw") == 1
+    monkeypatch.setattr(dataset, "_cache", {})
+    rng = np.random.default_rng(7)
+    fresh = load_data(cfg, tmp_path, rng)
+    for ds, state in runs:
+        np.testing.assert_array_equal(ds.X_train, fresh.X_train)
+        np.testing.assert_array_equal(ds.y_val, fresh.y_val)
+        assert state == rng.bit_generator.state

@@ -236,9 +236,13 @@ class CsvFile:
 # Reading the file
 
 
-def read_csv(path: Path, shown: str, fmt: CsvFormat) -> CsvFile:
-    """Read and parse ``path``; ``shown`` is the path as the user wrote it (every message starts with it)."""
-    return parse_csv_text(_read_text(Path(path), shown, fmt.encoding), shown, fmt)
+CONFIG_RELATIVE = " (a relative path is read from the config file's folder)"
+
+
+def read_csv(path: Path, shown: str, fmt: CsvFormat, hint: str = CONFIG_RELATIVE) -> CsvFile:
+    """Read and parse ``path``; ``shown`` is the path as the user wrote it (every message starts with it),
+    ``hint`` what a "file not found" adds."""
+    return parse_csv_text(_read_text(Path(path), shown, fmt.encoding, hint), shown, fmt)
 
 
 def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
@@ -285,9 +289,8 @@ def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
     return CsvFile(shown, names, len(frame), delimiter, fmt.header is not None, text, lines, frame)
 
 
-def _read_text(resolved: Path, shown: str, encoding: str) -> str:
-    raw = read_user_file(resolved, shown, "a CSV file", DataError,
-                         hint=" (a relative path is read from the config file's folder)")
+def _read_text(resolved: Path, shown: str, encoding: str, hint: str) -> str:
+    raw = read_user_file(resolved, shown, "a CSV file", DataError, hint=hint)
     raw = _decompress(raw, resolved, shown)
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,9 +61,7 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
     :class:`~dlexp.errors.DataError` with one line naming the file as written in the config.
     """
     if cfg.source == "synthetic":
-        X, y, kind = make_synthetic(
-            cfg.kind, cfg.n_samples, cfg.n_features, cfg.n_classes, cfg.noise, cfg.task, rng
-        )
+        X, y, kind = _synthetic(cfg, rng)
         task = kind.task
         n_classes = cfg.n_classes if task == "classification" else None
         feature_names = [f"x{i + 1}" for i in range(X.shape[1])]
@@ -74,7 +74,7 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         description = f"synthetic {cfg.kind} ({len(X)} samples, {detail})"
         notes, delimiter, reading = [], None, None
     else:
-        table = read_csv_table(cfg, base_dir)
+        table = _csv_table(cfg, Path(base_dir))
         X, y, task, encoding = table.X, table.y, table.task, table.encoding
         n_classes = len(encoding.classes["names"]) if encoding.classes is not None else None
         feature_names = encoding.feature_names
@@ -126,3 +126,54 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         notes=notes,
         delimiter=delimiter,
     )
+
+
+# A process keeps the last few datasets it read or generated, so a sweep worker reads each distinct CSV
+# file (or draws each distinct synthetic set) once, not once per run. The arrays are made read-only:
+# every run takes its splits as copies.
+CACHED_DATASETS = 4
+_cache: dict[tuple, Any] = {}
+_READ_FIELDS = {"path", "target", "features", "exclude", "header", "names", "skip_rows", "delimiter", "comment",
+                "encoding", "index_col", "task"}
+
+
+def _remember(key: tuple, value: Any) -> Any:
+    _cache.pop(key, None)
+    _cache[key] = value
+    while len(_cache) > CACHED_DATASETS:
+        _cache.pop(next(iter(_cache)))
+    return value
+
+
+def _frozen(*arrays: np.ndarray) -> None:
+    for array in arrays:
+        array.flags.writeable = False
+
+
+def _csv_table(cfg: DataConfig, base_dir: Path):
+    path = base_dir / cfg.path
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_csv_table(cfg, base_dir)  # its message says what is wrong with the path
+    key = ("csv", str(path.resolve()), stat.st_mtime_ns, stat.st_size, cfg.path,
+           cfg.model_dump_json(include=_READ_FIELDS))
+    if key not in _cache:
+        table = read_csv_table(cfg, base_dir)
+        _frozen(table.X, table.y)
+        _remember(key, table)
+    return _cache[key]
+
+
+def _synthetic(cfg: DataConfig, rng: np.random.Generator):
+    """make_synthetic, or the arrays it gave for the same config and generator state, the generator
+    left in the state it would have after drawing them."""
+    key = ("synthetic", cfg.kind, cfg.n_samples, cfg.n_features, cfg.n_classes, cfg.noise, cfg.task,
+           json.dumps(rng.bit_generator.state, sort_keys=True))
+    if key not in _cache:
+        X, y, kind = make_synthetic(cfg.kind, cfg.n_samples, cfg.n_features, cfg.n_classes, cfg.noise, cfg.task, rng)
+        _frozen(X, y)
+        _remember(key, (X, y, kind, rng.bit_generator.state))
+    X, y, kind, state = _cache[key]
+    rng.bit_generator.state = state
+    return X, y, kind

@@ -66,7 +66,7 @@ class Preprocessing:
         return CsvFormat(**reading)
 
     def read(self, path: Path, shown: str) -> CsvFile:
-        return read_csv(path, shown, self.csv_format())
+        return read_csv(path, shown, self.csv_format(), hint="")
 
     def features(self, table: CsvFile) -> np.ndarray:
         """The standardized float64 feature matrix of ``table``'s rows."""
