@@ -170,8 +170,7 @@ def test_vectorized_reader_matches_python_float_and_the_text_path(tmp_path):
 
 
 def test_a_process_reads_each_csv_once_and_draws_each_synthetic_set_once(tmp_path, monkeypatch):
-    import dlexp.data.dataset as dataset
-    from dlexp.data import load_data
+    from dlexp.data import dataset, load_data
 
     calls = []
     real_read, real_draw = dataset.read_csv_table, dataset.make_synthetic
