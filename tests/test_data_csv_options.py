@@ -123,6 +123,12 @@ def test_comment_and_skip_rows_keep_real_line_numbers(tmp_path):
     ds = load(tmp_path, write(tmp_path, "ok.csv", text.replace("x,1", "2,1")), "y", skip_rows=1, comment="#",
               val_fraction=0.0)
     assert len(ds.X_train) == 5
+    inline = "a,c,y\n1,red # a comment ends the line,0\n2,blue,1 # note\n3,red,0\n"
+    message = refused(tmp_path, inline, comment="#")
+    assert "column 'y': 1 missing value (first at row 1, line 2 of the file)" in message
+    ds = load(tmp_path, write(tmp_path, "inline.csv", inline.replace("red # a comment ends the line,0", "red,0")),
+              "y", comment="#", val_fraction=0.0)
+    assert ds.feature_names == ["a", "c=blue", "c=red"]
 
 
 def test_header_row_number(tmp_path):

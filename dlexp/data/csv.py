@@ -87,6 +87,7 @@ class CsvFile:
     n_rows: int
     delimiter: str
     has_header: bool
+    comment: str | None
     _text: str  # the text parsed (skipped lines removed), for error messages
     _lines: list[int]  # _lines[i]: real line of the file of line i + 1 of _text
     _frame: object  # the pandas DataFrame with inferred dtypes
@@ -144,7 +145,7 @@ class CsvFile:
         columns = [self.names.index(name) for name in wanted]
         frame = pd.read_csv(io.StringIO(self._text), header=None, names=self.names, usecols=columns, dtype=str,
                             sep=self.delimiter, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                            index_col=False, engine="c")
+                            index_col=False, engine="c", comment=self.comment)
         for name in wanted:
             values = frame[name].str.strip().fillna("")
             missing = values.isin(NA_TOKENS).to_numpy()
@@ -272,7 +273,7 @@ def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
                "comment": fmt.comment}
     if int(pd.__version__.split(".")[0]) < 3:
         options["float_precision"] = "round_trip"  # pandas 3's default parser is exact; 2's needs asking
-    probe = CsvFile(shown, names, 0, delimiter, fmt.header is not None, text, lines, None)
+    probe = CsvFile(shown, names, 0, delimiter, fmt.header is not None, fmt.comment, text, lines, None)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -286,7 +287,7 @@ def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         # pandas drops the extra fields of a first row longer than the header, with only a warning
         raise _ragged_row_error(probe)
-    return CsvFile(shown, names, len(frame), delimiter, fmt.header is not None, text, lines, frame)
+    return CsvFile(shown, names, len(frame), delimiter, fmt.header is not None, fmt.comment, text, lines, frame)
 
 
 def _read_text(resolved: Path, shown: str, encoding: str, hint: str) -> str:
