@@ -16,8 +16,9 @@ from dlexp.cli.display import fmt
 from dlexp.cli.report import print_fitted
 from dlexp.errors import DlexpError
 
-RunDir = Annotated[Path, typer.Argument(help="A completed run directory.", show_default=False)]
-DataFile = Annotated[Path, typer.Argument(help="CSV file, read with the run's column rules.", show_default=False)]
+RunDir = Annotated[Path, typer.Argument(help="A completed run directory.", metavar="RUN_DIR", show_default=False)]
+DataFile = Annotated[Path, typer.Argument(help="CSV file, read with the run's column rules.", metavar="DATA.csv",
+                                          show_default=False)]
 
 
 @app.command()
