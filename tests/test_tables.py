@@ -198,3 +198,17 @@ def test_lr_find_and_lr_tuning_tables(cli, monkeypatch, tiny_config, tmp_path):
              for w in (60, 120)}
     assert_readable(tuned, same_data=False)  # wall times differ
     assert "lr tuning" in tuned[60] and "adam" in tuned[60]
+
+
+def test_evaluate_tables(cli, monkeypatch, tmp_path):
+    from conftest import REPO
+
+    iris = REPO / "data" / "iris.csv"
+    config = tmp_path / "iris.yaml"
+    config.write_text(f"name: iris\nseed: 1\ndata: {{source: csv, path: {iris}, target: species}}\n"
+                      "model: {hidden: [8], activation: tanh}\ntraining: {epochs: 3, batch_size: 16}\n")
+    assert cli("train", config, "--runs-dir", tmp_path / "runs", "--quiet").code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    texts = {w: cli_at(cli, monkeypatch, w, "evaluate", run, iris) for w in WIDTHS}
+    assert_readable(texts)
+    assert all("versicolor" in text and "weighted avg" in text for text in texts.values())

@@ -24,8 +24,8 @@ from typer.core import TyperCommand, TyperGroup
 # The order a user meets the commands in; `dlexp --help` lists them so. A command not named here
 # is listed after these, in registration order (tests/test_help.py asks that every command be named).
 COMMAND_ORDER = [
-    "init", "validate", "train", "grad-report", "plot", "compare-optimizers", "sweep", "lr-find",
-    "gradcheck", "gallery",
+    "init", "validate", "train", "evaluate", "predict", "grad-report", "plot", "compare-optimizers", "sweep",
+    "lr-find", "gradcheck", "gallery",
 ]
 
 # Flags that mean the same to every command and may stand anywhere on the line (`dlexp --debug train
