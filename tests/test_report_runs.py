@@ -212,3 +212,15 @@ def test_gradcheck_fails_on_a_broken_backward(cli, tmp_path, monkeypatch):
     failed = [p["name"] for p in json.loads(result.stdout)["params"] if p["status"] == "fail"]
     assert failed and "layers.2.W" not in failed and "layers.0.W" in failed  # the output layer needs no f'
     assert "FAILED: layers.0.W" in result.stderr
+
+
+def test_heatmap_axis_label_names_every_varied_axis_and_the_shared_settings():
+    from types import SimpleNamespace
+
+    from dlexp.report.grid import axes_label, column_label
+
+    both = SimpleNamespace(columns=[(a, "he_normal", bn) for a in ("sigmoid", "relu") for bn in (False, True)])
+    assert axes_label(both) == "configuration: activation × BatchNorm (all: init he_normal)"
+    assert column_label(both, "sigmoid", "he_normal", True) == "sigmoid +BN"
+    fixed_bn = SimpleNamespace(columns=[(a, i, True) for a in ("sigmoid", "tanh") for i in ("he_normal", "normal")])
+    assert axes_label(fixed_bn) == "configuration: activation × init (all: BatchNorm on)"
