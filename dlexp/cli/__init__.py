@@ -2,6 +2,7 @@
 
 from dlexp.cli import gallery as _gallery  # noqa: F401
 from dlexp.cli import report as _report  # noqa: F401
+from dlexp.cli import share as _share  # noqa: F401
 from dlexp.cli import sweep as _sweep  # noqa: F401
 from dlexp.cli import train as _train  # noqa: F401
 from dlexp.cli.app import app, main
