@@ -66,3 +66,30 @@ training: {epochs: 3, batch_size: 16, optimizer: {name: adam, lr: 0.01}}
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
     return write_config(tmp_path / "tiny.yaml", TINY)
+
+
+DEEP_SIGMOID = """\
+name: deep
+seed: 1
+data: {source: synthetic, kind: moons, n_samples: 96, noise: 0.2}
+model: {depth: 6, width: 8, activation: sigmoid, init: xavier_uniform}
+training: {epochs: 3, batch_size: 32, optimizer: {name: sgd, lr: 0.1}}
+"""
+
+
+def invoke(*args) -> tuple[int, str, str]:
+    """``dlexp ARGS`` in-process through the real entry point, usable outside a test function (module
+    fixtures): returns (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from dlexp.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+    return code, out.getvalue(), err.getvalue()

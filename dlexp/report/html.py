@@ -122,7 +122,7 @@ def render(sources: list[Source], th: Thresholds = Thresholds()) -> str:
             body = [f"<h1>{_esc(title)}</h1>"]
             loose = [run for source in sources if not source.is_sweep for run in source.runs]
             groups = [(source.path, source.runs) for source in sources if source.is_sweep]
-            if loose:
+            if len(loose) > 1:  # one run beside sweeps has nothing to be compared with
                 groups.append((None, loose))
             for folder, members in groups:
                 body.append(_comparison_section(folder, members, [label_of[id(r)] for r in members], figures))
