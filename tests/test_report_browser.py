@@ -47,9 +47,6 @@ def headless(binary: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
-    import os
-
-    os.environ["NO_COLOR"] = "1"
     root = tmp_path_factory.mktemp("browser")
     config = root / "deep.yaml"
     config.write_text(DEEP_SIGMOID)

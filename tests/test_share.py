@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DEEP_SIGMOID as SIGMOID
 from conftest import invoke
 
 from dlexp import runs
@@ -21,28 +20,8 @@ from dlexp.errors import DlexpError
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory) -> dict[str, Path]:
-    """A finished run, a sweep (2 points × 2 seeds) with its printed table, and a killed copy of the run."""
-    import os
-
-    os.environ["NO_COLOR"] = "1"
-    root = tmp_path_factory.mktemp("share")
-    config = root / "deep.yaml"
-    config.write_text(SIGMOID)
-    code, _, err = invoke("train", config, "--runs-dir", root / "runs", "--quiet")
-    assert code == 0, err
-    run = next((root / "runs").glob("deep-*"))
-    code, sweep_out, err = invoke("sweep", config, "--grid", "training.optimizer.lr=0.1,0.5", "--seeds", "2",
-                                  "--jobs", "1", "--runs-dir", root / "runs")
-    assert code == 0, err
-    sweep = next((root / "runs" / "sweeps").glob("deep-*"))
-    killed = root / "killed"
-    shutil.copytree(run, killed)
-    (killed / "summary.json").unlink()
-    for name in ("metrics.csv", "grad_norms.csv"):
-        with open(killed / name, "a") as fh:
-            fh.write("4,99,0.5")  # a torn last line, as a SIGKILL mid-write would leave
-    return {"root": root, "run": run, "sweep": sweep, "killed": killed, "sweep_out": sweep_out}
+def made(deep_runs) -> dict[str, Path]:
+    return deep_runs
 
 
 # -- dlexp.runs -------------------------------------------------------------------------------

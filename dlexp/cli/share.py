@@ -36,3 +36,51 @@ def report(
 
     out = write_report(list(paths), html_out)
     stdout_console().print(f"wrote {out}", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command()
+def export(
+    paths: PathsArg,
+    tensorboard: Annotated[Path | None, typer.Option(
+        "--tensorboard", help="Write TensorBoard event files under this folder: LOGDIR/<run folder>/, "
+                              "LOGDIR/sweeps/<sweep folder>/<run folder>/.", show_default=False)] = None,
+    mlflow: Annotated[str | None, typer.Option(
+        "--mlflow", help="Log to this MLflow tracking URI, e.g. sqlite:///mlflow.db or file:./mlruns "
+                         "(no server needed).", show_default=False)] = None,
+    experiment: Annotated[str, typer.Option(
+        "--experiment", help="MLflow experiment to log into (created when absent).")] = "dlexp",
+) -> None:
+    """Runs and sweeps into TensorBoard and MLflow, named the same way in both.
+
+    \b
+    Scalars: every metrics.csv column (train_loss, val_acc, ...), and per layer
+    grad_norm/layers.3.W, param_norm/..., update_ratio/..., act_mean/layers.3,
+    act_std/..., saturated_fraction/..., dead_fraction/...; histograms when the run
+    logged them; x axis: the optimizer step. TensorBoard (extra `tensorboard`): one
+    run per dlexp run, the config as text. MLflow (extra `mlflow`): the flattened
+    config as params, the metrics with their steps, the CSVs, figures and the HTML
+    report as artifacts, tags for status, seed and verdict; a sweep is a parent run
+    with its runs as children. Exporting a run again replaces its earlier export
+    (its key is its folder name); a failed export leaves nothing half-written.
+    """
+    from dlexp.errors import DlexpError
+    from dlexp.export import plan_export
+
+    if tensorboard is None and mlflow is None:
+        raise DlexpError("export: give --tensorboard LOGDIR, --mlflow URI or both")
+    loose, sweeps = plan_export(list(paths))
+    items = loose + [item for sweep in sweeps for item in sweep.runs]
+    console = stdout_console()
+    if tensorboard is not None:
+        from dlexp.export import tensorboard as tb
+
+        folders = tb.export(items, tensorboard)
+        console.print(f"tensorboard: {len(folders)} run(s) under {tensorboard} "
+                      f"(view: tensorboard --logdir {tensorboard})", highlight=False, soft_wrap=True, markup=False)
+    if mlflow is not None:
+        from dlexp.export import mlflow as ml
+
+        made = ml.export(loose, sweeps, mlflow, experiment)
+        console.print(f"mlflow: {len(made)} run(s) in experiment {experiment!r} at {mlflow}"
+                      + (f" ({len(sweeps)} sweep parent run(s))" if sweeps else ""),
+                      highlight=False, soft_wrap=True, markup=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import struct
 import tempfile
 import time
@@ -102,8 +103,8 @@ def write_report(paths: list[Path], out: Path, th: Thresholds = Thresholds()) ->
     return out
 
 
-def render(sources: list[Source], th: Thresholds = Thresholds()) -> str:
-    """The whole page as text."""
+def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Path | None = None) -> str:
+    """The whole page as text; ``figures_dir``: also keep each figure there as a PNG named after it."""
     from dlexp.cli.report import _labels
 
     runs = [run for source in sources for run in source.runs]
@@ -111,7 +112,7 @@ def render(sources: list[Source], th: Thresholds = Thresholds()) -> str:
     label_of = {id(run): label for run, label in zip(runs, labels)}
     reports = {id(run): report_run(run, th, label_of[id(run)]) for run in runs if _has_steps(run)}
     with tempfile.TemporaryDirectory(prefix="dlexp-report-") as tmp:
-        figures = _Figures(Path(tmp))
+        figures = _Figures(Path(figures_dir or tmp))
         if len(sources) == 1 and not sources[0].is_sweep:
             run = runs[0]
             title = f"{label_of[id(run)]} — dlexp run report"
@@ -342,9 +343,12 @@ class _Figures:
         self.count = 0
 
     def draw(self, alt: str, draw: Callable[[Path], Any]) -> str:
-        """``draw(path)`` writes a PNG to ``path``."""
+        """``draw(path)`` writes a PNG to ``path``, named after ``alt``."""
         self.count += 1
-        path = self.folder / f"figure-{self.count}.png"
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", alt).strip("-.")[:80] or "figure"
+        path = self.folder / f"{stem}.png"
+        if path.exists():
+            path = self.folder / f"{stem}-{self.count}.png"
         draw(path)
         return img_tag(path.read_bytes(), alt)
 
