@@ -30,7 +30,7 @@ import pandas as pd
 from dlexp import rundir as rd
 from dlexp.errors import DlexpError
 
-TABLES = ["metrics", "grad_norms", "layer_stats", "timing", "histograms"]
+TABLES = ["metrics", "grad_norms", "layer_stats", "timing", "histograms", "steps"]
 
 
 @dataclass
@@ -47,25 +47,30 @@ class Run:
     layer_stats: pd.DataFrame  # layer_stats.csv: one row per (logged step, layer)
     timing: pd.DataFrame  # timing.csv: wall-clock seconds per epoch
     histograms: pd.DataFrame | None  # histograms.csv when the run logged histograms, else None
+    steps: pd.DataFrame | None  # steps.csv (per-step lr and batch loss) when the schedule wrote it, else None
 
     def table(self, name: str) -> pd.DataFrame:
-        """One of :data:`TABLES` by name (``histograms`` of a run without them: an empty frame)."""
+        """One of :data:`TABLES` by name (an optional file the run lacks: an empty frame)."""
         if name not in TABLES:
             raise DlexpError(f"table {name!r}: accepted: {', '.join(TABLES)}")
         frame = getattr(self, name)
         if frame is None:
-            frame = pd.DataFrame({c: pd.Series(dtype=object) for c in rd.HISTOGRAM_COLUMNS})
+            columns = rd.HISTOGRAM_COLUMNS if name == "histograms" else rd.STEP_COLUMNS
+            frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
         return frame
 
 
 def load(path: str | Path) -> Run:
     """Read one run directory (raises :class:`~dlexp.errors.DlexpError` naming it if it is not one)."""
-    from dlexp.report.rundata import read_run
+    from dlexp.report.rundata import read_csv_tolerant, read_run
 
     data = read_run(path, require_steps=False)
+    steps = None
+    if (data.path / rd.STEPS).is_file():
+        steps = read_csv_tolerant(data.path / rd.STEPS, rd.STEP_COLUMNS, rd.STEP_COLUMNS)
     return Run(path=data.path, name=data.name, status=data.status, config=data.config, summary=data.summary,
                metrics=data.metrics, grad_norms=data.grads, layer_stats=data.layers, timing=data.timing,
-               histograms=data.histograms)
+               histograms=data.histograms, steps=steps)
 
 
 def find_runs(source: str | Path | list[str | Path]) -> list[Path]:

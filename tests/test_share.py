@@ -56,6 +56,10 @@ def test_load_reads_histograms_when_present(made, tmp_path):
     hist = runs.load(copy).histograms
     assert list(hist["count"]) == [5, 7] and list(hist["kind"]) == ["activation"] * 2
     assert runs.load_many(copy, "histograms")["bin_high"].tolist() == [0.0, 1.0]
+    assert runs.load(copy).steps is None and list(runs.load_many(copy, "steps").columns) == ["run", "step", "epoch",
+                                                                                              "lr", "loss"]
+    (copy / "steps.csv").write_text("step,epoch,lr,loss\n1,1,0.001,0.69\n2,1,0.002,0.68\n")
+    assert runs.load(copy).steps["lr"].tolist() == [0.001, 0.002]
 
 
 def test_load_many_stacks_a_sweep_with_a_run_column(made):
