@@ -7,7 +7,8 @@ need no server: ``sqlite:///mlflow.db`` (artifacts in ``mlartifacts/`` beside th
 - params: the resolved config, flattened (``training.optimizer.lr``);
 - metrics: every series of :func:`dlexp.export.scalar_series`, with the optimizer step as step;
 - artifacts: the run directory's CSVs, config.yaml and summary.json, the PNG figures and the HTML
-  page of ``dlexp report`` (checkpoints are not copied);
+  page of ``dlexp report`` (checkpoints are not copied); a sweep parent's page has the comparison,
+  the overlaid curves and each run's tables, its runs' figures being in their own pages;
 - tags: ``dlexp.status``, ``dlexp.seed``, ``dlexp.verdict`` (grad-report's), ``dlexp.run_key``,
   ``dlexp.run_dir``, and ``mlflow.runName``; a sweep's runs carry ``mlflow.parentRunId``.
 
@@ -185,10 +186,12 @@ def _copy(source: Path, names: list[str], folder: Path) -> None:
 
 
 def _report(path: Path, folder: Path, figures: bool) -> None:
-    """``report.html`` of ``path`` into ``folder``, and with ``figures`` its PNGs under ``figures/``."""
+    """``report.html`` of ``path`` into ``folder``, and with ``figures`` its PNGs under ``figures/``
+    (a sweep's page: its comparison and tables; each child run carries its own figures)."""
     from dlexp.report.html import read_sources, render
 
     figures_dir = folder / "figures" if figures else None
     if figures_dir is not None:
         figures_dir.mkdir()
-    rd.write_text_atomic(folder / "report.html", render(read_sources([path]), figures_dir=figures_dir))
+    page = render(read_sources([path]), figures_dir=figures_dir, run_figures=figures)
+    rd.write_text_atomic(folder / "report.html", page)

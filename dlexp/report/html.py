@@ -103,8 +103,11 @@ def write_report(paths: list[Path], out: Path, th: Thresholds = Thresholds()) ->
     return out
 
 
-def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Path | None = None) -> str:
-    """The whole page as text; ``figures_dir``: also keep each figure there as a PNG named after it."""
+def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Path | None = None,
+           run_figures: bool = True) -> str:
+    """The whole page as text. ``figures_dir``: also keep each figure there as a PNG named after it.
+    ``run_figures=False``: the collapsed run sections of a comparison page carry tables only (for a
+    page whose runs have pages of their own, as an MLflow sweep's children do)."""
     from dlexp.cli.report import _labels
 
     runs = [run for source in sources for run in source.runs]
@@ -134,7 +137,8 @@ def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Pa
                 label = label_of[id(run)]
                 body.append(f"<details class=\"run\" id=\"{_anchor(run)}\"><summary>{_esc(label)} "
                             f"{_status_badge(run.status)} <span class=\"muted\">{_esc(str(run.path))}"
-                            f"</span></summary>{_run_body(run, reports.get(id(run)), label, th, figures)}"
+                            f"</span></summary>"
+                            f"{_run_body(run, reports.get(id(run)), label, th, figures if run_figures else None)}"
                             "</details>")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     body.append(f"<footer class=\"muted\"><hr>Written by dlexp {__version__} on {_esc(stamp)} from "
@@ -154,25 +158,29 @@ def _heading(run: RunData, label: str, tag: str) -> str:
     return f"<{tag}>{_esc(label)} {_status_badge(run.status)}</{tag}>"
 
 
-def _run_body(run: RunData, report: RunReport | None, label: str, th: Thresholds, figures: _Figures) -> str:
+def _run_body(run: RunData, report: RunReport | None, label: str, th: Thresholds,
+              figures: _Figures | None) -> str:
+    """One run's section; ``figures=None``: tables only."""
     from dlexp.report import figures as fg
 
     parts = [_meta(run), *_status_notes(run, report)]
     parts.append("<h3>Metrics</h3>" + table_html(metrics_table(run)))
-    parts.append("<h3>Curves</h3>")
-    parts.append(figures.draw(f"{label}: loss per epoch", lambda path: fg.plot_loss(run, path, label)))
-    for metric in fg.epoch_metrics(run.metrics):
-        parts.append(figures.draw(f"{label}: {metric} per epoch",
-                                  lambda path, m=metric: fg.plot_metric(run, path, label, m)))
+    if figures is not None:
+        parts.append("<h3>Curves</h3>")
+        parts.append(figures.draw(f"{label}: loss per epoch", lambda path: fg.plot_loss(run, path, label)))
+        for metric in fg.epoch_metrics(run.metrics):
+            parts.append(figures.draw(f"{label}: {metric} per epoch",
+                                      lambda path, m=metric: fg.plot_metric(run, path, label, m)))
     parts.append("<h3>Gradients</h3>")
     if report is None:
         parts.append("<p class=\"callout\">No gradient rows in grad_norms.csv yet: the run has not logged a "
                      "step, so there are no gradient figures or verdicts.</p>")
     else:
-        parts.append(figures.draw(f"{label}: gradient norm of each layer over training",
-                                  lambda path: fg.plot_grad_lines(run, path, label)))
-        parts.append(figures.draw(f"{label}: log10 gradient norm, layer × step",
-                                  lambda path: fg.plot_grad_heatmap(run, path, label)))
+        if figures is not None:
+            parts.append(figures.draw(f"{label}: gradient norm of each layer over training",
+                                      lambda path: fg.plot_grad_lines(run, path, label)))
+            parts.append(figures.draw(f"{label}: log10 gradient norm, layer × step",
+                                      lambda path: fg.plot_grad_heatmap(run, path, label)))
         parts.append("<h3>Gradient health per layer (grad-report)</h3>")
         parts.append(verdict_section(report, th))
     if len(run.layers):
