@@ -15,10 +15,7 @@ curves, a verdict per run, and each run's section collapsed below.
 
 from __future__ import annotations
 
-import base64
-import html
 import re
-import struct
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
 from dlexp import __version__
 from dlexp import rundir as rd
 from dlexp.errors import DlexpError
-from dlexp.report.gradients import VERDICTS, RunReport, Thresholds, report_run
+from dlexp.report.gradients import RunReport, Thresholds, report_run
+from dlexp.report.html_blocks import esc, img_tag, table_html
 from dlexp.report.rundata import RunData, read_run
 
 CSS = """
@@ -123,7 +120,7 @@ def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Pa
                     _run_body(run, reports.get(id(run)), label_of[id(run)], th, figures)]
         else:
             title = "dlexp report: " + ", ".join(source.path.name for source in sources)
-            body = [f"<h1>{_esc(title)}</h1>"]
+            body = [f"<h1>{esc(title)}</h1>"]
             loose = [run for source in sources if not source.is_sweep for run in source.runs]
             groups = [(source.path, source.runs) for source in sources if source.is_sweep]
             if len(loose) > 1:  # one run beside sweeps has nothing to be compared with
@@ -131,23 +128,23 @@ def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Pa
             for folder, members in groups:
                 body.append(_comparison_section(folder, members, [label_of[id(r)] for r in members], figures))
             body.append(_verdict_overview(runs, reports, label_of))
-            body.append(f"<p class=\"muted\">{_esc(_thresholds_line(th))}</p>")
+            body.append(f"<p class=\"muted\">{esc(_thresholds_line(th))}</p>")
             body.append("<h2>Runs</h2>")
             for run in runs:
                 label = label_of[id(run)]
-                body.append(f"<details class=\"run\" id=\"{_anchor(run)}\"><summary>{_esc(label)} "
-                            f"{_status_badge(run.status)} <span class=\"muted\">{_esc(str(run.path))}"
+                body.append(f"<details class=\"run\" id=\"{_anchor(run)}\"><summary>{esc(label)} "
+                            f"{_status_badge(run.status)} <span class=\"muted\">{esc(str(run.path))}"
                             f"</span></summary>"
                             f"{_run_body(run, reports.get(id(run)), label, th, figures if run_figures else None)}"
                             "</details>")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    body.append(f"<footer class=\"muted\"><hr>Written by dlexp {__version__} on {_esc(stamp)} from "
-                f"{_esc(', '.join(str(s.path) for s in sources))}. Self-contained: no network, no script."
+    body.append(f"<footer class=\"muted\"><hr>Written by dlexp {__version__} on {esc(stamp)} from "
+                f"{esc(', '.join(str(s.path) for s in sources))}. Self-contained: no network, no script."
                 "</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<meta name=\"generator\" content=\"dlexp {__version__}\">\n"
-            f"<title>{_esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
@@ -155,7 +152,7 @@ def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Pa
 
 
 def _heading(run: RunData, label: str, tag: str) -> str:
-    return f"<{tag}>{_esc(label)} {_status_badge(run.status)}</{tag}>"
+    return f"<{tag}>{esc(label)} {_status_badge(run.status)}</{tag}>"
 
 
 def _run_body(run: RunData, report: RunReport | None, label: str, th: Thresholds,
@@ -188,7 +185,7 @@ def _run_body(run: RunData, report: RunReport | None, label: str, th: Thresholds
     config = run.path / rd.CONFIG
     if config.is_file():
         text = config.read_text(encoding="utf-8", errors="replace")
-        parts.append(f"<details><summary>Resolved config ({rd.CONFIG})</summary><pre>{_esc(text)}</pre>"
+        parts.append(f"<details><summary>Resolved config ({rd.CONFIG})</summary><pre>{esc(text)}</pre>"
                      "</details>")
     return "\n".join(parts)
 
@@ -198,8 +195,8 @@ def verdict_section(report: RunReport, th: Thresholds) -> str:
     from dlexp.cli.report import diagnosis_line, full_table
 
     table = table_html(full_table(report), css_class="verdicts")
-    return (f"{table}<p class=\"muted\">{_esc(_thresholds_line(th))}</p>"
-            f"<p class=\"diagnosis verdict-{_esc(report.verdict)}\">{_esc(diagnosis_line(report))}</p>")
+    return (f"{table}<p class=\"muted\">{esc(_thresholds_line(th))}</p>"
+            f"<p class=\"diagnosis verdict-{esc(report.verdict)}\">{esc(diagnosis_line(report))}</p>")
 
 
 def _thresholds_line(th: Thresholds) -> str:
@@ -255,7 +252,7 @@ def _meta(run: RunData) -> str:
              ("parameters", s.get("n_params")), ("epochs / steps", _pair(s.get("epochs"), s.get("steps"))),
              ("seed", run.config.get("seed")), ("wall time (s)", s.get("wall_s")),
              ("versions", ", ".join(f"{k} {v}" for k, v in (s.get("versions") or {}).items()) or None)]
-    rows = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(str(v))}</dd>" for k, v in items if v not in (None, ""))
+    rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(str(v))}</dd>" for k, v in items if v not in (None, ""))
     return f"<dl class=\"meta\">{rows}</dl>"
 
 
@@ -271,11 +268,11 @@ def _status_notes(run: RunData, report: RunReport | None) -> list[str]:
         where = f" at step {d.get('step')} (epoch {d.get('epoch')})" if d else ""
         layer = f", first non-finite parameter {d['layer']}" if d.get("layer") else ""
         reason = f": {d['reason']}" if d.get("reason") else ""
-        notes.append(f"<p class=\"callout diverged\">Diverged{_esc(where + layer + reason)}. "
+        notes.append(f"<p class=\"callout diverged\">Diverged{esc(where + layer + reason)}. "
                      "The curves stop where the numbers stopped being finite.</p>")
     elif run.status == "interrupted":
         notes.append(f"<p class=\"callout\">Interrupted after epoch {last_epoch}; "
-                     f"<code>dlexp train --resume {_esc(str(run.path))}</code> continues it.</p>")
+                     f"<code>dlexp train --resume {esc(str(run.path))}</code> continues it.</p>")
     elif run.status == "running":
         notes.append("<p class=\"callout\">Still running (or killed without a chance to say so): this page "
                      "shows what was on disk when it was written.</p>")
@@ -304,10 +301,10 @@ def _comparison_section(folder: Path | None, runs: list[RunData], labels: list[s
         kind = "sweep" if folder is not None and (folder / "runs").is_dir() else "runs"
         comparison = group_runs(runs, labels, kind=kind, name=strip_stamp(folder.name) if folder else "")
     heading = f"Comparison: {folder}" if folder is not None else "Comparison of the runs given"
-    parts = [f"<h2>{_esc(heading)}</h2>", table_html(sweep_table(comparison), css_class="comparison")]
+    parts = [f"<h2>{esc(heading)}</h2>", table_html(sweep_table(comparison), css_class="comparison")]
     source = ("the sweep's own result (sweep.json), as `dlexp sweep` printed it" if comparison.source == "sweep.json"
               else "runs grouped by config (runs whose configs differ only in seed and name form one row)")
-    parts.append(f"<p class=\"muted\">From {_esc(source)}.</p>")
+    parts.append(f"<p class=\"muted\">From {esc(source)}.</p>")
     if comparison.not_averaged:
         parts.append(f"<p class=\"callout\">{comparison.not_averaged} run(s) still running or of unknown "
                      "status: not averaged (statistics are over completed runs).</p>")
@@ -361,82 +358,9 @@ class _Figures:
         return img_tag(path.read_bytes(), alt)
 
 
-def img_tag(png: bytes, alt: str) -> str:
-    """An ``<img>`` carrying the PNG inline, with its pixel size so the page lays out before decoding."""
-    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk follows the 8-byte signature
-    data = base64.b64encode(png).decode("ascii")
-    return (f"<img class=\"figure\" alt=\"{_esc(alt)}\" width=\"{width}\" height=\"{height}\" "
-            f"src=\"data:image/png;base64,{data}\">")
-
-
-def table_html(table: Table, css_class: str = "", wrap_last: bool = False) -> str:
-    """A rich Table as an HTML table: same title, headers, cells (as plain text) and alignment;
-    cell colours and bold from the cell's rich style; the caption below it."""
-    columns = table.columns
-    cells = [list(column.cells) for column in columns]
-    n_rows = max((len(c) for c in cells), default=0)
-    head = "".join(f"<th class=\"{_align(c.justify)}\">{_esc(_plain(c.header))}</th>" for c in columns)
-    body = []
-    for i in range(n_rows):
-        tds = []
-        for j, column in enumerate(columns):
-            cell = cells[j][i] if i < len(cells[j]) else ""
-            text = _as_text(cell)
-            style = _css(text)
-            if wrap_last and j == len(columns) - 1:
-                style += "white-space:normal;min-width:16em;"
-            klass = _align(column.justify)
-            if text.plain in VERDICTS:
-                klass += f" verdict verdict-{text.plain}"
-            attributes = f'class="{klass}"' + (f' style="{style}"' if style else "")
-            tds.append(f"<td {attributes}>{_esc(text.plain)}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    title = f"<caption>{_esc(_plain(table.title))}</caption>" if table.title else ""
-    caption = f"<p class=\"caption\">{_esc(_plain(table.caption))}</p>" if table.caption else ""
-    klass = f" class=\"{css_class}\"" if css_class else ""
-    return (f"<div class=\"scroll\"><table{klass}>{title}<thead><tr>{head}</tr></thead><tbody>"
-            + "".join(body) + f"</tbody></table></div>{caption}")
-
-
-def _as_text(cell: Any) -> Text:
-    if isinstance(cell, Text):
-        return cell
-    if isinstance(cell, str):
-        return Text.from_markup(cell)
-    return Text(str(cell))
-
-
-def _plain(value: Any) -> str:
-    return _as_text(value).plain if value is not None else ""
-
-
-def _css(text: Text) -> str:
-    style = Style.parse(text.style) if isinstance(text.style, str) else text.style
-    for span in text.spans:  # markup such as "[green]…[/]" styles the whole cell through a span
-        if span.start == 0 and span.end >= len(text.plain):
-            style = style + (Style.parse(span.style) if isinstance(span.style, str) else span.style)
-    out = ""
-    if style.color is not None and not style.color.is_default:
-        r, g, b = style.color.get_truecolor()
-        out += f"color:rgb({r},{g},{b});"
-    if style.bold:
-        out += "font-weight:bold;"
-    if style.dim:
-        out += "opacity:.6;"
-    return out
-
-
-def _align(justify: str | None) -> str:
-    return {"right": "right", "center": "center"}.get(justify or "left", "left")
-
-
 def _status_badge(status: str) -> str:
-    return f"<span class=\"status status-{_esc(status)}\">{_esc(status)}</span>"
+    return f"<span class=\"status status-{esc(status)}\">{esc(status)}</span>"
 
 
 def _anchor(run: RunData) -> str:
     return "run-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in run.path.name)
-
-
-def _esc(text: str) -> str:
-    return html.escape(str(text), quote=True)
