@@ -232,3 +232,24 @@ def test_bad_arguments_fail_in_one_line_and_leave_the_old_page(made, tmp_path):
     code, _, err = invoke("report", made["run"], "--html", tmp_path)
     assert code == 2 and "is a folder" in err
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left behind
+
+
+def test_the_page_shows_whatever_metrics_the_run_logged(tmp_path):
+    """A test split, and regression metrics: every logged metric has its rows and its curve."""
+    from conftest import CONFIGS
+
+    code, _, err = invoke("train", CONFIGS / "regression_sine.yaml", "--set", "training.epochs=2", "--set",
+                          "data.test_fraction=0.2", "--runs-dir", tmp_path / "runs", "--quiet")
+    assert code == 0, err
+    run = next((tmp_path / "runs").iterdir())
+    metrics = pd.read_csv(run / "metrics.csv")
+    per_split = sorted({c.split("_", 1)[1] for c in metrics.columns if c.startswith("test_")})
+    assert "loss" in per_split and len(per_split) > 1  # e.g. loss, mae, r2, rmse
+    out = tmp_path / "page.html"
+    report(run, "--html", out)
+    page = out.read_text()
+    table = next(t for t in Tables(page).tables if t["caption"].startswith(runs.load(run).name))
+    shown = {row[0] for row in table["rows"][1:]}
+    assert {f"test_{m}" for m in per_split} <= shown
+    logged = dict.fromkeys(c.split("_", 1)[1] for c in metrics.columns if c.startswith(("train_", "val_", "test_")))
+    assert re.findall(r'alt="[^"]*: ([^"]*) per epoch"', page) == ["loss"] + [m for m in logged if m != "loss"]
