@@ -29,7 +29,7 @@ QuickOption = Annotated[bool, typer.Option(
     help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's direction "
          "does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", metavar="IDS", rich_help_panel=RUN, show_default="all 12",
+    "--only", metavar="IDS", rich_help_panel=RUN, show_default="every claim",
     help="Claims to run, e.g. 1,7 or 2-5.")]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,

@@ -25,7 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 # is listed after these, in registration order (tests/test_help.py asks that every command be named).
 COMMAND_ORDER = [
     "init", "validate", "train", "evaluate", "predict", "grad-report", "plot", "compare-optimizers", "sweep",
-    "lr-find", "gradcheck", "gallery",
+    "lr-find", "gradcheck", "gallery", "report", "export",
 ]
 
 # Flags that mean the same to every command and may stand anywhere on the line (`dlexp --debug train

@@ -53,11 +53,13 @@ def _layer_colors(n: int):
 
 
 # train under validation: drawn first, wider and paler, so a validation curve lying on top of it
-# leaves the train curve visible on both sides
+# leaves the train curve visible on both sides; test dotted
 TRAIN_STYLE = {"linestyle": "-", "linewidth": 3.0, "alpha": 0.45, "zorder": 2}
 VAL_STYLE = {"linestyle": "--", "linewidth": 1.5, "zorder": 3}
-SPLITS = (("train", TRAIN_STYLE), ("val", VAL_STYLE))
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+TEST_STYLE = {"linestyle": ":", "linewidth": 1.5, "zorder": 3}
+SPLITS = (("train", TRAIN_STYLE, "train"), ("val", VAL_STYLE, "validation"), ("test", TEST_STYLE, "test"))
+METRIC_AXIS = {"acc": "accuracy (fraction of samples classified right)"}
+METRIC_FILE = {"acc": "accuracy"}
 
 
 def _series(run: RunData, column: str) -> pd.Series:
@@ -69,36 +71,59 @@ def _markers(n: int) -> dict:
     return {"marker": "o", "markersize": 3} if n <= 30 else {}
 
 
-def _test_value(run: RunData, metric: str) -> float | None:
-    """The test split's score (measured once, after training), if the run has one."""
+def _test_after_training(run: RunData, metric: str) -> float | None:
+    """The test split's score from summary.json, for a run that did not log the test split per epoch."""
+    if len(_series(run, f"test_{metric}")):
+        return None
     value = (run.summary.get("test") or {}).get(f"test_{metric}")
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def metric_figure(run: RunData, metric: str, label: str):
-    """``metric`` ('loss' or 'acc') per epoch: train, validation, and the test score when present."""
-    fig = _figure(RUN_FIGSIZE)
-    ax = fig.add_subplot()
+def _draw_splits(ax, run: RunData, metric: str, name: str | None = None, color=None) -> None:
+    """One line per split that logged ``<split>_<metric>`` (train, validation, test); the test score
+    measured once after training, if that is all the run has, as a star at the last epoch.
+    ``name``: label the lines "<name> (<split>)" (overlays) instead of "<split> <metric>"."""
     epochs = run.metrics["epoch"] if "epoch" in run.metrics else pd.Series(dtype=float)
-    for split, style in SPLITS:
+    colour = {} if color is None else {"color": color}
+    for split, style, split_name in SPLITS:
         values = _series(run, f"{split}_{metric}")
         if len(values):
-            ax.plot(epochs, values, **style, **_markers(len(values)), label=f"{SPLIT_NAMES[split]} {metric}")
-    test = _test_value(run, metric)
+            markers = _markers(len(values)) if name is None else {}
+            ax.plot(epochs, values, **style, **markers, **colour,
+                    label=f"{name} ({split_name})" if name else f"{split_name} {metric}")
+    test = _test_after_training(run, metric)
     if test is not None and len(epochs):
-        ax.plot([epochs.max()], [test], "*", markersize=12, zorder=4,
-                label=f"test {metric} (after training): {test:.3g}")
+        ax.plot([epochs.max()], [test], "*", markersize=12, zorder=4, **colour,
+                label=f"{name} (test)" if name else f"test {metric} (after training): {test:.3g}")
+
+
+def epoch_metrics(metrics: pd.DataFrame) -> list[str]:
+    """The metrics logged per split besides the loss (``acc``, ...), in column order."""
+    names = [c.split("_", 1)[1] for c in metrics.columns if c.split("_", 1)[0] in ("train", "val", "test")
+             and "_" in c]
+    return [name for name in dict.fromkeys(names) if name != "loss"]
+
+
+def _metrics_drawn(run: RunData) -> list[str]:
+    """Besides the loss, the metrics this run logged values of."""
+    return [m for m in epoch_metrics(run.metrics) if any(len(_series(run, f"{s}_{m}")) for s, _, _ in SPLITS)]
+
+
+def metric_figure(run: RunData, metric: str, label: str):
+    """``metric`` ('loss', 'acc', ...) per epoch: train, validation and test."""
+    fig = _figure(RUN_FIGSIZE)
+    ax = fig.add_subplot()
+    _draw_splits(ax, run, metric)
     ax.set_xlabel("epoch (0 = at initialisation)")
     if metric == "loss":
         loss_name = run.summary.get("loss") or _spec_name(run.training.get("loss", "loss"))
         ax.set_ylabel(f"loss ({loss_name}, mean per sample)")
-        ax.set_title(f"{label}: loss per epoch ({run.status})")
     else:
-        ax.set_ylabel("accuracy (fraction correct)")
-        ax.set_title(f"{label}: accuracy per epoch ({run.status})")
+        ax.set_ylabel(METRIC_AXIS.get(metric, metric))
+    ax.set_title(f"{label}: {metric} per epoch ({run.status})")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right" if metric == "loss" else "lower right")
+        ax.legend(loc="best")
     else:
         ax.text(0.5, 0.5, "no epoch finished yet", transform=ax.transAxes, ha="center", va="center")
     return fig
@@ -108,8 +133,9 @@ def plot_loss(run: RunData, path: Path, label: str) -> Path:
     return _save(metric_figure(run, "loss", label), path)
 
 
-def has_accuracy(run: RunData) -> bool:
-    return any(len(_series(run, f"{split}_acc")) for split, _ in SPLITS)
+def plot_metric(run: RunData, path: Path, label: str, metric: str) -> Path:
+    """``<split>_<metric>`` per epoch, e.g. ``metric="acc"``: train, validation and test accuracy."""
+    return _save(metric_figure(run, metric, label), path)
 
 
 def overlay_figure(runs: list[RunData], names: list[str], metric: str):
@@ -117,21 +143,12 @@ def overlay_figure(runs: list[RunData], names: list[str], metric: str):
     top of the wider, paler train curve."""
     fig = _figure(RUN_FIGSIZE)
     ax = fig.add_subplot()
-    colors = _run_colors(len(runs))
-    for run, name, color in zip(runs, names, colors):
-        epochs = run.metrics["epoch"] if "epoch" in run.metrics else pd.Series(dtype=float)
-        for split, style in SPLITS:
-            values = _series(run, f"{split}_{metric}")
-            if len(values):
-                ax.plot(epochs, values, color=color, **style, label=f"{name} ({SPLIT_NAMES[split]})")
-        test = _test_value(run, metric)
-        if test is not None and len(epochs):
-            ax.plot([epochs.max()], [test], "*", color=color, markersize=12, zorder=4, label=f"{name} (test)")
-    what = "loss" if metric == "loss" else "accuracy"
+    for run, name, color in zip(runs, names, _run_colors(len(runs))):
+        _draw_splits(ax, run, metric, name=name, color=color)
     ax.set_xlabel("epoch (0 = at initialisation)")
-    ax.set_ylabel("loss (mean per sample)" if metric == "loss" else "accuracy (fraction correct)")
-    ax.set_title(f"{what} per epoch: {', '.join(names)}" if len(", ".join(names)) <= 60
-                 else f"{what} per epoch: {len(runs)} runs")
+    ax.set_ylabel("loss (mean per sample)" if metric == "loss" else METRIC_AXIS.get(metric, metric))
+    shown = ", ".join(names)
+    ax.set_title(f"{metric} per epoch: {shown if len(shown) <= 60 else f'{len(runs)} runs'}")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, ncol=2 if len(runs) > 4 else 1, loc="best",
@@ -147,12 +164,11 @@ def _run_colors(n: int):
 
 
 def plot_overlay(runs: list[RunData], names: list[str], out_dir: Path, prefix: str = "overlay_") -> list[Path]:
-    """``overlay_loss.png`` and, when any run has accuracies, ``overlay_accuracy.png``."""
+    """``overlay_loss.png`` and one per other metric any run logged (``overlay_accuracy.png``, ...)."""
     out_dir = Path(out_dir)
-    files = [_save(overlay_figure(runs, names, "loss"), out_dir / f"{prefix}loss.png")]
-    if any(has_accuracy(run) for run in runs):
-        files.append(_save(overlay_figure(runs, names, "acc"), out_dir / f"{prefix}accuracy.png"))
-    return files
+    metrics = ["loss", *dict.fromkeys(m for run in runs for m in _metrics_drawn(run))]
+    return [_save(overlay_figure(runs, names, m), out_dir / f"{prefix}{METRIC_FILE.get(m, m)}.png")
+            for m in metrics]
 
 
 def _w_norms(run: RunData) -> pd.DataFrame:
@@ -226,12 +242,12 @@ def _edges(centers: np.ndarray) -> np.ndarray:
 
 
 def plot_run(run: RunData, out_dir: Path, label: str, prefix: str = "") -> list[Path]:
-    """The figures of one run: ``loss.png``, ``accuracy.png`` (classification), ``grad_norms.png``,
-    ``grad_heatmap.png``."""
+    """The figures of one run: ``loss.png``, one per other logged metric (``accuracy.png`` for a
+    classifier), ``grad_norms.png``, ``grad_heatmap.png``."""
     out_dir = Path(out_dir)
     files = [plot_loss(run, out_dir / f"{prefix}loss.png", label)]
-    if has_accuracy(run):
-        files.append(_save(metric_figure(run, "acc", label), out_dir / f"{prefix}accuracy.png"))
+    for metric in _metrics_drawn(run):
+        files.append(plot_metric(run, out_dir / f"{prefix}{METRIC_FILE.get(metric, metric)}.png", label, metric))
     return files + [plot_grad_lines(run, out_dir / f"{prefix}grad_norms.png", label),
                     plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label)]
 
