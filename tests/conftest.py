@@ -107,7 +107,7 @@ def deep_runs(tmp_path_factory) -> dict[str, Path]:
         code, _, err = invoke("train", config, "--runs-dir", root / "runs", "--quiet")
         assert code == 0, err
         code, sweep_out, err = invoke("sweep", config, "--grid", "training.optimizer.lr=0.1,0.5", "--seeds",
-                                      "2", "--jobs", "1", "--runs-dir", root / "runs")
+                                      "2", "--jobs", "1", "--runs-dir", root / "runs", "--wide")  # every column
         assert code == 0, err
     run = next((root / "runs").glob("deep-*"))
     sweep = next((root / "runs" / "sweeps").glob("deep-*"))

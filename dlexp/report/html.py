@@ -192,7 +192,7 @@ def _run_body(run: RunData, report: RunReport | None, label: str, th: Thresholds
 
 def verdict_section(report: RunReport, th: Thresholds) -> str:
     """grad-report's full table for one run, its thresholds and its diagnosis in words."""
-    from dlexp.cli.report import diagnosis_line, full_table
+    from dlexp.cli.report_tables import diagnosis_line, full_table
 
     table = table_html(full_table(report), css_class="verdicts")
     return (f"{table}<p class=\"muted\">{esc(_thresholds_line(th))}</p>"
@@ -200,14 +200,15 @@ def verdict_section(report: RunReport, th: Thresholds) -> str:
 
 
 def _thresholds_line(th: Thresholds) -> str:
-    from dlexp.cli.report import thresholds_line
+    from dlexp.cli.report_tables import thresholds_line
 
     return thresholds_line(th)
 
 
 def metrics_table(run: RunData) -> Table:
     """The table ``dlexp train`` ends with, plus any metric it does not list (test split included)."""
-    from dlexp.cli.display import GradCollector, fmt, summary_tables
+    from dlexp.cli.display import GradCollector, summary_tables
+    from dlexp.cli.tables import num as fmt
     from dlexp.report.compare import final_metrics
 
     summary = dict(run.summary)
@@ -228,7 +229,8 @@ def metrics_table(run: RunData) -> Table:
 
 def layer_stats_table(run: RunData) -> Table:
     """Each layer's activation statistics over the last logged epoch (means over its logged steps)."""
-    from dlexp.cli.report import _fixed, _num
+    from dlexp.cli.report_tables import _fixed
+    from dlexp.cli.tables import num as _num
 
     stats = run.layers
     last = int(stats["epoch"].max())
@@ -317,7 +319,7 @@ def _comparison_section(folder: Path | None, runs: list[RunData], labels: list[s
 
 
 def _verdict_overview(runs: list[RunData], reports: dict[int, RunReport], label_of: dict[int, str]) -> str:
-    from dlexp.cli.display import fmt
+    from dlexp.cli.tables import num as fmt
     from dlexp.report.compare import final_metrics
 
     table = Table(title="gradient verdict of each run (its worst layer; details in its section)",
@@ -329,7 +331,7 @@ def _verdict_overview(runs: list[RunData], reports: dict[int, RunReport], label_
         final = final_metrics(run)
         verdict = Text(report.verdict if report else "—")
         if report is not None:
-            from dlexp.cli.report import VERDICT_STYLE
+            from dlexp.cli.report_tables import VERDICT_STYLE
 
             verdict.stylize(VERDICT_STYLE.get(report.verdict, ""))
         table.add_row(label_of[id(run)], run.status, fmt(final.get("val_loss")), verdict,
