@@ -157,7 +157,8 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
     try:
         model = MLP(dataset.X_train.shape[1], cfg.model.hidden_sizes(), n_outputs,
                     activation=cfg.model.activation, init=cfg.model.init, dropout=cfg.model.dropout,
-                    dropout_mode=cfg.model.dropout_mode, batchnorm=cfg.model.batchnorm,
+                    dropout_mode=cfg.model.dropout_mode, norm=cfg.model.normalization(),
+                    residual=cfg.model.residual_every(),
                     output_activation=out_act, dtype=cfg.dtype, rng=rngs["init"])
         optimizer = make_optimizer(cfg.training.optimizer)
         schedule = make_schedule(cfg.training.schedule)
