@@ -314,6 +314,7 @@ class TrainingConfig(StrictModel):
 
 class LoggingConfig(StrictModel):
     grad_every: int = Field(1, ge=1, le=10_000_000)
+    histograms_every: int = Field(0, ge=0, le=10_000_000)  # 0: no histograms.csv
 
 
 class ExperimentConfig(StrictModel):

@@ -183,19 +183,23 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    shuffle=t.shuffle, l1=t.l1, l2=t.l2, clip_grad_norm=t.clip_grad_norm,
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
-                   grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
+                   grad_every=p.cfg.logging.grad_every, histograms_every=p.cfg.logging.histograms_every,
+                   shuffle_rng=p.rngs["shuffle"],
                    dropout_rng=p.rngs["dropout"], callbacks=callbacks)
 
 
 class RunWriter(Callback):
     """Writes the CSVs and checkpoints of a run directory as records arrive."""
 
-    def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float):
+    def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
+                 histograms: bool = False):
         self.run_dir = run_dir
         self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification))
         self.grads = rd.CsvLog(run_dir / rd.GRAD_NORMS, rd.GRAD_COLUMNS)
         self.layers = rd.CsvLog(run_dir / rd.LAYER_STATS, rd.LAYER_COLUMNS)
         self.timing = rd.CsvLog(run_dir / rd.TIMING, rd.TIMING_COLUMNS)
+        self.histograms = rd.CsvLog(run_dir / rd.HISTOGRAMS, rd.HISTOGRAM_COLUMNS) if histograms else None
+        self._logs = [log for log in (self.grads, self.layers, self.histograms, self.metrics, self.timing) if log]
         self.checkpoint_every = checkpoint_every
         self.started = started
         self.elapsed_before = 0.0
@@ -204,8 +208,8 @@ class RunWriter(Callback):
         return self.elapsed_before + time.perf_counter() - self.started
 
     def on_epoch(self, row):
-        self.grads.flush()  # the epoch's step rows reach the disk before its metrics row
-        self.layers.flush()
+        for log in self._logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
+            log.flush()
         self.metrics.write([row], flush=True)
         self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}],
                           flush=True)
@@ -214,19 +218,22 @@ class RunWriter(Callback):
         self.grads.write(grad_rows)
         self.layers.write(layer_rows)
 
+    def on_histograms(self, rows):
+        self.histograms.write(rows)
+
     def on_epoch_end(self, trainer):
         if self.checkpoint_every and trainer.epoch % self.checkpoint_every == 0:
             self.checkpoint(trainer)
 
     def checkpoint(self, trainer):
-        for log in (self.grads, self.layers, self.metrics, self.timing):
+        for log in self._logs:
             log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
         arrays = trainer.checkpoint_arrays()
         arrays["meta.elapsed_s"] = np.array(self.elapsed())
         save_npz_atomic(self.run_dir / "checkpoints" / "last.npz", arrays)
 
     def close(self):
-        for log in (self.metrics, self.grads, self.layers, self.timing):
+        for log in self._logs:
             log.close()
 
 
@@ -331,7 +338,8 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
     p.model.save(run_dir / "checkpoints" / "init.npz")
     rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                                 "versions": _versions()})
-    writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter())
+    writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
+                       histograms=cfg.logging.histograms_every > 0)
     trainer = make_trainer(p, [writer, *(callbacks or [])])
     return _train(p, run_dir, trainer, writer, 0.0)
 
@@ -381,11 +389,12 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
         step, epoch, elapsed_before = 0, -1, 0.0
     for name in (rd.METRICS, rd.TIMING):
         rd.truncate_csv(run_dir / name, lambda r: int(r["epoch"]) <= epoch)
-    for name in (rd.GRAD_NORMS, rd.LAYER_STATS):
+    for name in (rd.GRAD_NORMS, rd.LAYER_STATS, rd.HISTOGRAMS):
         rd.truncate_csv(run_dir / name, lambda r: int(r["step"]) <= step)
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
-    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter())
+    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(),
+                       histograms=cfg.logging.histograms_every > 0)
     writer.elapsed_before = elapsed_before
     trainer.callbacks = [writer, *(callbacks or [])]
     return _train(p, run_dir, trainer, writer, elapsed_before)

@@ -6,6 +6,8 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     metrics.csv        one row per epoch (epoch 0 = at initialisation)
     grad_norms.csv     one row per (logged step, layer, param)
     layer_stats.csv    one row per (logged step, layer)
+    histograms.csv     one row per (histogram step, layer, kind, non-empty bin); only with
+                       logging.histograms_every > 0
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
     summary.json       status: running | completed | interrupted | diverged
     checkpoints/       init.npz, last.npz (resumable state), final.npz
@@ -31,6 +33,7 @@ METRICS = "metrics.csv"
 GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
 TIMING = "timing.csv"
+HISTOGRAMS = "histograms.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 
@@ -38,6 +41,7 @@ GRAD_COLUMNS = ["step", "epoch", "layer", "param", "grad_norm", "param_norm", "u
 LAYER_COLUMNS = ["step", "epoch", "layer", "activation", "act_mean", "act_std", "saturated_fraction",
                  "dead_fraction"]
 TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
+HISTOGRAM_COLUMNS = ["step", "epoch", "layer", "kind", "bin_low", "bin_high", "count"]
 
 
 def metrics_columns(classification: bool) -> list[str]:

@@ -150,6 +150,7 @@ training:
   checkpoint_every: 1          # epochs between checkpoints/last.npz (0: only at the end)
 logging:
   grad_every: 1                # steps between per-layer gradient rows (step 1 always logged)
+  histograms_every: 0          # N > 0: histograms.csv of activations, gradients, weights per layer every N steps
 """
 
 

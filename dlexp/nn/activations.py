@@ -39,6 +39,8 @@ class Activation:
 
     #: whether units can output exactly 0 for every input of a batch (dead ReLUs)
     can_die = False
+    #: (low, high) when every output lies in a bounded interval (histogram bins span it), else None
+    output_range: tuple[float, float] | None = None
 
     def saturated_mask(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """True where f'(z) < SATURATION_LEVEL · max_derivative (subclasses use cheaper equivalents)."""
@@ -84,6 +86,7 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
     max_derivative = 0.25
+    output_range = (0.0, 1.0)
 
     def forward(self, z, out):
         with np.errstate(over="ignore"):
@@ -112,6 +115,7 @@ class Tanh(Activation):
     """a = tanh(z);  a' = 1 - a^2 <= 1."""
 
     name = "tanh"
+    output_range = (-1.0, 1.0)
 
     def forward(self, z, out):
         return np.tanh(z, out=out)

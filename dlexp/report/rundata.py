@@ -21,6 +21,7 @@ from dlexp.errors import DlexpError
 
 NUMERIC_GRAD = ["step", "epoch", "layer", "grad_norm", "param_norm", "update_ratio"]
 NUMERIC_LAYER = ["step", "epoch", "layer", "act_mean", "act_std", "saturated_fraction", "dead_fraction"]
+NUMERIC_HISTOGRAM = ["step", "epoch", "layer", "bin_low", "bin_high", "count"]
 
 
 @dataclass
@@ -130,3 +131,8 @@ def read_run(path: str | Path) -> RunData:
         notes.append("no readable summary.json")
     return RunData(path=path, name=str(name), status=status, config=config, summary=summary, grads=grads,
                    layers=layers, metrics=metrics, notes=notes)
+
+
+def read_histograms(path: str | Path) -> pd.DataFrame:
+    """``histograms.csv`` of a run directory (empty when the run logged none)."""
+    return read_csv_tolerant(Path(path) / rd.HISTOGRAMS, rd.HISTOGRAM_COLUMNS, NUMERIC_HISTOGRAM)
