@@ -9,6 +9,7 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     histograms.csv     one row per (histogram step, layer, kind, non-empty bin); only with
                        logging.histograms_every > 0
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
+    steps.csv          one row per step: lr and mini-batch loss (per-step schedules only: the range test)
     summary.json       status: running | completed | interrupted | diverged
     checkpoints/       init.npz, last.npz (resumable state), final.npz
 
@@ -34,6 +35,7 @@ GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
 TIMING = "timing.csv"
 HISTOGRAMS = "histograms.csv"
+STEPS = "steps.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 
@@ -42,6 +44,7 @@ LAYER_COLUMNS = ["step", "epoch", "layer", "activation", "act_mean", "act_std", 
                  "dead_fraction"]
 TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
 HISTOGRAM_COLUMNS = ["step", "epoch", "layer", "kind", "bin_low", "bin_high", "count"]
+STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 
 def metrics_columns(classification: bool) -> list[str]:
