@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlexp.gallery import papers
 from dlexp.gallery.core import Claim
 
-SYNTHETIC = ("The data are synthetic (dlexp ships no MNIST-sized image set): ")
+SYNTHETIC = "synthetic data in place of the paper's images: "
 
 PAPERS: tuple[Claim, ...] = (
     Claim(
