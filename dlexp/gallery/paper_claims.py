@@ -36,8 +36,8 @@ PAPERS: tuple[Claim, ...] = (
         "A 30-layer ReLU network initialised with Xavier's variance stalls, while the same network with He's "
         "initialisation, variance 2/fan_in, trains (figure 3).",
         ("paper_he_init.yaml",),
-        ("dlexp train configs/gallery/paper_he_init.yaml",
-         "dlexp train configs/gallery/paper_he_init.yaml --set model.init=he_normal"),
+        ("dlexp train configs/gallery/paper_he_init.yaml --set model.init=xavier_uniform",
+         "dlexp train configs/gallery/paper_he_init.yaml"),
         papers.measure_he_init,
         "The paper's 30-layer network was a convolutional net on ImageNet. Here: " + SYNTHETIC + "moons "
         "(500 points, noise 0.15) through 30 ReLU layers of 32 units, SGD with lr 0.01 and momentum 0.9, "

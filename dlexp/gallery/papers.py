@@ -229,7 +229,7 @@ def _loss_figure(ctx: Context, runs: dict, colors: dict, title: str, name: str, 
 
 def measure_he_init(ctx: Context) -> ClaimResult:
     seeds = ctx.seeds(5)
-    runs = ctx.train("paper_he_init.yaml", {"Xavier init": [], "He init": ["model.init=he_normal"]}, seeds,
+    runs = ctx.train("paper_he_init.yaml", {"Xavier init": ["model.init=xavier_uniform"], "He init": []}, seeds,
                      common=ctx.pick([], ["training.epochs=5", "data.n_samples=300"]))
     start = {label: np.array([curve(r, "train_loss")[0] for r in results]) for label, results in runs.items()}
     end = {label: np.array([final(r, "train_loss") for r in results]) for label, results in runs.items()}
