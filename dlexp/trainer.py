@@ -351,27 +351,71 @@ class Trainer:
         arrays["trainer.has_perm"] = np.array(self.perm is not None)
         return arrays
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.model.load_state_dict(arrays)
+    def restore(self, arrays: dict[str, np.ndarray], n_train: int | None = None) -> None:
+        """Load :meth:`checkpoint_arrays`' output. Everything is checked before anything is set: a
+        missing array is a KeyError; a wrong shape, dtype or counter a ValueError naming it.
+        ``n_train`` (rows of the training split) lets the saved permutation be checked too."""
+        model = self.model
+        state: dict[str, np.ndarray] = {}
         for key, value in self.opt_state.items():
-            if np.asarray(value).shape == self.model.params.shape:
-                for name in self.model.param_names:
-                    self.model.view_of(value, name)[...] = arrays[f"optim.{key}.{name}"]
-            else:
-                self.opt_state[key] = np.array(arrays[f"optim.{key}"], dtype=np.asarray(value).dtype)
-        counters = json.loads(str(arrays["trainer.state"]))
-        self.step = counters["step"]
-        self.epoch = counters["epoch"]
-        self.batch_index = counters["batch_index"]
-        self.grad_norm_sum = counters["grad_norm_sum"]
-        self.grad_norm_count = counters["grad_norm_count"]
-        self.wait = counters["wait"]
-        self.best = counters["best"]
-        self.history = counters["history"]
-        self.shuffle_rng.bit_generator.state = counters["shuffle_rng"]
-        self.dropout_rng.bit_generator.state = counters["dropout_rng"]
-        self.perm = np.array(arrays["trainer.perm"]) if bool(arrays["trainer.has_perm"]) else None
+            value = np.asarray(value)
+            if value.shape != model.params.shape:
+                state[key] = arrays[f"optim.{key}"]
+                continue
+            pieces = {name: arrays[f"optim.{key}.{name}"] for name in model.param_names}
+            for name, piece in pieces.items():
+                if piece.shape != model.shapes[name]:
+                    raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
+                                     f"{list(model.shapes[name])}")
+            flat = np.empty(model.params.shape, dtype=np.result_type(*pieces.values()))
+            for name, piece in pieces.items():
+                model.view_of(flat, name)[...] = piece
+            state[key] = flat
+        self.optimizer.check_state(model.params, state)
+        counters = _counters(arrays["trainer.state"])
+        has_perm = arrays["trainer.has_perm"]
+        perm = arrays["trainer.perm"]
+        if has_perm.shape != () or has_perm.dtype != np.bool_:
+            raise ValueError(f"trainer.has_perm: {has_perm.dtype}{list(has_perm.shape)}, expected bool[]")
+        if bool(has_perm) and (perm.ndim != 1 or perm.dtype.kind not in "iu"
+                               or (n_train is not None and not np.array_equal(np.sort(perm), np.arange(n_train)))):
+            raise ValueError(f"trainer.perm: {perm.dtype}{list(perm.shape)} is not a permutation of the "
+                             f"{n_train} training rows")
+        shuffle_rng = np.random.default_rng()
+        dropout_rng = np.random.default_rng()
+        try:
+            shuffle_rng.bit_generator.state = counters["shuffle_rng"]
+            dropout_rng.bit_generator.state = counters["dropout_rng"]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError("trainer.state: a generator state is not a PCG64 state") from None
+        model.load_state_dict(arrays)
+        self.opt_state = state
+        for name in _COUNTERS:
+            setattr(self, name, counters[name])
+        self.shuffle_rng.bit_generator.state = shuffle_rng.bit_generator.state
+        self.dropout_rng.bit_generator.state = dropout_rng.bit_generator.state
+        self.perm = np.array(perm, dtype=np.int64) if bool(has_perm) else None
         self._stop_reason = None
+
+
+# counters saved in ``trainer.state``: the types each must have, and how to say so
+_COUNT = (int, "a non-negative integer")
+_COUNTERS = {"step": _COUNT, "epoch": _COUNT, "batch_index": _COUNT, "grad_norm_sum": ((int, float), "a number"),
+             "grad_norm_count": _COUNT, "wait": _COUNT, "best": (dict, "a mapping"), "history": (list, "a list")}
+
+
+def _counters(array: np.ndarray) -> dict[str, Any]:
+    """The JSON counters of a checkpoint, checked key by key (ValueError names the first bad one)."""
+    if array.shape != () or array.dtype.kind != "U":
+        raise ValueError(f"trainer.state: {array.dtype}{list(array.shape)}, expected a JSON text")
+    counters = json.loads(str(array))  # JSONDecodeError is a ValueError
+    if not isinstance(counters, dict):
+        raise ValueError("trainer.state: expected a JSON object")
+    for name, (kind, accepted) in _COUNTERS.items():
+        value = counters.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise ValueError(f"trainer.state: '{name}' is {value!r:.40}, expected {accepted}")
+    return counters
 
 
 _PARAM_ORDER = {"W": 0, "b": 1, "gamma": 2, "beta": 3}

@@ -56,7 +56,7 @@ def train(
             fail("train --resume: --set, --seed and --name cannot change a run being resumed")
         evaluate_checks(checks, {})  # parse errors before any work
         display = TrainDisplay(console, 0, resume.name, False, True)
-        result = experiment.resume(resume, callbacks=[collector])
+        result = experiment.resume(resume, callbacks=[collector], ignore_after_stop=True)
     else:
         cfg = load_with_cli(config, sets, seed, name)
         evaluate_checks(checks, {})
@@ -64,7 +64,8 @@ def train(
         display = TrainDisplay(console, cfg.training.epochs, cfg.name, is_interactive(console, quiet), quiet)
         with display:
             result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir, shown=str(config),
-                                    callbacks=[display, collector], prepared=prepared)
+                                    callbacks=[display, collector], prepared=prepared,
+                                    ignore_after_stop=True)
     summary = result.summary
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
