@@ -236,8 +236,18 @@ class RunWriter(Callback):
             arrays = trainer.checkpoint_arrays()
             arrays["meta.elapsed_s"] = np.array(self.elapsed())
             arrays.update(self.config_record)
-            save_npz_atomic(self.run_dir / "checkpoints" / "last.npz", arrays)
+            self.save(save_npz_atomic, self.run_dir / "checkpoints" / "last.npz", arrays)
             self.checkpoint_step = trainer.step
+
+    def save(self, write, path: Path, *args) -> None:
+        """``write(path, *args)`` (an atomic save); a full disk becomes one line naming the file, and the
+        file it was to replace is kept."""
+        try:
+            write(path, *args)
+        except OSError as exc:
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+            raise DlexpError(f"{path}: cannot write ({exc.strerror}); the previous file is kept and the run "
+                             "stopped") from None
 
     def close(self):
         for log in (self.metrics, self.grads, self.layers, self.timing):
@@ -398,34 +408,42 @@ def _train(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, wall
         writer.signals = stop
         try:
             try:
-                result = trainer.fit(p.train, p.val)
-            finally:
-                stop.holding = True  # from here on a signal only is noted: the files are written whole
-        except KeyboardInterrupt:  # a second signal stopped a step half-done: keep the last checkpoint
-            result = None
+                try:
+                    result = trainer.fit(p.train, p.val)
+                finally:
+                    stop.holding = True  # from here on a signal is only noted: the files are written whole
+            except KeyboardInterrupt:  # a second signal stopped a step half-done: keep the last checkpoint
+                result = None
+            summary = _finish(p, run_dir, trainer, writer, result, wall_before + time.perf_counter() - started,
+                              stop.signal)
         except Exception as exc:  # a run file could not be written (a full disk): say so in the summary
             _record_failure(p, run_dir, writer, exc)
             raise
-        writer.close()
-        stopped_mid_step = result is None
-        if stopped_mid_step:
-            result = trainer._result("interrupted")
-        wall = wall_before + time.perf_counter() - started
-        status = result.status
-        if status == "interrupted" and not stopped_mid_step:
-            writer.checkpoint(trainer)
-        elif status == "completed":
-            p.model.save(run_dir / "checkpoints" / "final.npz")
-            if p.cfg.training.checkpoint_every:
-                writer.checkpoint(trainer)
-        summary = build_summary(p, run_dir, result, wall, status)
-        if stop.signal is not None:
-            summary["signal"] = int(stop.signal)
-        if status == "interrupted":
-            summary["checkpoint_step"] = writer.checkpoint_step  # where --resume continues (None: from the start)
-        rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
-    return RunResult(run_dir=run_dir, summary=summary, status=status, signal=stop.signal,
+    return RunResult(run_dir=run_dir, summary=summary, status=summary["status"], signal=stop.signal,
                      history=list(trainer.history))
+
+
+def _finish(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, result, wall: float,
+            signal_number: int | None) -> dict[str, Any]:
+    """Close the logs, write the last checkpoints and the summary; ``result`` None: stopped mid-step."""
+    writer.close()
+    stopped_mid_step = result is None
+    if stopped_mid_step:
+        result = trainer._result("interrupted")
+    status = result.status
+    if status == "interrupted" and not stopped_mid_step:
+        writer.checkpoint(trainer)
+    elif status == "completed":
+        writer.save(p.model.save, run_dir / "checkpoints" / "final.npz")
+        if p.cfg.training.checkpoint_every:
+            writer.checkpoint(trainer)
+    summary = build_summary(p, run_dir, result, wall, status)
+    if signal_number is not None:
+        summary["signal"] = int(signal_number)
+    if status == "interrupted":
+        summary["checkpoint_step"] = writer.checkpoint_step  # where --resume continues (None: from the start)
+    rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
+    return summary
 
 
 def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exception) -> None:
@@ -434,11 +452,16 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
         writer.close()
     except Exception:  # the first error is the one to report
         pass
+    summary = {"status": "failed", "name": p.cfg.name, "run_dir": str(run_dir), "error": str(exc),
+               "versions": _versions()}
     try:
-        rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "failed", "name": p.cfg.name, "run_dir": str(run_dir),
-                                                    "error": str(exc), "versions": _versions()})
-    except OSError:
-        pass
+        rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
+    except OSError:  # no room for a second copy on a full disk: overwrite in place, in the old one's space
+        try:
+            (run_dir / rd.SUMMARY).with_name(rd.SUMMARY + ".tmp").unlink(missing_ok=True)
+            (run_dir / rd.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        except OSError:
+            pass
 
 
 def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "config",

@@ -166,20 +166,28 @@ def rows_up_to(path: Path, columns: list[str], key: str, last: int) -> tuple[str
     numeric = [i for i, name in enumerate(columns) if name not in TEXT_COLUMNS]
     for number, line in enumerate(complete[1:], start=2):
         fields = next(csv.reader([line]), [])
-        try:
-            if len(fields) != len(columns):
-                raise ValueError(f"{len(fields)} fields, expected {len(columns)}")
-            for i in numeric:
-                if fields[i]:
-                    float(fields[i])
-            value = int(fields[position])
-        except ValueError as exc:
-            raise DlexpError(f"{path}: line {number} is not a row dlexp wrote ({_clip(str(exc))}); "
-                             "this run file is damaged") from None
+        problem = f"{len(fields)} fields, expected {len(columns)}" if len(fields) != len(columns) else None
+        for i in numeric if problem is None else []:
+            if fields[i] and not _is_number(fields[i], integer=i == position):
+                problem = f"column '{columns[i]}' holds {_clip(fields[i], 40)!r}, not a number"
+                break
+        if problem is None and not fields[position]:
+            problem = f"column '{key}' is empty"
+        if problem is not None:
+            raise DlexpError(f"{path}: line {number} is not a row dlexp wrote ({problem}); this run file is damaged")
+        value = int(fields[position])
         if value <= last:
             kept.append(line)
             last_kept = value
     return "\n".join(kept) + "\n", last_kept
+
+
+def _is_number(text: str, integer: bool = False) -> bool:
+    try:
+        int(text) if integer else float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -367,7 +367,9 @@ class Trainer:
                 if piece.shape != model.shapes[name]:
                     raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
                                      f"{list(model.shapes[name])}")
-            flat = np.empty(model.params.shape, dtype=np.result_type(*pieces.values()))
+            # a piece of another dtype gives the slot its dtype, so that check_state names the slot
+            dtype = next((a.dtype for a in pieces.values() if a.dtype != model.params.dtype), model.params.dtype)
+            flat = np.empty(model.params.shape, dtype=dtype)
             for name, piece in pieces.items():
                 model.view_of(flat, name)[...] = piece
             state[key] = flat
