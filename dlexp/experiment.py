@@ -189,6 +189,7 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    shuffle=t.shuffle, l1=t.l1, l2=t.l2, clip_grad_norm=t.clip_grad_norm,
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
+                   divergence_loss_factor=t.divergence.loss_factor, divergence_grad_norm=t.divergence.grad_norm_max,
                    grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
                    dropout_rng=p.rngs["dropout"], callbacks=callbacks)
 

@@ -93,14 +93,17 @@ class Trainer:
         schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch).
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
+        divergence_loss_factor, divergence_grad_norm: ``training.divergence``'s ``loss_factor`` and
+            ``grad_norm_max``; None (the default here) turns a rule off.
         shuffle_rng, dropout_rng: the only randomness used while training.
     """
 
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
-                 grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
-                 callbacks: list[Callback] | None = None):
+                 grad_every: int = 1, divergence_loss_factor: float | None = None,
+                 divergence_grad_norm: float | None = None, shuffle_rng: np.random.Generator,
+                 dropout_rng: np.random.Generator, callbacks: list[Callback] | None = None):
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
@@ -113,6 +116,8 @@ class Trainer:
         self.clip_grad_value = clip_grad_value
         self.early_stopping = early_stopping
         self.grad_every = int(grad_every)
+        self.divergence_loss_factor = divergence_loss_factor
+        self.divergence_grad_norm = divergence_grad_norm
         self.shuffle_rng = shuffle_rng
         self.dropout_rng = dropout_rng
         self.callbacks = list(callbacks or [])
@@ -244,10 +249,14 @@ class Trainer:
         grad_squares = model.segment_squares(model.grads, self._scratch)
         total_norm = math.sqrt(float(grad_squares.sum()))
         if not (math.isfinite(loss_value) and math.isfinite(total_norm)):
-            what = "loss" if not math.isfinite(loss_value) else "gradient"
-            layer = self._first_bad(model.grads) if what == "gradient" else self._first_bad_param()
-            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
-                                  f"{what} is not finite", layer)
+            if not math.isfinite(loss_value):
+                reason, layer = "loss is not finite", self._first_bad_param()
+            else:  # an Inf/NaN entry, or entries so large that the sum of their squares overflows
+                reason, layer = "gradient is not finite", self._first_bad_segment(grad_squares)
+            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value}, reason, layer)
+        exploded = self._exploded(loss_value, total_norm, grad_squares)
+        if exploded is not None:
+            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value}, *exploded)
         self.grad_norm_sum += total_norm
         self.grad_norm_count += 1
         if log:
@@ -296,6 +305,26 @@ class Trainer:
         for name in self.model.param_names:
             if not np.isfinite(self.model.view_of(flat, name)).all():
                 return name
+        return None
+
+    def _first_bad_segment(self, squares: np.ndarray) -> str | None:
+        """The first parameter, in layer order, whose sum of squared entries is not finite."""
+        for k, _layer, _param in self._row_order:
+            if not math.isfinite(squares[k]):
+                return self.model.memory_order[k]
+        return None
+
+    def _exploded(self, loss_value: float, total_norm: float, squares: np.ndarray) -> tuple[str, str | None] | None:
+        """(reason, parameter) when a finite step breaks a ``training.divergence`` rule, else None."""
+        factor, bound = self.divergence_loss_factor, self.divergence_grad_norm
+        initial = self.history[0]["train_loss"] if self.history else math.nan
+        if factor is not None and initial > 0 and loss_value > factor * initial:
+            reason = (f"loss {loss_value:.3g} is above {factor:g} × the initial loss {initial:.3g} "
+                      "(training.divergence.loss_factor)")
+            return reason, None
+        if bound is not None and total_norm > bound:
+            largest = self.model.memory_order[int(np.argmax(squares))]
+            return f"gradient norm {total_norm:.3g} is above {bound:g} (training.divergence.grad_norm_max)", largest
         return None
 
     def _first_bad_param(self) -> str | None:
