@@ -243,7 +243,10 @@ def test_sigkill_at_random_moments_leaves_whole_rows_and_resumes_exactly(tmp_pat
             time.sleep(float(rng.uniform(0.0, 0.6)))
         finally:
             _stop(proc)
-        _only_whole_rows(run)
+        try:
+            _only_whole_rows(run)
+        except AssertionError as exc:
+            raise AssertionError(f"kill times drawn with seed {seed}: {exc}") from exc
         proc = _resume_proc(run)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (seed, err)
