@@ -484,7 +484,7 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         text = resolved_config_text(cfg, base_dir, run_dir)
         rd.write_text_atomic(run_dir / rd.CONFIG, text)
         record = config_record(validate_mapping(parse_yaml_mapping(text, rd.CONFIG), rd.CONFIG))
-        p.model.save(run_dir / "checkpoints" / "init.npz", extra=record)
+        p.model.save(run_dir / "checkpoints" / "init.npz")
         rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                                     "versions": _versions()})
         writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
@@ -535,11 +535,8 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     p = prepare(cfg, run_dir, str(config_path))
     record = config_record(cfg)
     arrays = _read_checkpoint(ckpt) if ckpt.exists() else None
-    init = run_dir / "checkpoints" / "init.npz"
     if arrays is not None:
         check_config_record(arrays, ckpt, record, config_path)
-    elif init.exists():  # killed before the first checkpoint: init.npz tells which config the run began with
-        check_config_record(_read_checkpoint(init), init, record, config_path)
     classification = p.train.labels is not None
     trainer = make_trainer(p, [])
     if arrays is not None:
@@ -549,7 +546,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
             raise DlexpError(f"{ckpt}: does not match this run's config ({_first_sentence(exc)})") from None
         step, epoch = trainer.step, trainer.epoch
         elapsed_before = float(arrays.get("meta.elapsed_s", 0.0))
-    else:  # killed before the first checkpoint: start over in the same directory (epoch 0 logged again)
+    else:  # stopped before the first checkpoint: start over from config.yaml as it is (epoch 0 logged again)
         step, epoch, elapsed_before = 0, -1, 0.0
     logs = [(rd.METRICS, rd.metrics_columns(classification), "epoch", epoch),
             (rd.TIMING, rd.TIMING_COLUMNS, "epoch", epoch),
@@ -563,6 +560,8 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     for name, text in cut.items():  # every file checked: now cut them back to the checkpoint
         if text is not None:
             rd.write_text_atomic(run_dir / name, text[0])
+    if arrays is None:  # nothing of the first start survives, so the run is the one config.yaml describes
+        p.model.save(run_dir / "checkpoints" / "init.npz")
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
     writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(), record,
