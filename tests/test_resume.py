@@ -152,6 +152,7 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_one_writer_per_run_directory(tmp_path):
     """A resume while the run is being written, or while another resume is, is refused naming the pid;
     the lock of a killed process is no obstacle."""
@@ -187,6 +188,7 @@ def test_one_writer_per_run_directory(tmp_path):
 BIG = CONFIG.replace("hidden: [32, 32]", "hidden: [256, 256]")  # a checkpoint takes a while to write
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_more_signals_while_stopping_leave_an_interrupted_resumable_run(tmp_path, first, code):
     """After the first signal, more arrive every millisecond until the process is gone: some land in
@@ -227,6 +229,7 @@ def _only_whole_rows(run: Path) -> None:
         assert len(pd.read_csv(path)) == len(lines) - 1
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_whole_rows_and_resumes_exactly(tmp_path):
     """Kill, resume, kill again... at random moments (the seed is printed by pytest on failure): every
     CSV holds whole rows after each kill, and the last resume still ends bit for bit."""
