@@ -163,9 +163,10 @@ def rows_up_to(path: Path, columns: list[str], key: str, last: int) -> tuple[str
     complete = text.split("\n")[:-1]  # the piece after the last newline is empty or torn
     if not complete:
         return None
-    if complete[0] != ",".join(columns):
-        raise DlexpError(f"{path}: header is {_clip(complete[0])!r}, expected {','.join(columns)!r}; "
-                         "this run file is damaged")
+    if complete[0] != ",".join(columns):  # edited, or an older dlexp's run (before rmse, mae, r2, ...)
+        raise DlexpError(f"{path}: columns {_clip(complete[0])!r} differ from the {len(columns)} this version "
+                         f"writes ({_clip(','.join(columns))!r}); the file was edited or the run was started by "
+                         "another dlexp version, and it cannot be resumed")
     kept = [complete[0]]
     last_kept = None
     position = columns.index(key)
