@@ -36,7 +36,7 @@ QuickOption = Annotated[bool, typer.Option(
     "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
                     "direction does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12; with --papers, papers 1-5).")]
+    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all; with --papers, papers 1-5).")]
 PapersOption = Annotated[bool, typer.Option(
     "--papers", help="The classic papers (Glorot & Bengio, He et al. x2, Ioffe & Szegedy, Klambauer et al.) "
                      "instead of the course notes; writes papers.md.")]
