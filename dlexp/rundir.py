@@ -144,7 +144,7 @@ def csv_field(value: Any) -> str:
 _NEEDS_QUOTES = re.compile(r'[,"\n\r]')
 
 
-TEXT_COLUMNS = {"param", "activation"}  # every other column of a run's CSVs holds numbers
+TEXT_COLUMNS = {"param", "activation", "kind"}  # every other column of a run's CSVs holds numbers
 
 
 def rows_up_to(path: Path, columns: list[str], key: str, last: int) -> tuple[str, int | None] | None:

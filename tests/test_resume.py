@@ -158,7 +158,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_one_writer_per_run_directory(tmp_path):
     """A resume while the run is being written, or while another resume is, is refused naming the pid;
     the lock of a killed process is no obstacle."""
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1000, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1000, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     try:
         run = wait_for_rows(tmp_path / "runs", 1, proc)
@@ -197,7 +197,7 @@ def test_more_signals_while_stopping_leave_an_interrupted_resumable_run(tmp_path
     the step, some while the checkpoint and the summary are written. None of them cuts a file. (The same
     signal again: Python runs pending handlers in signal-number order, so a SIGINT arriving just after a
     SIGTERM may be seen first.)"""
-    cfg = write_config(tmp_path / "c.yaml", BIG.format(dtype="float64", epochs=3, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", BIG.format(dtype="float64", epochs=3, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     try:
         run = wait_for_rows(tmp_path / "runs", 2, proc)
@@ -238,7 +238,7 @@ def test_sigkill_at_random_moments_leaves_whole_rows_and_resumes_exactly(tmp_pat
     rng = np.random.default_rng(int(time.time()))
     seed = int(rng.integers(1 << 31))
     rng = np.random.default_rng(seed)
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=25, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=25, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     run = None
     for _ in range(4):
