@@ -29,12 +29,16 @@ QuickOption = Annotated[bool, typer.Option(
     help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's direction "
          "does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", metavar="IDS", rich_help_panel=RUN, show_default="every claim",
+    "--only", metavar="IDS", rich_help_panel=RUN, show_default="every claim; with --papers, papers 1-5",
     help="Claims to run, e.g. 1,7 or 2-5.")]
+PapersOption = Annotated[bool, typer.Option(
+    "--papers", rich_help_panel=RUN,
+    help="The classic papers (Glorot & Bengio, He et al. x2, Ioffe & Szegedy, Klambauer et al.) instead of "
+         "the course notes; writes papers.md.")]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
     show_default="docs for the full gallery; RUNS_DIR/docs with --only; a temporary folder with --quick",
-    help="Folder for experiments.md and figures/.")]
+    help="Folder for experiments.md (papers.md) and figures/.")]
 RunsOption = Annotated[Path | None, typer.Option(
     "--runs-dir", metavar="DIR", rich_help_panel=OUTPUT,
     show_default="runs/gallery; a temporary folder with --quick", help="Folder for the run directories.")]
@@ -44,23 +48,26 @@ RunsOption = Annotated[Path | None, typer.Option(
     ("The CI check: every claim on small data, exit 1 if a verdict's direction fails:",
      "dlexp gallery --quick"),
     ("Two claims in full, the page and figures into one folder:", "dlexp gallery --only 2,7 -o out/"),
-    ("Regenerate docs/experiments.md and its figures (every claim, full size):", "dlexp gallery -j 8"),
+    ("The classic papers instead, on small data:", "dlexp gallery --papers --quick"),
 ])
 def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOption = None,
-            out: OutOption = None, runs_dir: RunsOption = None) -> None:
-    """Put every claim of the course notes to the test and write the experiments page.
+            out: OutOption = None, runs_dir: RunsOption = None, papers: PapersOption = False) -> None:
+    """Put every claim of the course notes (or, with --papers, five classic papers) to the test and write
+    the page.
 
-    Each claim trains small networks over several seeds and states a verdict with its key number;
-    experiments.md gathers them with their figures.
+    Each claim trains small networks over several seeds and states a verdict with its key number; the
+    page gathers them with their figures.
     """
     from dlexp.cli.tables import print_table, prose
-    from dlexp.gallery import CLAIMS, parse_only, run_gallery
+    from dlexp.gallery import collection, parse_only, run_gallery
     from dlexp.sweep.runner import default_jobs
 
     jobs = jobs or default_jobs()
 
-    ids = parse_only(only)
-    out, runs_dir = resolve_folders(quick, len(ids) == len(CLAIMS), out, runs_dir)
+    ids = parse_only(only, papers)
+    out, runs_dir = resolve_folders(quick, len(ids) == len(collection(papers)[0]), out,
+                                    runs_dir if runs_dir is not None or not papers or quick
+                                    else Path("runs") / "gallery-papers")
     console = stdout_console()
     mode = "quick" if quick else "full"
 
@@ -76,26 +83,29 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
         if result.error:
             say(f"     error: {result.error}")
 
-    say(f"gallery ({mode} mode): {len(ids)} claim(s), {jobs} job(s); runs in {runs_dir}")
-    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, on_claim=finished,
+    what = "paper" if papers else "claim"
+    say(f"gallery{' of papers' if papers else ''} ({mode} mode): {len(ids)} {what}(s), {jobs} job(s); "
+        f"runs in {runs_dir}")
+    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, papers=papers, on_claim=finished,
                       on_start=started)
-    print_table(console, gallery_table(run.results, quick), optional=("s",), rest="experiments.md")
+    print_table(console, gallery_table(run.results, quick, what, papers), optional=("s",),
+                rest="the page written")
     say(f"total wall time: {run.seconds:.1f} s")
     figures = sorted((run.out / "figures").glob("*.png")) if (run.out / "figures").exists() else []
     say(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}")
     for claim, result in run.failures:
-        say(f"claim {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
+        say(f"{what} {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
     raise typer.Exit(1 if run.failures else 0)
 
 
-def gallery_table(results, quick: bool):
+def gallery_table(results, quick: bool, what: str = "claim", papers: bool = False):
     """A row per claim: its verdict and key number (and, with --quick, whether the direction held)."""
     from rich.table import Table
 
     from dlexp.cli.tables import num
 
-    table = Table(title=f"dlexp gallery, {'quick' if quick else 'full'} mode")
-    for name, justify in (("#", "right"), ("claim", "left"), ("verdict", "left"), ("key number", "left"),
+    table = Table(title=f"dlexp gallery{' --papers' if papers else ''}, {'quick' if quick else 'full'} mode")
+    for name, justify in (("#", "right"), (what, "left"), ("verdict", "left"), ("key number", "left"),
                           ("s", "right")):
         table.add_column(name, justify=justify)
     if quick:

@@ -28,7 +28,8 @@ be reported on again, also one still running or killed (its partial last epoch c
 
 \b
 A layer's verdict: the first rule that holds (last epoch; see Verdicts):
-  exploding  gradient > --explode-above (1e3) × the output layer's
+  exploding  gradient > --explode-above (1e3) × the output layer's, or its
+             gradient norm > --explode-norm-above (1e4), first or last epoch
   vanishing  gradient < --vanish-below (1e-3) × the output layer's
   dead       dead % > --dead-above (50): units that output 0 for every sample
   saturated  saturated % > --saturated-above (50): f' < 5% of max f'
@@ -116,6 +117,8 @@ def grad_report_command(
     explode_above: Annotated[float, typer.Option(
         rich_help_panel=VERDICTS, show_default="1e3",
         help="Exploding: gradient > this × the output layer's.")] = 1e3,
+    explode_norm_above: Annotated[float, typer.Option(
+        help="Exploding too: a layer's mean gradient norm above this.")] = 1e4,
     saturated_above: Annotated[float, typer.Option(
         rich_help_panel=VERDICTS, show_default="50",
         help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
@@ -134,7 +137,7 @@ def grad_report_command(
     from dlexp.report.gradients import Thresholds, parse_fail_on
 
     th = Thresholds(vanish_below=vanish_below, explode_above=explode_above, saturated_above=saturated_above,
-                    dead_above=dead_above)
+                    dead_above=dead_above, explode_norm_above=explode_norm_above)
     failing = parse_fail_on(fail_on)
     grid = GridArgs(config, list(sets), activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir,
                     out, epoch)

@@ -115,7 +115,8 @@ def diagnosis_line(report) -> str:
 
 def thresholds_line(th) -> str:
     return (f"verdicts (last epoch): vanishing if ×out < {th.vanish_below:g}, exploding if ×out > "
-            f"{th.explode_above:g}, dead if dead % > {th.dead_above:g}, saturated if saturated % > "
+            f"{th.explode_above:g} or ‖∂L/∂W‖ > {th.explode_norm_above:g}, dead if dead % > {th.dead_above:g}, "
+            f"saturated if saturated % > "
             f"{th.saturated_above:g} (sigmoid/tanh)")
 
 

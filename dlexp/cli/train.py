@@ -88,7 +88,7 @@ def train(
             fail("train --resume: --set, --seed and --name cannot change a run being resumed")
         evaluate_checks(checks, {})  # parse errors before any work
         display = TrainDisplay(console, 0, resume.name, False, True)
-        result = experiment.resume(resume, callbacks=[collector])
+        result = experiment.resume(resume, callbacks=[collector], ignore_after_stop=True)
     else:
         cfg = load_with_cli(config, sets, seed, name)
         evaluate_checks(checks, {})
@@ -97,7 +97,8 @@ def train(
         display = TrainDisplay(console, cfg.training.epochs, cfg.name, is_interactive(console, quiet), quiet)
         with display:
             result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir or DEFAULT_RUNS_DIR,
-                                    shown=str(config), callbacks=[display, collector], prepared=prepared)
+                                    shown=str(config), callbacks=[display, collector], prepared=prepared,
+                                    ignore_after_stop=True)
     summary = result.summary
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -112,7 +113,7 @@ def train(
     code = result.exit_code
     if result.status == "diverged":
         div = summary.get("divergence") or {}
-        where = f", first bad parameter {div['layer']}" if div.get("layer") else ""
+        where = f", in {div['layer']}" if div.get("layer") else ""
         sys.stderr.write(f"diverged: {div.get('reason')} at step {div.get('step')} (epoch {div.get('epoch')}{where}); "
                          f"results so far are in {result.run_dir}\n")
         if allow_divergence:

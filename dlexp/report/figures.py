@@ -248,8 +248,12 @@ def plot_run(run: RunData, out_dir: Path, label: str, prefix: str = "") -> list[
     files = [plot_loss(run, out_dir / f"{prefix}loss.png", label)]
     for metric in _metrics_drawn(run):
         files.append(plot_metric(run, out_dir / f"{prefix}{METRIC_FILE.get(metric, metric)}.png", label, metric))
+    from dlexp.report.histfigures import plot_histograms
+
     return files + [plot_grad_lines(run, out_dir / f"{prefix}grad_norms.png", label),
-                    plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label)]
+                    plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label),
+                    *(plot_histograms(run.histograms, out_dir, label, prefix) if run.histograms is not None
+                      else [])]
 
 
 # -- a grid -----------------------------------------------------------------------------------
