@@ -86,7 +86,7 @@ CASES = [
     case("non-string-key", "model: {3: relu}\n", ["exp.yaml: line 1, column 9: key '3' is read as a number"]),
     case("deeply-nested", "model: " + "[" * 3000 + "]" * 3000 + "\n", ["exp.yaml: YAML nested too deeply"]),
     case("too-large", "# " + "x" * 1_000_001 + "\n",
-         ["exp.yaml: 1,000,004 bytes; a config may be at most 1,000,000"]),
+         ["exp.yaml: 1,000,004 bytes; a YAML config file may be at most 1,000,000 bytes"]),
     case("missing-config", None, ["nope.yaml: file not found"], args=["train", "nope.yaml"]),
     case("config-is-directory", None, ["confdir: is a directory; expected a YAML config file"],
          args=["train", "confdir"], files={"confdir": DIR}),

@@ -10,7 +10,7 @@ import traceback
 import typer
 from rich.console import Console
 
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -80,23 +80,32 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
                                  callback=_print_version),
 ) -> None:
-    _state["debug"] = debug
+    _state["debug"] = _state["debug"] or debug
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print one ``error:`` line on stderr and exit."""
-    sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
+    """Print one ``error:`` line on stderr (controls escaped, length bounded) and exit."""
+    sys.stderr.write(f"error: {terminal_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)
+
+
+def _take_debug(args: list[str]) -> list[str]:
+    """Accept ``--debug`` anywhere before ``--`` (``dlexp train cfg.yaml --debug`` too), not only before
+    the command: it is removed from the arguments and switches tracebacks on."""
+    _state["debug"] = False
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:end]:
+        _state["debug"] = True
+        return [a for a in args[:end] if a != "--debug"] + args[end:]
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import dlexp.cli  # noqa: F401  (registers every command)
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in args:
-        _state["debug"] = True
+    args = _take_debug(list(sys.argv[1:] if argv is None else argv))
     try:
         code = app(args=args, prog_name="dlexp", standalone_mode=False)
     except DlexpError as exc:

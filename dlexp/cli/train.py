@@ -13,8 +13,16 @@ import yaml
 from dlexp.cli.app import app, fail, human_console, is_interactive, stdout_console
 from dlexp.cli.checks import evaluate_checks
 from dlexp.cli.display import GradCollector, TrainDisplay, summary_tables
-from dlexp.config import NAME_PATTERN, config_base_dir, load_config, resolved_dict
-from dlexp.errors import ConfigError
+from dlexp.config import (
+    NAME_PATTERN,
+    config_base_dir,
+    load_config,
+    parse_yaml_mapping,
+    resolved_dict,
+    validate_mapping,
+)
+from dlexp.errors import ConfigError, has_controls, show_value
+from dlexp.rundir import write_text_atomic
 
 SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override a config field: KEY=VALUE (YAML value), repeatable.")]
 
@@ -25,7 +33,7 @@ def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | N
         overrides.append(f"seed={seed}")
     if name is not None:
         if not NAME_PATTERN.match(name):
-            raise ConfigError(f"--name {name!r}: must be 1-100 characters of letters, digits, '.', '_' or '-', "
+            raise ConfigError(f"--name {show_value(name)}: must be 1-100 characters of letters, digits, '.', '_' or '-', "
                               "not starting with '.' or '-' (it names a folder inside --runs-dir)")
         overrides.append(f"name={json.dumps(name)}")
     return load_config(config, overrides)
@@ -157,11 +165,15 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config."""
+    if has_controls(str(path)):
+        raise ConfigError(f"{show_value(str(path))}: a file name with a line break or control characters is "
+                          "refused; choose a name of printable characters")
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists; use --force to overwrite")
     if path.parent and not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist")
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem) or "experiment"
-    path.write_text(STARTER.format(name=path, stem=stem), encoding="utf-8")
-    load_config(path)  # the starter must itself be valid
+    text = STARTER.format(name=path, stem=stem)
+    validate_mapping(parse_yaml_mapping(text, str(path)), str(path))  # the starter must itself be valid
+    write_text_atomic(path, text)
     stdout_console().print(f"wrote {path}", highlight=False)

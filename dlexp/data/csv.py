@@ -27,18 +27,20 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dlexp.errors import DataError, read_user_file
+from dlexp.errors import DataError, read_user_file, show_value
 from dlexp.registry import did_you_mean
 
 MAX_CATEGORIES = 50  # distinct values a text feature may have to be one-hot encoded
 MAX_AUTO_CLASSES = 20  # an integer target with more distinct values is regression under task: auto
 MAX_CLASSES = 1000  # same limit as the config's n_classes
 MAX_LISTED_COLUMNS = 30  # column lists in messages are cut after this many
+MAX_CSV_BYTES = 200_000_000  # a larger file is refused before it is read (pandas holds every cell as text)
 
 # pandas' default NA strings (pandas.io.parsers.STR_NA_VALUES), fixed here so a pandas upgrade
 # cannot silently change what counts as missing.
@@ -62,13 +64,20 @@ class Table:
     target: str
 
 
-def read_csv_table(path: str, target: str, features: list[str] | None, task: str, base_dir: Path) -> Table:
-    """Load ``path`` (relative to ``base_dir``) and build features and target; see the module rules."""
+def read_csv_table(path: str, target: str, features: list[str] | None, task: str, base_dir: Path,
+                   check_inputs: Callable[[int], None] | None = None) -> Table:
+    """Load ``path`` (relative to ``base_dir``) and build features and target; see the module rules.
+
+    ``check_inputs(n)`` is called once the header is read, with the fewest feature columns the table
+    can have (one-hot encoding only adds), so a caller can refuse a too-wide file before the rows are parsed.
+    """
     import pandas as pd  # only the CSV path needs pandas; keeps `import dlexp` light
 
     shown = path
     text = _read_text(Path(base_dir) / path, shown)
     header = _read_header(text, shown)
+    if check_inputs is not None:
+        check_inputs(len(features) if features else max(len(header) - 1, 1))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -125,7 +134,7 @@ def read_csv_table(path: str, target: str, features: list[str] | None, task: str
 
 
 def _read_text(resolved: Path, shown: str) -> str:
-    raw = read_user_file(resolved, shown, "a CSV file", DataError,
+    raw = read_user_file(resolved, shown, "a CSV file", DataError, MAX_CSV_BYTES,
                          hint=" (a relative path is read from the config file's folder)")
     try:
         text = raw.decode("utf-8-sig")
@@ -391,8 +400,7 @@ def _encode_target(
 
 
 def _show(value: object) -> str:
-    text = repr(str(value))
-    return text if len(text) <= 40 else text[:37] + "...'"
+    return show_value(str(value), 40)
 
 
 def _one_line(value: object) -> str:

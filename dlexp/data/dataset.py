@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +44,14 @@ class Dataset:
         return self.X_train.shape[1]
 
 
-def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Dataset:
+def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator,
+              check_inputs: Callable[[int], None] | None = None) -> Dataset:
     """Build the dataset ``cfg`` describes; ``rng`` is its only randomness (generation, then split).
 
     A relative ``cfg.path`` is read from ``base_dir`` (the config file's folder). Bad data raises
     :class:`~dlexp.errors.DataError` with one line naming the file as written in the config.
+    ``check_inputs(n)``, if given, is called with the fewest input columns a CSV can give, as soon as
+    its header is read (before its rows are parsed), so a model that is too wide is refused early.
     """
     if cfg.source == "synthetic":
         X, y, kind = make_synthetic(
@@ -63,7 +67,7 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         detail = f"{n_classes} classes" if n_classes else "regression"
         description = f"synthetic {cfg.kind} ({len(X)} samples, {detail})"
     else:
-        table = read_csv_table(cfg.path, cfg.target, cfg.features, cfg.task, base_dir)
+        table = read_csv_table(cfg.path, cfg.target, cfg.features, cfg.task, base_dir, check_inputs)
         X, y, task = table.X, table.y, table.task
         class_names = table.class_names
         n_classes = len(class_names) if class_names is not None else None
