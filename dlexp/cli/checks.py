@@ -56,15 +56,15 @@ def parse_check(text: str) -> tuple[str, str, float]:
     head, _, rest = name.partition(".")
     if "." in name:
         if head not in SECTIONS:
-            raise DlexpError(f"--check {shown}: unknown section '{head}'{did_you_mean(head, SECTIONS)} "
+            raise DlexpError(f"--check {shown}: unknown section {show_value(head)}{did_you_mean(head, SECTIONS)} "
                              f"(accepted: {', '.join(SECTIONS)})")
         # a typo under a section would otherwise only show up after the run, as "not available"
         fields = SECTION_FIELDS[head]
         if rest not in fields:
-            raise DlexpError(f"--check {shown}: unknown name '{rest}' in {head}.{did_you_mean(rest, fields)} "
+            raise DlexpError(f"--check {shown}: unknown name {show_value(rest)} in {head}.{did_you_mean(rest, fields)} "
                              f"(accepted: {', '.join(f'{head}.{f}' for f in fields)})")
     elif name not in KNOWN:
-        raise DlexpError(f"--check {shown}: unknown name '{name}'{did_you_mean(name, KNOWN)} "
+        raise DlexpError(f"--check {shown}: unknown name {show_value(name)}{did_you_mean(name, KNOWN)} "
                          f"(accepted: {', '.join(KNOWN)}, or final./best./test. paths)")
     return name, op, float(number)
 
