@@ -18,7 +18,7 @@ from rich.text import Text
 
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.cli.display import RunsProgress
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 
 VERDICT_STYLE = {"healthy": "green", "saturated": "yellow", "dead": "dark_orange", "vanishing": "bold red",
                  "exploding": "bold magenta"}
@@ -385,7 +385,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
         if run["error"]:
             where = (f"{run['activation']}, depth {run['depth']}, {run['init']}, "
                      f"batchnorm {'on' if run['batchnorm'] else 'off'}, seed {run['seed']}")
-            sys.stderr.write(f"failed: {where}: {' '.join(str(run['error']).split())}\n")
+            sys.stderr.write(f"failed: {where}: {terminal_line(run['error'])}\n")
     for line in hits:
         sys.stderr.write(f"fail-on: {line}\n")
     return 1 if hits else 0

@@ -17,7 +17,7 @@ from rich.table import Table
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.cli.checks import evaluate_checks
 from dlexp.cli.display import RunsProgress, fmt
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 from dlexp.registry import did_you_mean
 
 EXECUTORS = ["local", "dask"]
@@ -170,7 +170,7 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     for row in outcome.rows:
         if row["status"] == "failed":
             sys.stderr.write(f"failed: run {row['run']} ({plan.points[row['point']].label}, seed {row['seed']}): "
-                             f"{' '.join(str(row['error']).split())}\n")
+                             f"{terminal_line(row['error'])}\n")
     for line in failures:
         sys.stderr.write(f"check failed: {line}\n")
     if any(row["status"] == "interrupted" for row in outcome.rows):
