@@ -7,6 +7,7 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     grad_norms.csv     one row per (logged step, layer, param)
     layer_stats.csv    one row per (logged step, layer)
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
+    steps.csv          one row per step: lr and mini-batch loss (per-step schedules only: the range test)
     summary.json       status: running | completed | interrupted | diverged
     checkpoints/       init.npz, last.npz (resumable state), final.npz
 
@@ -35,6 +36,7 @@ METRICS = "metrics.csv"
 GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
 TIMING = "timing.csv"
+STEPS = "steps.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 
@@ -42,12 +44,16 @@ GRAD_COLUMNS = ["step", "epoch", "layer", "param", "grad_norm", "param_norm", "u
 LAYER_COLUMNS = ["step", "epoch", "layer", "activation", "act_mean", "act_std", "saturated_fraction",
                  "dead_fraction"]
 TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
+STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 
-def metrics_columns(classification: bool) -> list[str]:
-    cols = ["epoch", "step", "train_loss", "val_loss"]
-    if classification:
-        cols += ["train_acc", "val_acc"]
+def metrics_columns(classification: bool, test: bool = False) -> list[str]:
+    """metrics.csv's columns: each split's metrics (train, val, and test when there is a test split)."""
+    from dlexp.trainer import split_metric_names
+
+    prefixes = ("train", "val", "test") if test else ("train", "val")
+    cols = ["epoch", "step"]
+    cols += [f"{prefix}_{name}" for name in split_metric_names(classification) for prefix in prefixes]
     return cols + ["penalty", "lr", "grad_norm_total"]
 
 
@@ -86,9 +92,9 @@ class CsvLog:
     def write(self, rows: list[dict[str, Any]], flush: bool = False) -> None:
         columns = self.columns
         for row in rows:
-            # floats and ints inline (the bulk of every row); anything else through _field
+            # floats and ints inline (the bulk of every row); anything else through csv_field
             line = ",".join([(repr(v) if v == v else "") if type(v) is float else str(v) if type(v) is int
-                             else _field(v) for v in map(row.get, columns)]) + "\n"
+                             else csv_field(v) for v in map(row.get, columns)]) + "\n"
             self._pending.append(line)
             self._pending_chars += len(line)
         if flush or self._pending_chars >= self.FLUSH_BYTES:
@@ -112,7 +118,7 @@ class CsvLog:
             self._fd = None
 
 
-def _field(value: Any) -> str:
+def csv_field(value: Any) -> str:
     """:func:`format_value`, quoted as CSV requires when the text holds a comma, quote or newline."""
     text = format_value(value)
     if _NEEDS_QUOTES.search(text):

@@ -9,6 +9,10 @@ Counters: ``step`` counts optimizer updates from 1; ``epoch`` counts finished pa
 (epoch 0 is the evaluation at initialisation). Gradient rows are logged on step 1 and every
 ``grad_every`` steps after it, with the gradient the optimizer receives *before* clipping (data
 loss gradient plus the L1/L2 term).
+
+A per-step schedule (``schedule.per_step``, the learning-rate range test) sets the lr of every
+step; the trainer then also hands each step's lr and mini-batch loss to ``Callback.on_step`` and
+lets the schedule's stop rule end the run early (status ``completed``, ``stopped_early``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ class Callback:
 
     def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None: ...
 
+    def on_step(self, row: dict[str, Any]) -> None:
+        """Every step's ``{step, epoch, lr, loss}`` (mini-batch data loss before the update); per-step
+        schedules only."""
+
     def on_epoch_end(self, trainer: Trainer) -> None: ...
 
 
@@ -41,6 +49,7 @@ class Split:
     X: np.ndarray
     targets: np.ndarray  # in the loss's format
     labels: np.ndarray | None  # int class labels, for accuracy
+    target_scale: np.ndarray | None = None  # regression: std of each target (RMSE and MAE in its units)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -52,6 +61,7 @@ class FitResult:
     epochs: int
     steps: int
     stopped_early: bool = False
+    stop_reason: str | None = None  # why a stop rule ended the run early
     final: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     divergence: dict[str, Any] | None = None
@@ -66,21 +76,58 @@ def predicted_classes(out: np.ndarray) -> np.ndarray:
 def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float, float]:
     """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split.
 
-    One forward pass per chunk of rows gives both; accuracy is NaN for a regression split.
+    Accuracy is NaN for a regression split. See :func:`split_metrics` for every metric.
     """
+    metrics = split_metrics(model, loss, split, chunk)
+    return metrics["loss"], metrics.get("acc", float("nan"))
+
+
+def split_metric_names(classification: bool) -> tuple[str, ...]:
+    """What :func:`split_metrics` reports for a split, in metrics.csv's order."""
+    return ("loss", "acc") if classification else ("loss", "rmse", "mae", "r2")
+
+
+def split_metrics(model, loss, split: Split | None, chunk: int = 8192, *,
+                  classification: bool | None = None) -> dict[str, float]:
+    """Metrics over a whole split in evaluation mode, from one forward pass per chunk of rows.
+
+    Always ``loss`` (the mean data loss); ``acc`` for a classification split (labels), else
+    ``rmse``, ``mae`` and ``r2``: per output, ``rmse = sqrt(mean((ŷ - y)²))``, ``mae = mean(|ŷ - y|)``
+    (both times ``split.target_scale``, which undoes a standardized target), ``r2 = 1 - Σ(ŷ - y)² /
+    Σ(y - ȳ)²`` (NaN when y is constant), then averaged over outputs (scikit-learn's uniform average).
+    An empty split gives NaN for each; ``classification`` says which metrics when the split is None.
+    """
+    if classification is None:
+        classification = split is None or split.labels is not None
+    names = split_metric_names(classification)
     if split is None or len(split) == 0:
-        return float("nan"), float("nan")
+        return dict.fromkeys(names, float("nan"))
     fused = loss.fused or model.output_activation == "identity"
     total = 0.0
     correct = 0
+    squares = absolute = 0.0
     for start in range(0, len(split), chunk):
         stop = min(start + chunk, len(split))
         logits = model.forward(split.X[start:stop], training=False)
         out = model.output(logits)
-        total += loss.value(logits if fused else out, split.targets[start:stop]) * (stop - start)
-        if split.labels is not None:
+        targets = split.targets[start:stop]
+        total += loss.value(logits if fused else out, targets) * (stop - start)
+        if classification:
             correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
-    return total / len(split), (correct / len(split) if split.labels is not None else float("nan"))
+        else:
+            error = out.astype(np.float64) - targets
+            squares = squares + np.einsum("ij,ij->j", error, error)
+            absolute = absolute + np.abs(error).sum(axis=0)
+    n = len(split)
+    if classification:
+        return {"loss": total / n, "acc": correct / n}
+    scale = np.ones(split.targets.shape[1]) if split.target_scale is None else split.target_scale
+    spread = split.targets.astype(np.float64) - split.targets.mean(axis=0, dtype=np.float64)
+    total_squares = np.einsum("ij,ij->j", spread, spread)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total_squares > 0, 1.0 - squares / total_squares, np.nan)
+    return {"loss": total / n, "rmse": float(np.mean(np.sqrt(squares / n) * scale)),
+            "mae": float(np.mean(absolute / n * scale)), "r2": float(np.mean(r2))}
 
 
 class Trainer:
@@ -90,18 +137,20 @@ class Trainer:
         model: an :class:`~dlexp.nn.MLP`.
         loss: a loss from :mod:`dlexp.nn.losses`.
         optimizer: from :func:`dlexp.optim.make_optimizer`.
-        schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch).
+        schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch, or per step).
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
         shuffle_rng, dropout_rng: the only randomness used while training.
+        test: a split only evaluated (its metrics in every epoch row), never used to choose anything.
     """
 
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
                  grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, test: Split | None = None):
         self.model = model
+        self.test = test
         self.loss = loss
         self.optimizer = optimizer
         self.schedule = schedule
@@ -129,6 +178,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._stop_reason: str | None = None
         self._lr_cache: tuple[int, float] = (-1, 0.0)
+        self.stop_rule = schedule.stop_rule()
+        self._stopped_by_rule: str | None = None
         # (index in memory order, layer, param) in row order: layer by layer, W, b, gamma, beta
         parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
         self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
@@ -142,7 +193,9 @@ class Trainer:
         self._stop_reason = reason
 
     def lr(self) -> float:
-        """Learning rate of the current epoch (computed once per epoch)."""
+        """Learning rate of the current epoch (computed once per epoch), or of the current step."""
+        if self.schedule.per_step:
+            return float(self.schedule.lr_at(self.optimizer.lr, max(self.step - 1, 0)))
         if self._lr_cache[0] != self.epoch:
             self._lr_cache = (self.epoch, float(self.schedule.lr_at(self.optimizer.lr, self.epoch)))
         return self._lr_cache[1]
@@ -152,16 +205,19 @@ class Trainer:
     def evaluate(self, split: Split | None) -> tuple[float, float]:
         return evaluate(self.model, self.loss, split)
 
-    def epoch_row(self, train: Split, val: Split | None) -> dict[str, Any]:
-        train_loss, train_acc = self.evaluate(train)
-        val_loss, val_acc = self.evaluate(val)
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
-                               "val_loss": val_loss}
-        if train.labels is not None:
-            row["train_acc"] = train_acc
-            row["val_acc"] = val_acc
+    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None) -> dict[str, Any]:
+        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``."""
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
+        classification = train.labels is not None
+        splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+        values = {prefix: split_metrics(self.model, self.loss, split, classification=classification)
+                  for prefix, split in splits.items()}
+        for name in values["train"]:  # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...
+            for prefix in splits:
+                row[f"{prefix}_{name}"] = values[prefix][name]
         row["penalty"] = self.model.penalty(self.l1, self.l2)
-        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(self.epoch - 1, 0)))
+        last = self.step if self.schedule.per_step else self.epoch  # the lr of the last step or epoch
+        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(last - 1, 0)))
         row["grad_norm_total"] = (self.grad_norm_sum / self.grad_norm_count) if self.grad_norm_count else float("nan")
         return row
 
@@ -181,16 +237,16 @@ class Trainer:
         run as ``diverged`` with the step and the first offending parameter.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(train, val)
+            return self._fit(train, val, self.test)
 
-    def _fit(self, train: Split, val: Split | None) -> FitResult:
+    def _fit(self, train: Split, val: Split | None, test: Split | None) -> FitResult:
         model = self.model
         self._has_val = val is not None and len(val) > 0
         size, count = self._batches_per_epoch(len(train))
         xbuf = np.empty((size, train.X.shape[1]), dtype=model.dtype)
         tbuf = np.empty((size, *train.targets.shape[1:]), dtype=train.targets.dtype)
         if self.epoch == 0 and self.step == 0 and not self.history:
-            row = self.epoch_row(train, val)
+            row = self.epoch_row(train, val, test)
             self._record_epoch(row)
             if not self._finite_row(row):
                 return self._diverged(row, "initial loss is not finite", None)
@@ -216,7 +272,7 @@ class Trainer:
                     return self._result(self._stop_reason)
             self.epoch += 1
             self.perm = None
-            row = self.epoch_row(train, val)
+            row = self.epoch_row(train, val, test)
             self._record_epoch(row)
             if not self._finite_row(row):
                 return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())
@@ -265,6 +321,15 @@ class Trainer:
                     return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
                                           "a parameter is not finite after the update", bad)
             self._emit_step(np.sqrt(grad_squares), param_norms, update_norms, layer_rows)
+        if self.schedule.per_step:
+            row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr, "loss": loss_value}
+            for cb in self.callbacks:
+                cb.on_step(row)
+        if self.stop_rule is not None and self._stop_reason is None:
+            reason = self.stop_rule.update(loss_value)
+            if reason is not None:
+                self._stopped_by_rule = reason
+                self._stop_reason = "completed"
         return None
 
     def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
@@ -327,7 +392,10 @@ class Trainer:
     def _result(self, status: str) -> FitResult:
         final = self.history[-1] if self.history else {}
         best = {k: v for k, v in self.best.items()}
-        return FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
+        result = FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
+        if status == "completed" and self._stopped_by_rule is not None:
+            result.stopped_early, result.stop_reason = True, self._stopped_by_rule
+        return result
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -346,6 +414,8 @@ class Trainer:
                     "wait": self.wait, "best": self.best, "history": self.history,
                     "shuffle_rng": self.shuffle_rng.bit_generator.state,
                     "dropout_rng": self.dropout_rng.bit_generator.state}
+        if self.stop_rule is not None:
+            counters["stop_rule"] = self.stop_rule.state_dict()
         arrays["trainer.state"] = np.array(json.dumps(counters, default=_json_default))
         arrays["trainer.perm"] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
         arrays["trainer.has_perm"] = np.array(self.perm is not None)
@@ -371,6 +441,8 @@ class Trainer:
         self.shuffle_rng.bit_generator.state = counters["shuffle_rng"]
         self.dropout_rng.bit_generator.state = counters["dropout_rng"]
         self.perm = np.array(arrays["trainer.perm"]) if bool(arrays["trainer.has_perm"]) else None
+        if self.stop_rule is not None:
+            self.stop_rule.load_state_dict(counters["stop_rule"])
         self._stop_reason = None
 
 

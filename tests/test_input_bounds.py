@@ -135,13 +135,13 @@ def test_parameter_count_is_what_the_model_allocates(sizes, batchnorm):
     assert parameter_count(sizes, batchnorm) == model.n_params
 
 
-def test_a_wide_csv_is_refused_from_its_header_before_its_rows_are_parsed(cli, tmp_path, monkeypatch):
-    import pandas as pd
+def test_a_wide_csv_is_refused_before_its_columns_are_checked_or_encoded(cli, tmp_path, monkeypatch):
+    from dlexp.data.csv import CsvFile
 
     def never(*args, **kwargs):
-        raise AssertionError("the rows were parsed")
+        raise AssertionError("a column was checked")
 
-    monkeypatch.setattr(pd, "read_csv", never)
+    monkeypatch.setattr(CsvFile, "column", never)
     n_columns = MAX_PARAMETERS // 1000 + 1  # with a hidden layer of 1000 units: just over the cap
     (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(n_columns)) + ",y\n" + "0," * n_columns
                                        + "1\n")
