@@ -117,9 +117,9 @@ class DaskExecutor:
                 where[fut.key] = k
                 running.add(fut)
 
-        for _ in range(self.slots):
-            submit_next()
         try:
+            for _ in range(self.slots):
+                submit_next()
             for fut in running:
                 k = where.pop(fut.key)
                 results[k] = self._collect(fut, specs[k])
