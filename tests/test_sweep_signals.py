@@ -132,6 +132,7 @@ def test_sigterm_stops_a_serial_sweep_between_steps(tmp_path):
     proc = start_sweep(tmp_path, "--jobs", "1")
     rc, out, err, _ = signal_and_finish(proc, signal.SIGTERM, tmp_path, 1)
     assert rc == 143, err
+    assert "stopped" in out  # the partial table
     assert "interrupted by SIGTERM: 0 of 2 runs finished; 1 interrupted" in err and "1 cancelled" in err
     assert [s["status"] for s in summaries(tmp_path)] == ["interrupted"]
 
@@ -162,6 +163,7 @@ def test_sigterm_closes_a_dask_sweep(tmp_path):
     rc, out, err, workers = signal_and_finish(proc, signal.SIGTERM, tmp_path, 2)
     assert rc == 143, err
     assert workers and not [pid for pid in workers if alive(pid)]
+    assert "stopped" in out  # the partial table
     assert "interrupted by SIGTERM: 0 of 4 runs finished; 2 interrupted" in err and "2 cancelled" in err
 
 
