@@ -189,12 +189,15 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
 class RunWriter(Callback):
     """Writes the CSVs and checkpoints of a run directory as records arrive."""
 
-    def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float):
+    def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
+                 log_steps: bool = False):
         self.run_dir = run_dir
         self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification))
         self.grads = rd.CsvLog(run_dir / rd.GRAD_NORMS, rd.GRAD_COLUMNS)
         self.layers = rd.CsvLog(run_dir / rd.LAYER_STATS, rd.LAYER_COLUMNS)
         self.timing = rd.CsvLog(run_dir / rd.TIMING, rd.TIMING_COLUMNS)
+        self.steps = rd.CsvLog(run_dir / rd.STEPS, rd.STEP_COLUMNS) if log_steps else None
+        self.logs = [log for log in (self.grads, self.layers, self.steps, self.metrics, self.timing) if log]
         self.checkpoint_every = checkpoint_every
         self.started = started
         self.elapsed_before = 0.0
@@ -203,8 +206,8 @@ class RunWriter(Callback):
         return self.elapsed_before + time.perf_counter() - self.started
 
     def on_epoch(self, row):
-        self.grads.flush()  # the epoch's step rows reach the disk before its metrics row
-        self.layers.flush()
+        for log in self.logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
+            log.flush()
         self.metrics.write([row], flush=True)
         self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}],
                           flush=True)
@@ -213,19 +216,22 @@ class RunWriter(Callback):
         self.grads.write(grad_rows)
         self.layers.write(layer_rows)
 
+    def on_step(self, row):
+        self.steps.write([row])
+
     def on_epoch_end(self, trainer):
         if self.checkpoint_every and trainer.epoch % self.checkpoint_every == 0:
             self.checkpoint(trainer)
 
     def checkpoint(self, trainer):
-        for log in (self.grads, self.layers, self.metrics, self.timing):
+        for log in self.logs:
             log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
         arrays = trainer.checkpoint_arrays()
         arrays["meta.elapsed_s"] = np.array(self.elapsed())
         save_npz_atomic(self.run_dir / "checkpoints" / "last.npz", arrays)
 
     def close(self):
-        for log in (self.metrics, self.grads, self.layers, self.timing):
+        for log in self.logs:
             log.close()
 
 
@@ -282,6 +288,7 @@ def build_summary(p: Prepared, run_dir: Path, result, wall_s: float, status: str
         "epochs": result.epochs if result else 0,
         "steps": result.steps if result else 0,
         "stopped_early": bool(result.stopped_early) if result else False,
+        **({"stop_reason": result.stop_reason} if result and result.stop_reason else {}),
         "final": result.final if result else {},
         "best": result.best if result else {},
         "wall_s": round(wall_s, 4),
@@ -330,7 +337,8 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
     p.model.save(run_dir / "checkpoints" / "init.npz")
     rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                                 "versions": _versions()})
-    writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter())
+    writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
+                       log_steps=p.schedule.per_step)
     trainer = make_trainer(p, [writer, *(callbacks or [])])
     return _train(p, run_dir, trainer, writer, 0.0)
 
@@ -380,11 +388,12 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
         step, epoch, elapsed_before = 0, -1, 0.0
     for name in (rd.METRICS, rd.TIMING):
         rd.truncate_csv(run_dir / name, lambda r: int(r["epoch"]) <= epoch)
-    for name in (rd.GRAD_NORMS, rd.LAYER_STATS):
+    for name in (rd.GRAD_NORMS, rd.LAYER_STATS, rd.STEPS):
         rd.truncate_csv(run_dir / name, lambda r: int(r["step"]) <= step)
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
-    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter())
+    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(),
+                       log_steps=p.schedule.per_step)
     writer.elapsed_before = elapsed_before
     trainer.callbacks = [writer, *(callbacks or [])]
     return _train(p, run_dir, trainer, writer, elapsed_before)

@@ -7,6 +7,7 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     grad_norms.csv     one row per (logged step, layer, param)
     layer_stats.csv    one row per (logged step, layer)
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
+    steps.csv          one row per step: lr and mini-batch loss (per-step schedules only: the range test)
     summary.json       status: running | completed | interrupted | diverged
     checkpoints/       init.npz, last.npz (resumable state), final.npz
 
@@ -31,6 +32,7 @@ METRICS = "metrics.csv"
 GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
 TIMING = "timing.csv"
+STEPS = "steps.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 
@@ -38,6 +40,7 @@ GRAD_COLUMNS = ["step", "epoch", "layer", "param", "grad_norm", "param_norm", "u
 LAYER_COLUMNS = ["step", "epoch", "layer", "activation", "act_mean", "act_std", "saturated_fraction",
                  "dead_fraction"]
 TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
+STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 
 def metrics_columns(classification: bool) -> list[str]:

@@ -9,6 +9,10 @@ Counters: ``step`` counts optimizer updates from 1; ``epoch`` counts finished pa
 (epoch 0 is the evaluation at initialisation). Gradient rows are logged on step 1 and every
 ``grad_every`` steps after it, with the gradient the optimizer receives *before* clipping (data
 loss gradient plus the L1/L2 term).
+
+A per-step schedule (``schedule.per_step``, the learning-rate range test) sets the lr of every
+step; the trainer then also hands each step's lr and mini-batch loss to ``Callback.on_step`` and
+lets the schedule's stop rule end the run early (status ``completed``, ``stopped_early``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ class Callback:
 
     def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None: ...
 
+    def on_step(self, row: dict[str, Any]) -> None:
+        """Every step's ``{step, epoch, lr, loss}`` (mini-batch data loss before the update); per-step
+        schedules only."""
+
     def on_epoch_end(self, trainer: Trainer) -> None: ...
 
 
@@ -52,6 +60,7 @@ class FitResult:
     epochs: int
     steps: int
     stopped_early: bool = False
+    stop_reason: str | None = None  # why a stop rule ended the run early
     final: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     divergence: dict[str, Any] | None = None
@@ -90,7 +99,7 @@ class Trainer:
         model: an :class:`~dlexp.nn.MLP`.
         loss: a loss from :mod:`dlexp.nn.losses`.
         optimizer: from :func:`dlexp.optim.make_optimizer`.
-        schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch).
+        schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch, or per step).
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
         shuffle_rng, dropout_rng: the only randomness used while training.
@@ -129,6 +138,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._stop_reason: str | None = None
         self._lr_cache: tuple[int, float] = (-1, 0.0)
+        self.stop_rule = schedule.stop_rule()
+        self._stopped_by_rule: str | None = None
         # (index in memory order, layer, param) in row order: layer by layer, W, b, gamma, beta
         parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
         self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
@@ -142,7 +153,9 @@ class Trainer:
         self._stop_reason = reason
 
     def lr(self) -> float:
-        """Learning rate of the current epoch (computed once per epoch)."""
+        """Learning rate of the current epoch (computed once per epoch), or of the current step."""
+        if self.schedule.per_step:
+            return float(self.schedule.lr_at(self.optimizer.lr, max(self.step - 1, 0)))
         if self._lr_cache[0] != self.epoch:
             self._lr_cache = (self.epoch, float(self.schedule.lr_at(self.optimizer.lr, self.epoch)))
         return self._lr_cache[1]
@@ -161,7 +174,8 @@ class Trainer:
             row["train_acc"] = train_acc
             row["val_acc"] = val_acc
         row["penalty"] = self.model.penalty(self.l1, self.l2)
-        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(self.epoch - 1, 0)))
+        last = self.step if self.schedule.per_step else self.epoch  # the lr of the last step or epoch
+        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(last - 1, 0)))
         row["grad_norm_total"] = (self.grad_norm_sum / self.grad_norm_count) if self.grad_norm_count else float("nan")
         return row
 
@@ -265,6 +279,15 @@ class Trainer:
                     return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
                                           "a parameter is not finite after the update", bad)
             self._emit_step(np.sqrt(grad_squares), param_norms, update_norms, layer_rows)
+        if self.schedule.per_step:
+            row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr, "loss": loss_value}
+            for cb in self.callbacks:
+                cb.on_step(row)
+        if self.stop_rule is not None and self._stop_reason is None:
+            reason = self.stop_rule.update(loss_value)
+            if reason is not None:
+                self._stopped_by_rule = reason
+                self._stop_reason = "completed"
         return None
 
     def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
@@ -327,7 +350,10 @@ class Trainer:
     def _result(self, status: str) -> FitResult:
         final = self.history[-1] if self.history else {}
         best = {k: v for k, v in self.best.items()}
-        return FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
+        result = FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
+        if status == "completed" and self._stopped_by_rule is not None:
+            result.stopped_early, result.stop_reason = True, self._stopped_by_rule
+        return result
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -346,6 +372,8 @@ class Trainer:
                     "wait": self.wait, "best": self.best, "history": self.history,
                     "shuffle_rng": self.shuffle_rng.bit_generator.state,
                     "dropout_rng": self.dropout_rng.bit_generator.state}
+        if self.stop_rule is not None:
+            counters["stop_rule"] = self.stop_rule.state_dict()
         arrays["trainer.state"] = np.array(json.dumps(counters, default=_json_default))
         arrays["trainer.perm"] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
         arrays["trainer.has_perm"] = np.array(self.perm is not None)
@@ -371,6 +399,8 @@ class Trainer:
         self.shuffle_rng.bit_generator.state = counters["shuffle_rng"]
         self.dropout_rng.bit_generator.state = counters["dropout_rng"]
         self.perm = np.array(arrays["trainer.perm"]) if bool(arrays["trainer.has_perm"]) else None
+        if self.stop_rule is not None:
+            self.stop_rule.load_state_dict(counters["stop_rule"])
         self._stop_reason = None
 
 

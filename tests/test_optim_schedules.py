@@ -74,6 +74,10 @@ def test_lr_at_is_a_function_of_epoch_only():
         ({"name": "cosine"}, "schedule 'cosine': "),  # missing T_max, reported by the registry
         ({"name": "cosin", "T_max": 5}, "unknown schedule 'cosin'; did you mean 'cosine'?"),
         ({"name": "step", "steps": 5}, "schedule 'step' has no argument 'steps'; did you mean 'step_size'?"),
+        ({"name": "range_test", "end_lr": 10, "steps": 1}, "steps must be >= 2 (got 1)"),
+        ({"name": "range_test", "end_lr": 0}, "end_lr must be > 0 (got 0)"),
+        ({"name": "range_test", "end_lr": 10, "stop_factor": 1}, "stop_factor must be > 1 (got 1)"),
+        ({"name": "range_test", "end_lr": 10, "smoothing": 1.0}, "smoothing must be in [0, 1) (got 1.0)"),
     ],
 )
 def test_schedule_errors(spec, message):
@@ -88,7 +92,103 @@ def test_negative_epoch_is_refused():
 
 
 def test_schedule_names():
-    assert SCHEDULES.names() == ["constant", "cosine", "exponential", "multistep", "step"]
+    assert SCHEDULES.names() == ["constant", "cosine", "exponential", "multistep", "range_test", "step"]
+
+
+# ------------------------------------------------------------------ the range test
+
+
+def test_range_test_is_exponential_per_step_from_base_to_end_lr():
+    schedule = make_schedule({"name": "range_test", "end_lr": 10.0, "steps": 5})
+    assert schedule.per_step and not make_schedule(None).per_step
+    got = [schedule.lr_at(1e-3, t) for t in range(7)]
+    # lr_t = base (end/base)^(t/(steps-1)): one decade per step here, then held at end_lr
+    np.testing.assert_allclose(got, [1e-3, 1e-2, 1e-1, 1.0, 10.0, 10.0, 10.0], rtol=1e-13)
+    assert got[0] == 1e-3 and got[4] == 10.0
+    ratios = np.diff(np.log(got[:5]))
+    np.testing.assert_allclose(ratios, math.log(10.0), rtol=1e-12)
+
+
+def test_smoothed_loss_is_a_debiased_moving_average():
+    from dlexp.optim.schedules import SmoothedLoss
+
+    losses = [2.0, 1.0, 4.0, 3.0]
+    beta = 0.9
+    avg, expected = 0.0, []
+    for i, v in enumerate(losses, 1):
+        avg = beta * avg + (1 - beta) * v
+        expected.append(avg / (1 - beta**i))
+    np.testing.assert_allclose(SmoothedLoss(beta).series(losses), expected, rtol=1e-15)
+    assert SmoothedLoss(0.98).series([0.7] * 50) == pytest.approx([0.7] * 50, rel=1e-12)  # no bias to zero
+
+
+def test_range_test_stop_rule_fires_on_blow_up_and_at_the_end():
+    schedule = make_schedule({"name": "range_test", "end_lr": 1.0, "steps": 6, "stop_factor": 4.0,
+                              "smoothing": 0.0})  # beta 0: the smoothed loss is the loss itself
+    rule = schedule.stop_rule()
+    assert [rule.update(v) for v in (1.0, 0.5, 1.9)] == [None, None, None]  # 1.9 < 4 x 0.5
+    reason = rule.update(2.1)  # > 4 x 0.5
+    assert reason is not None and "4" in reason and "0.5" in reason
+    rule = schedule.stop_rule()
+    assert [rule.update(1.0) for _ in range(5)] == [None] * 5
+    assert "6 steps" in rule.update(1.0)
+    state = rule.state_dict()
+    copy = schedule.stop_rule()
+    copy.load_state_dict(state)
+    assert copy.state_dict() == state
+
+
+def test_a_range_test_run_logs_every_step_and_resumes_exactly(tmp_path):
+    """The trainer takes the lr of every step from the schedule, reports it with the mini-batch loss, stops
+    by the rule (status completed, stopped_early), and a range test stopped mid-way resumes bit for bit."""
+    import json
+
+    from dlexp.config import validate_mapping
+    from dlexp.experiment import make_trainer, prepare
+    from dlexp.trainer import Callback
+
+    mapping = {"seed": 2, "data": {"kind": "moons", "n_samples": 100},
+               "model": {"hidden": [8]},
+               "training": {"epochs": 40, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 1e-3},
+                            "schedule": {"name": "range_test", "end_lr": 100.0, "steps": 60}}}
+
+    class Steps(Callback):
+        def __init__(self):
+            self.rows = []
+
+        def on_step(self, row):
+            self.rows.append(dict(row))
+
+    def fresh():
+        p = prepare(validate_mapping(mapping, "m"), tmp_path)
+        steps = Steps()
+        return p, make_trainer(p, [steps]), steps
+
+    p1, t1, s1 = fresh()
+    result = t1.fit(p1.train, p1.val)
+    assert result.status == "completed" and result.stopped_early and result.stop_reason
+    assert [r["step"] for r in s1.rows] == list(range(1, t1.step + 1))
+    schedule = p1.schedule
+    assert [r["lr"] for r in s1.rows] == [schedule.lr_at(1e-3, k) for k in range(t1.step)]
+    assert t1.step <= 60 and s1.rows[-1]["lr"] <= 100.0
+
+    p2, t2, s2 = fresh()
+    original = t2._train_step
+
+    def step_then_stop(Xb, tb):
+        out = original(Xb, tb)
+        if t2.step == 17:
+            t2.request_stop()
+        return out
+
+    t2._train_step = step_then_stop
+    assert t2.fit(p2.train, p2.val).status == "interrupted"
+    p3, t3, s3 = fresh()
+    t3.restore(t2.checkpoint_arrays())
+    assert t3.fit(p3.train, p3.val).stop_reason == result.stop_reason
+    assert s2.rows + s3.rows == s1.rows
+    np.testing.assert_array_equal(t3.model.params, t1.model.params)
+    assert json.dumps(t3.history) == json.dumps(t1.history)
 
 
 # ------------------------------------------------------------------ clipping

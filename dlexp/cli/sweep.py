@@ -91,6 +91,17 @@ def compare_optimizers(
     grid: GridOption = [],
     sets: SetOption = [],
     seeds: SeedsOption = 1,
+    tune_lr: Annotated[bool, typer.Option("--tune-lr", help="First tune each optimizer's lr on a log grid (best mean "
+                                          "validation loss over --tune-seeds), then compare at the tuned lrs over "
+                                          "--seeds later seeds.")] = False,
+    lr_grids: Annotated[list[str], typer.Option("--lr-grid", help="With --tune-lr: LOW:HIGH:N (every optimizer) or "
+                                                "OPT=LOW:HIGH:N, N log-spaced lrs; repeatable (default: 9 points "
+                                                "over 2 decades either side of each optimizer's default).")] = [],
+    tune_seeds: Annotated[int | None, typer.Option("--tune-seeds", min=1, help="With --tune-lr: seeds per grid point "
+                                                   "(default 3); the comparison uses the seeds after them.",
+                                                   show_default=False)] = None,
+    budget: Annotated[int | None, typer.Option("--budget", min=1, help="With --tune-lr: epochs of each tuning run "
+                                               "(default: the comparison's).", show_default=False)] = None,
     jobs: JobsOption = None,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
@@ -110,6 +121,20 @@ def compare_optimizers(
     _validate_common(sort, checks, executor, scheduler)
     if target_loss is not None and not math.isfinite(target_loss):
         raise DlexpError(f"--target-loss {target_loss}: must be a finite number")
+    if tune_lr:
+        from dlexp.cli.lrtune import run_tuned
+
+        run_tuned(config, optimizers=optimizers, lrs=lrs, convention=convention, epochs=epochs, lr_grids=lr_grids,
+                  tune_seeds=tune_seeds or 3, budget=budget, batch_sizes=batch_sizes, grid=grid,
+                  common={"sets": sets, "seeds": seeds, "jobs": jobs, "executor_name": executor, "scheduler": scheduler,
+                              "runs_dir": runs_dir, "name": name, "sort": sort, "checks": checks, "json_out": json_out,
+                              "quiet": quiet, "target_loss": target_loss, "allow_failures": allow_failures,
+                              "fail_on_divergence": fail_on_divergence})
+        return
+    given = [flag for flag, value in (("--lr-grid", lr_grids), ("--tune-seeds", tune_seeds), ("--budget", budget))
+             if value]
+    if given:
+        raise DlexpError(f"{given[0]} needs --tune-lr")
     axis, notes = optimizer_axis(optimizers, lrs, convention)
     axes = [axis]
     if batch_sizes is not None:
@@ -139,36 +164,49 @@ def _validate_common(sort: str, checks: list[str], executor: str, scheduler: str
         raise DlexpError("--scheduler needs --executor dask")
 
 
-def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
-         executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
-         checks: list[str], json_out: bool, quiet: bool, target_loss: float | None, allow_failures: bool,
-         fail_on_divergence: bool) -> None:
-    """Validate, run and report one sweep; the body of both commands.
+def make_executor(executor_name: str, scheduler: str | None, jobs: int | None, n_runs: int):
+    """A LocalExecutor or DaskExecutor with at most ``n_runs`` workers (default: the cores)."""
+    from dlexp.sweep.runner import LocalExecutor, default_jobs
 
-    Exit: 130 / 143 when SIGINT / SIGTERM cancelled the sweep (after the partial table); 1 when a
-    run failed or was interrupted (unless ``--allow-failures``), a run diverged with
-    ``--fail-on-divergence``, or a ``--check`` failed; else 0.
-    """
-    from dlexp.experiment import SIGNAL_EXIT
-    from dlexp.sweep.engine import run_sweep
-    from dlexp.sweep.grid import build_plan
-    from dlexp.sweep.runner import LocalExecutor, cancel_on_signals, default_jobs
-
-    n_runs = math.prod(len(axis.values) for axis in axes) * seeds
     workers = max(1, min(jobs or default_jobs(), n_runs))
     if executor_name == "dask":
         from dlexp.sweep.dask_executor import DaskExecutor
 
-        executor = DaskExecutor(workers, scheduler)
-    else:
-        executor = LocalExecutor(workers)
+        return DaskExecutor(workers, scheduler)
+    return LocalExecutor(workers)
+
+
+def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
+         executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
+         checks: list[str], json_out: bool, quiet: bool, target_loss: float | None,
+         make_plan=None, n_runs: int | None = None, allow_failures: bool = False,
+         fail_on_divergence: bool = False) -> None:
+    """Validate, run and report one sweep; the body of both commands.
+
+    ``make_plan(executor, console)``, if given, returns the plan instead of the grid of ``axes``
+    (compare-optimizers --tune-lr runs its tuning sweep there); ``n_runs`` then sizes the workers.
+
+    Exit: 130 / 143 when SIGINT / SIGTERM cancelled the sweep (after the partial table); 1 when a
+    run failed or was interrupted (unless ``allow_failures``), a run diverged with
+    ``fail_on_divergence``, or a ``--check`` failed; else 0.
+    """
+    from dlexp.experiment import SIGNAL_EXIT
+    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.grid import build_plan
+    from dlexp.sweep.runner import cancel_on_signals
+
+    n_runs = n_runs or math.prod(len(axis.values) for axis in axes) * seeds
+    executor = make_executor(executor_name, scheduler, jobs, n_runs)
     console = human_console(json_out)
     # Workers start (or the cluster is reached) while every run is validated; nothing is written
     # before both succeed.
     try:
         with cancel_on_signals(executor), executor:
-            plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
-            progress = RunsProgress(console, n_runs, executor.slots, is_interactive(console, quiet))
+            if make_plan is not None:
+                plan = make_plan(executor, console)
+            else:
+                plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
+            progress = RunsProgress(console, len(plan.runs), executor.slots, is_interactive(console, quiet))
             with progress:
                 outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
                                     on_result=progress.on_result)

@@ -13,6 +13,12 @@ The replayed sequence is memoized per ``base_lr``.
     exponential(gamma)            lr_e = base_lr * gamma^e
     cosine(T_max, eta_min=0)      lr_e = eta_min + (base_lr - eta_min) * (1 + cos(pi e / T_max)) / 2
                                   (past T_max it rises again, as torch's does)
+
+One schedule is indexed by step instead (``per_step = True``): ``lr_at(base_lr, t)`` is then the lr of
+the 0-indexed optimizer step ``t``, and the trainer reports every step (see :class:`RangeTest`).
+
+    range_test(end_lr, steps)     lr_t = base_lr * (end_lr / base_lr)^(min(t, steps - 1) / (steps - 1))
+                                  (the learning-rate range test; torch-lr-finder's ExponentialLR)
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
-from dlexp.optim.base import check_int, check_nonnegative, check_positive
+from dlexp.optim.base import check_int, check_nonnegative, check_positive, check_unit
 from dlexp.registry import Registry
 
 
@@ -30,6 +36,7 @@ class Schedule:
     """Base: subclasses define ``_next(lr, base_lr, epoch)``, torch's recursive ``get_lr``."""
 
     name = ""
+    per_step = False  # True: lr_at is indexed by optimizer step, not by epoch
 
     def __init__(self, hyperparams: dict[str, Any]):
         self.hyperparams = hyperparams
@@ -50,6 +57,10 @@ class Schedule:
 
     def _next(self, lr: float, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
+
+    def stop_rule(self) -> SmoothedLossStop | None:
+        """A fresh rule that ends training early (the range test's), or None."""
+        return None
 
 
 def _check_epoch(epoch: object) -> int:
@@ -142,6 +153,90 @@ class Cosine(Schedule):
         return (1 + math.cos(math.pi * epoch / t_max)) / (1 + math.cos(math.pi * (epoch - 1) / t_max)) * (
             lr - eta_min
         ) + eta_min
+
+
+class SmoothedLoss:
+    """fastai's smoothed training loss: an exponential moving average of the mini-batch losses,
+    debiased like Adam's moments, ``avg_i = beta avg_(i-1) + (1 - beta) loss_i``, smoothed
+    ``avg_i / (1 - beta^i)`` (i counts from 1)."""
+
+    def __init__(self, beta: float = 0.98):
+        self.beta = check_unit("smoothing", beta, include_one=False)
+        self.avg = 0.0
+        self.count = 0
+
+    def update(self, loss: float) -> float:
+        """Add one mini-batch loss; return the smoothed loss so far."""
+        self.count += 1
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * float(loss)
+        return self.avg / (1.0 - self.beta**self.count)
+
+    def series(self, losses: Sequence[float]) -> list[float]:
+        """The smoothed value after each of ``losses``, from a fresh start."""
+        fresh = SmoothedLoss(self.beta)
+        return [fresh.update(v) for v in losses]
+
+
+class SmoothedLossStop:
+    """Stops the range test after ``steps`` steps, or as soon as the smoothed loss exceeds
+    ``factor`` × its lowest value so far (fastai's ``stop_div``: the loss has blown up).
+
+    ``update(loss)`` returns None to go on or the reason to stop. Its state round-trips through
+    :meth:`state_dict` so a resumed range test stops where an uninterrupted one would.
+    """
+
+    def __init__(self, steps: int, factor: float, beta: float):
+        self.steps, self.factor = steps, factor
+        self.smoothed = SmoothedLoss(beta)
+        self.best = math.inf
+
+    def update(self, loss: float) -> str | None:
+        value = self.smoothed.update(loss)
+        if value > self.factor * self.best:
+            return f"smoothed loss {value:.4g} > {self.factor:g} × its minimum {self.best:.4g}"
+        self.best = min(self.best, value)
+        if self.smoothed.count >= self.steps:
+            return f"end of the range test ({self.steps} steps)"
+        return None
+
+    def state_dict(self) -> dict[str, float]:
+        return {"avg": self.smoothed.avg, "count": self.smoothed.count, "best": self.best}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.smoothed.avg, self.smoothed.count = float(state["avg"]), int(state["count"])
+        self.best = float(state["best"])
+
+
+@SCHEDULES.register("range_test")
+class RangeTest(Schedule):
+    """The learning-rate range test (Smith 2017; fastai's ``lr_find``): the lr grows exponentially
+    from the optimizer's lr to ``end_lr`` over ``steps`` optimizer steps, one step at a time.
+
+    Training stops after ``steps`` steps, or earlier once the smoothed mini-batch loss (see
+    :class:`SmoothedLoss`, ``smoothing`` = beta) exceeds ``stop_factor`` × its minimum, fastai's
+    defaults being 100 steps, 4 and 0.98.
+    """
+
+    name = "range_test"
+    per_step = True
+
+    def __init__(self, end_lr: float, steps: int = 100, stop_factor: float = 4.0, smoothing: float = 0.98):
+        self.end_lr = check_positive("end_lr", end_lr)
+        self.steps = check_int("steps", steps, 2)
+        self.stop_factor = check_positive("stop_factor", stop_factor)
+        if self.stop_factor <= 1:
+            raise ValueError(f"stop_factor must be > 1 (got {stop_factor!r})")
+        self.smoothing = check_unit("smoothing", smoothing, include_one=False)
+        super().__init__({"end_lr": self.end_lr, "steps": self.steps, "stop_factor": self.stop_factor,
+                          "smoothing": self.smoothing})
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        step = min(_check_epoch(epoch), self.steps - 1)  # per-step: ``epoch`` is the 0-indexed step
+        base_lr = float(base_lr)
+        return base_lr * (self.end_lr / base_lr) ** (step / (self.steps - 1))
+
+    def stop_rule(self) -> SmoothedLossStop:
+        return SmoothedLossStop(self.steps, self.stop_factor, self.smoothing)
 
 
 def make_schedule(spec: Any) -> Schedule:

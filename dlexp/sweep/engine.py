@@ -109,6 +109,7 @@ def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_los
                                                                      "interrupted", "cancelled")},
         "points": [{k: v for k, v in p.items() if k != "summary"} for p in points],
         "files": {"sweep_csv": SWEEP_CSV, "curves_csv": CURVES_CSV, "plot": PLOT_PNG, "runs": "runs"},
+        **plan.extra,
         "dlexp_version": __version__,
     }
     document = rd.json_safe(document)

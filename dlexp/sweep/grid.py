@@ -73,6 +73,7 @@ class SweepPlan:
     seeds: list[int]
     runs: list[PlannedRun]
     sets: list[str] = field(default_factory=list)  # --set overrides applied to every run
+    extra: dict[str, Any] = field(default_factory=dict)  # more facts for sweep.json (e.g. the lr tuning)
 
     def specs(self, runs_dir: Path) -> list[RunSpec]:
         runs_dir = str(Path(runs_dir).resolve())
@@ -163,12 +164,22 @@ def _safe_name(text: str) -> str:
     return name[:60] or "sweep"
 
 
+def read_config_with_sets(config_path: Path, sets: list[str] = ()) -> dict[str, Any]:
+    """The config file as a mapping with the ``--set`` overrides applied (not validated)."""
+    data = read_yaml_mapping(Path(config_path), str(config_path))
+    for text in sets:
+        parts, value = parse_override(text)
+        apply_override(data, parts, value, text)
+    return data
+
+
 def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), seeds: int = 1,
                name: str | None = None, kind: str = "sweep",
-               notes: dict[tuple[str, str], dict[str, Any]] | None = None) -> SweepPlan:
+               notes: dict[tuple[str, str], dict[str, Any]] | None = None, seed_offset: int = 0) -> SweepPlan:
     """Validate every run of the grid and return the plan; writes nothing.
 
     ``notes`` maps (axis key, value text) to facts recorded on the grid points with that value.
+    Seeds count up from the config's seed + ``seed_offset``.
     Raises DlexpError (one line) on the first bad key, value, config or data.
     """
     config_path = Path(config_path)
@@ -183,10 +194,7 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
     if n_points * seeds > MAX_RUNS:
         raise ConfigError(f"the grid has {n_points:,} points × {seeds} seeds = {n_points * seeds:,} runs; "
                           f"at most {MAX_RUNS:,} runs per sweep")
-    data = read_yaml_mapping(config_path, shown)
-    for text in sets:
-        parts, value = parse_override(text)
-        apply_override(data, parts, value, text)
+    data = read_config_with_sets(config_path, sets)
     base_seed = data.get("seed", 0)
     if not isinstance(base_seed, int) or isinstance(base_seed, bool):
         validate_mapping(data, shown)  # says what is wrong with the seed
@@ -199,7 +207,7 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
 
     points: list[GridPoint] = []
     runs: list[PlannedRun] = []
-    seed_list = [base_seed + s for s in range(seeds)]
+    seed_list = [base_seed + seed_offset + s for s in range(seeds)]
     for k, combo in enumerate(itertools.product(*[list(zip(a.texts, a.values)) for a in axes])):
         point = GridPoint(index=k, settings={a.key: text for a, (text, _) in zip(axes, combo)})
         for a, (text, _) in zip(axes, combo):

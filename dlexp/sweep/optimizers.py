@@ -73,6 +73,15 @@ def parse_lrs(texts: list[str], names: list[str], convention: str) -> dict[str, 
     return out
 
 
+def optimizer_value(name: str, lr: float, convention: str) -> dict[str, Any]:
+    """The ``training.optimizer`` mapping of optimizer ``name`` at ``lr``, other hyperparameters at their defaults."""
+    spec: dict[str, Any] = {"name": name}
+    if convention != "torch":
+        spec["convention"] = convention
+    spec[LR_ARGUMENT[convention]] = lr
+    return spec
+
+
 def optimizer_axis(optimizers: str, lrs: list[str],
                    convention: str) -> tuple[Axis, dict[tuple[str, str], dict[str, Any]]]:
     """The ``training.optimizer`` axis and, per optimizer, the lr used and where it came from."""
@@ -82,11 +91,7 @@ def optimizer_axis(optimizers: str, lrs: list[str],
     values, notes = [], {}
     for name in names:
         lr = chosen.get(name, default_lr(name, convention))
-        spec: dict[str, Any] = {"name": name}
-        if convention != "torch":
-            spec["convention"] = convention
-        spec[LR_ARGUMENT[convention]] = lr
-        values.append(spec)
+        values.append(optimizer_value(name, lr, convention))
         notes[("training.optimizer", name)] = {"lr": lr, "lr_source": "--lr" if name in chosen else "default",
                                                "convention": convention}
     return Axis(key="training.optimizer", texts=names, values=values, title="optimizer"), notes
