@@ -5,6 +5,11 @@
     history = fit(model, X, y, loss="bce", optimizer={"name": "adam", "lr": 0.01}, epochs=50, seed=0)
     evaluate(model, X, y, loss="bce")   # {'loss': ..., 'accuracy': ...}
 
+    run = load_run("runs/iris-20261130-120000")   # a completed `dlexp train` run
+    run.predict("new.csv")                        # class names (or values), one per row
+    run.predict_proba(frame)                      # a CSV path, a DataFrame or raw feature rows
+    run.evaluate("labelled.csv")                  # loss, acc / rmse, mae, r2, confusion matrix
+
 ``y`` is int class labels (n,) for classification or floats (n,) / (n, k) for regression. The
 same seed gives bit-identical results. The CLI's `dlexp train` runs the same Trainer.
 """
@@ -15,11 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from dlexp.inference import TrainedRun, load_run
 from dlexp.nn import MLP, make_loss
 from dlexp.optim import make_optimizer
 from dlexp.optim.schedules import make_schedule
 from dlexp.trainer import Callback, Split, Trainer
 from dlexp.trainer import evaluate as evaluate_split
+
+__all__ = ["TrainedRun", "build_model", "evaluate", "fit", "load_run", "predict"]
 
 
 def build_model(n_inputs: int, hidden: list[int], n_outputs: int, *, seed: int = 0, **kwargs: Any) -> MLP:

@@ -59,6 +59,13 @@ class StrictModel(BaseModel):
         return {key: scientific_to_float(value) if key in floats else value for key, value in data.items()}
 
 
+Column = Union[str, int]  # noqa: UP007 (a CSV column by name, or by position: 0 first, -1 last)
+
+# CSV reading options: (field, default), refused with synthetic data unless left at the default
+_CSV_ONLY = {"path": None, "target": None, "features": None, "exclude": None, "header": 0, "names": None,
+             "skip_rows": 0, "delimiter": None, "comment": None, "encoding": "utf-8", "index_col": None}
+
+
 class DataConfig(StrictModel):
     source: Literal["synthetic", "csv"] = "synthetic"
     kind: Literal["moons", "circles", "spirals", "blobs", "xor", "linear", "sine"] = "moons"
@@ -67,29 +74,74 @@ class DataConfig(StrictModel):
     n_classes: int = Field(2, ge=2, le=1000)
     noise: float = Field(0.1, ge=0, le=1e6)
     path: str | None = None
-    target: str | None = None
-    features: list[str] | None = None
+    target: Column | None = None
+    features: list[Column] | None = None
+    exclude: list[Column] | None = None
+    header: int | Literal["none"] = 0
+    names: list[str] | None = None
+    skip_rows: int = Field(0, ge=0, le=1_000_000)
+    delimiter: str | None = None
+    comment: str | None = None
+    encoding: str = "utf-8"
+    index_col: Column | Literal[False] | None = None
     task: Literal["auto", "classification", "regression"] = "auto"
     val_fraction: float = Field(0.2, ge=0, lt=1)
     test_fraction: float = Field(0.0, ge=0, lt=1)
     standardize: bool = True
+    standardize_target: bool = True
+
+    @field_validator("header", mode="before")
+    @classmethod
+    def _header(cls, v: Any) -> Any:
+        if v is None:
+            return "none"
+        if type(v) is int and not 0 <= v <= 1_000_000:
+            raise ValueError(f"must be a row number from 0 or 'none' (got {v})")
+        return v
+
+    @field_validator("delimiter", "comment")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 or v in '"\r\n'):
+            raise ValueError(f"must be one character other than a quote or a newline (got {_short_repr(v)}); "
+                             "e.g. ',', ';', '\\t' or '|'")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown encoding {_short_repr(v)}; e.g. utf-8, latin-1, cp1252") from None
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
         if self.source == "csv":
             if not self.path:
                 raise ValueError("path: required when source is 'csv'")
-            if not self.target:
-                raise ValueError("target: required when source is 'csv'")
-            if self.features is not None:
-                if not self.features:
+            if self.target is None or self.target == "":
+                raise ValueError("target: required when source is 'csv' (a column name, or a position such as -1)")
+            for key in ("features", "exclude"):
+                chosen = getattr(self, key)
+                if chosen is None:
+                    continue
+                if not chosen and key == "features":
                     raise ValueError("features: empty list; omit it to use every column but the target")
-                repeated = next((f for i, f in enumerate(self.features) if f in self.features[:i]), None)
+                repeated = next((f for i, f in enumerate(chosen) if f in chosen[:i]), None)
                 if repeated is not None:
-                    raise ValueError(f"features: column '{repeated}' is listed twice; list each column once")
+                    raise ValueError(f"{key}: column {repeated!r} is listed twice; list each column once")
+            if self.features is not None and self.exclude is not None:
+                raise ValueError("exclude: give either features (the columns to use) or exclude (the columns to "
+                                 "leave out), not both")
+            if self.names is not None and self.header != "none":
+                raise ValueError("names: only read when header is 'none' (the file has no header line)")
         else:
-            for key in ("path", "target", "features"):
-                if getattr(self, key) is not None:
+            for key, default in _CSV_ONLY.items():
+                if getattr(self, key) != default:
                     raise ValueError(f"{key}: only read when source is 'csv' (source is '{self.source}'); "
                                      "add 'source: csv' or remove it")
         if self.val_fraction + self.test_fraction >= 1:

@@ -33,7 +33,7 @@ from dlexp.nn.losses import make_loss
 from dlexp.nn.model import MLP, save_npz_atomic
 from dlexp.optim import make_optimizer
 from dlexp.optim.schedules import make_schedule
-from dlexp.trainer import Callback, Split, Trainer, evaluate
+from dlexp.trainer import Callback, Split, Trainer, split_metrics
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -141,6 +141,8 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
         raise DataError(f"{shown}: {exc}") from None  # synthetic data: the config is the file to fix
     if len(dataset.X_train) < 1:
         raise ConfigError(f"{shown}: data: the training split is empty")
+    if cfg.data.source == "csv" and cfg.data.delimiter is None:  # the resolved config states what was detected
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"delimiter": dataset.delimiter})})
     task = dataset.task
     loss, out_act, n_outputs = resolve_loss(cfg, task, dataset.n_classes, shown)
     if n_outputs is None:
@@ -164,11 +166,15 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
     except ValueError as exc:
         raise ConfigError(f"{shown}: {exc}") from None
 
+    dataset.preprocessing.output_activation = out_act
+    dataset.preprocessing.n_outputs = n_outputs
+
     def split(X, y):
         if len(X) == 0:
             return None
         labels = y if task == "classification" else None
-        return Split(np.ascontiguousarray(X, dtype=dtype), loss.targets(y, n_outputs, dtype), labels)
+        return Split(np.ascontiguousarray(X, dtype=dtype), loss.targets(y, n_outputs, dtype), labels,
+                     dataset.target_std)
 
     return Prepared(cfg=cfg, base_dir=Path(base_dir), dataset=dataset, model=model, loss=loss,
                     optimizer=optimizer, schedule=schedule, train=split(dataset.X_train, dataset.y_train),
@@ -183,16 +189,16 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                    grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
-                   dropout_rng=p.rngs["dropout"], callbacks=callbacks)
+                   dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)
 
 
 class RunWriter(Callback):
     """Writes the CSVs and checkpoints of a run directory as records arrive."""
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
-                 log_steps: bool = False):
+                 log_steps: bool = False, test: bool = False):
         self.run_dir = run_dir
-        self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification))
+        self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification, test))
         self.grads = rd.CsvLog(run_dir / rd.GRAD_NORMS, rd.GRAD_COLUMNS)
         self.layers = rd.CsvLog(run_dir / rd.LAYER_STATS, rd.LAYER_COLUMNS)
         self.timing = rd.CsvLog(run_dir / rd.TIMING, rd.TIMING_COLUMNS)
@@ -300,8 +306,7 @@ def build_summary(p: Prepared, run_dir: Path, result, wall_s: float, status: str
         "versions": _versions(),
     }
     if p.test is not None and result is not None and status == "completed":
-        test_loss, test_acc = evaluate(p.model, p.loss, p.test)
-        summary["test"] = {"test_loss": test_loss, **({"test_acc": test_acc} if p.test.labels is not None else {})}
+        summary["test"] = {f"test_{name}": value for name, value in split_metrics(p.model, p.loss, p.test).items()}
     return rd.json_safe(summary)
 
 
@@ -332,13 +337,15 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         callbacks: list[Callback] | None = None, prepared: Prepared | None = None) -> RunResult:
     """Validate everything, create a fresh run directory, train, and write the summary."""
     p = prepared or prepare(cfg, base_dir, shown)
+    cfg = p.cfg  # with what was resolved from the data (the CSV delimiter)
     run_dir = rd.create_run_dir(Path(runs_dir), cfg.name or "run")
     rd.write_text_atomic(run_dir / rd.CONFIG, resolved_config_text(cfg, base_dir, run_dir))
+    p.dataset.preprocessing.save(run_dir)
     p.model.save(run_dir / "checkpoints" / "init.npz")
     rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                                 "versions": _versions()})
     writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
-                       log_steps=p.schedule.per_step)
+                       log_steps=p.schedule.per_step, test=p.test is not None)
     trainer = make_trainer(p, [writer, *(callbacks or [])])
     return _train(p, run_dir, trainer, writer, 0.0)
 
@@ -393,7 +400,7 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
     writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(),
-                       log_steps=p.schedule.per_step)
+                       log_steps=p.schedule.per_step, test=p.test is not None)
     writer.elapsed_before = elapsed_before
     trainer.callbacks = [writer, *(callbacks or [])]
     return _train(p, run_dir, trainer, writer, elapsed_before)

@@ -43,10 +43,13 @@ TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
 STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 
-def metrics_columns(classification: bool) -> list[str]:
-    cols = ["epoch", "step", "train_loss", "val_loss"]
-    if classification:
-        cols += ["train_acc", "val_acc"]
+def metrics_columns(classification: bool, test: bool = False) -> list[str]:
+    """metrics.csv's columns: each split's metrics (train, val, and test when there is a test split)."""
+    from dlexp.trainer import split_metric_names
+
+    prefixes = ("train", "val", "test") if test else ("train", "val")
+    cols = ["epoch", "step"]
+    cols += [f"{prefix}_{name}" for name in split_metric_names(classification) for prefix in prefixes]
     return cols + ["penalty", "lr", "grad_norm_total"]
 
 
@@ -85,9 +88,9 @@ class CsvLog:
     def write(self, rows: list[dict[str, Any]], flush: bool = False) -> None:
         columns = self.columns
         for row in rows:
-            # floats and ints inline (the bulk of every row); anything else through _field
+            # floats and ints inline (the bulk of every row); anything else through csv_field
             line = ",".join([(repr(v) if v == v else "") if type(v) is float else str(v) if type(v) is int
-                             else _field(v) for v in map(row.get, columns)]) + "\n"
+                             else csv_field(v) for v in map(row.get, columns)]) + "\n"
             self._pending.append(line)
             self._pending_chars += len(line)
         if flush or self._pending_chars >= self.FLUSH_BYTES:
@@ -111,7 +114,7 @@ class CsvLog:
             self._fd = None
 
 
-def _field(value: Any) -> str:
+def csv_field(value: Any) -> str:
     """:func:`format_value`, quoted as CSV requires when the text holds a comma, quote or newline."""
     text = format_value(value)
     if _NEEDS_QUOTES.search(text):

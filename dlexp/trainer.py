@@ -49,6 +49,7 @@ class Split:
     X: np.ndarray
     targets: np.ndarray  # in the loss's format
     labels: np.ndarray | None  # int class labels, for accuracy
+    target_scale: np.ndarray | None = None  # regression: std of each target (RMSE and MAE in its units)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -75,21 +76,58 @@ def predicted_classes(out: np.ndarray) -> np.ndarray:
 def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float, float]:
     """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split.
 
-    One forward pass per chunk of rows gives both; accuracy is NaN for a regression split.
+    Accuracy is NaN for a regression split. See :func:`split_metrics` for every metric.
     """
+    metrics = split_metrics(model, loss, split, chunk)
+    return metrics["loss"], metrics.get("acc", float("nan"))
+
+
+def split_metric_names(classification: bool) -> tuple[str, ...]:
+    """What :func:`split_metrics` reports for a split, in metrics.csv's order."""
+    return ("loss", "acc") if classification else ("loss", "rmse", "mae", "r2")
+
+
+def split_metrics(model, loss, split: Split | None, chunk: int = 8192, *,
+                  classification: bool | None = None) -> dict[str, float]:
+    """Metrics over a whole split in evaluation mode, from one forward pass per chunk of rows.
+
+    Always ``loss`` (the mean data loss); ``acc`` for a classification split (labels), else
+    ``rmse``, ``mae`` and ``r2``: per output, ``rmse = sqrt(mean((ŷ - y)²))``, ``mae = mean(|ŷ - y|)``
+    (both times ``split.target_scale``, which undoes a standardized target), ``r2 = 1 - Σ(ŷ - y)² /
+    Σ(y - ȳ)²`` (NaN when y is constant), then averaged over outputs (scikit-learn's uniform average).
+    An empty split gives NaN for each; ``classification`` says which metrics when the split is None.
+    """
+    if classification is None:
+        classification = split is None or split.labels is not None
+    names = split_metric_names(classification)
     if split is None or len(split) == 0:
-        return float("nan"), float("nan")
+        return dict.fromkeys(names, float("nan"))
     fused = loss.fused or model.output_activation == "identity"
     total = 0.0
     correct = 0
+    squares = absolute = 0.0
     for start in range(0, len(split), chunk):
         stop = min(start + chunk, len(split))
         logits = model.forward(split.X[start:stop], training=False)
         out = model.output(logits)
-        total += loss.value(logits if fused else out, split.targets[start:stop]) * (stop - start)
-        if split.labels is not None:
+        targets = split.targets[start:stop]
+        total += loss.value(logits if fused else out, targets) * (stop - start)
+        if classification:
             correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
-    return total / len(split), (correct / len(split) if split.labels is not None else float("nan"))
+        else:
+            error = out.astype(np.float64) - targets
+            squares = squares + np.einsum("ij,ij->j", error, error)
+            absolute = absolute + np.abs(error).sum(axis=0)
+    n = len(split)
+    if classification:
+        return {"loss": total / n, "acc": correct / n}
+    scale = np.ones(split.targets.shape[1]) if split.target_scale is None else split.target_scale
+    spread = split.targets.astype(np.float64) - split.targets.mean(axis=0, dtype=np.float64)
+    total_squares = np.einsum("ij,ij->j", spread, spread)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total_squares > 0, 1.0 - squares / total_squares, np.nan)
+    return {"loss": total / n, "rmse": float(np.mean(np.sqrt(squares / n) * scale)),
+            "mae": float(np.mean(absolute / n * scale)), "r2": float(np.mean(r2))}
 
 
 class Trainer:
@@ -103,14 +141,16 @@ class Trainer:
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
         shuffle_rng, dropout_rng: the only randomness used while training.
+        test: a split only evaluated (its metrics in every epoch row), never used to choose anything.
     """
 
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
                  grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, test: Split | None = None):
         self.model = model
+        self.test = test
         self.loss = loss
         self.optimizer = optimizer
         self.schedule = schedule
@@ -165,14 +205,16 @@ class Trainer:
     def evaluate(self, split: Split | None) -> tuple[float, float]:
         return evaluate(self.model, self.loss, split)
 
-    def epoch_row(self, train: Split, val: Split | None) -> dict[str, Any]:
-        train_loss, train_acc = self.evaluate(train)
-        val_loss, val_acc = self.evaluate(val)
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
-                               "val_loss": val_loss}
-        if train.labels is not None:
-            row["train_acc"] = train_acc
-            row["val_acc"] = val_acc
+    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None) -> dict[str, Any]:
+        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``."""
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
+        classification = train.labels is not None
+        splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+        values = {prefix: split_metrics(self.model, self.loss, split, classification=classification)
+                  for prefix, split in splits.items()}
+        for name in values["train"]:  # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...
+            for prefix in splits:
+                row[f"{prefix}_{name}"] = values[prefix][name]
         row["penalty"] = self.model.penalty(self.l1, self.l2)
         last = self.step if self.schedule.per_step else self.epoch  # the lr of the last step or epoch
         row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(last - 1, 0)))
@@ -195,16 +237,16 @@ class Trainer:
         run as ``diverged`` with the step and the first offending parameter.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(train, val)
+            return self._fit(train, val, self.test)
 
-    def _fit(self, train: Split, val: Split | None) -> FitResult:
+    def _fit(self, train: Split, val: Split | None, test: Split | None) -> FitResult:
         model = self.model
         self._has_val = val is not None and len(val) > 0
         size, count = self._batches_per_epoch(len(train))
         xbuf = np.empty((size, train.X.shape[1]), dtype=model.dtype)
         tbuf = np.empty((size, *train.targets.shape[1:]), dtype=train.targets.dtype)
         if self.epoch == 0 and self.step == 0 and not self.history:
-            row = self.epoch_row(train, val)
+            row = self.epoch_row(train, val, test)
             self._record_epoch(row)
             if not self._finite_row(row):
                 return self._diverged(row, "initial loss is not finite", None)
@@ -230,7 +272,7 @@ class Trainer:
                     return self._result(self._stop_reason)
             self.epoch += 1
             self.perm = None
-            row = self.epoch_row(train, val)
+            row = self.epoch_row(train, val, test)
             self._record_epoch(row)
             if not self._finite_row(row):
                 return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())

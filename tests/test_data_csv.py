@@ -64,10 +64,37 @@ def test_breast_cancer_loads_with_class_counts():
 
 
 def test_diabetes_loads_as_regression_with_raw_targets():
-    ds = load(REPO, "data/diabetes.csv", "progression", val_fraction=0.0, standardize=False)
+    ds = load(REPO, "data/diabetes.csv", "progression", val_fraction=0.0, standardize=False,
+              standardize_target=False)
     assert ds.task == "regression" and ds.n_classes is None
     assert ds.X_train.shape == (442, 10) and ds.y_train.shape == (442, 1) and ds.y_train.dtype == np.float64
     assert ds.y_train.min() == 25.0 and ds.y_train.max() == 346.0
+    assert ds.target_mean is None
+
+
+def test_digits_loads_with_class_counts_and_matches_scikit_learn():
+    ds = load(REPO, "data/digits.csv", "digit", val_fraction=0.0, standardize=False)
+    assert ds.X_train.shape == (1797, 64) and ds.class_names == [str(d) for d in range(10)]
+    assert np.bincount(ds.y_train).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert ds.feature_names[0] == "pixel_0_0" and ds.feature_names[-1] == "pixel_7_7"
+    assert ds.X_train.min() == 0 and ds.X_train.max() == 16
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    expected = np.hstack([digits.data, digits.target[:, None]])
+    shipped = np.loadtxt(REPO / "data" / "digits.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(shipped, expected)
+
+
+def test_regression_target_standardized_on_training_rows():
+    raw = load(REPO, "data/diabetes.csv", "progression", test_fraction=0.2, standardize_target=False)
+    ds = load(REPO, "data/diabetes.csv", "progression", test_fraction=0.2)
+    mean, std = raw.y_train.mean(axis=0), raw.y_train.std(axis=0)
+    np.testing.assert_array_equal(ds.target_mean, mean)
+    np.testing.assert_array_equal(ds.target_std, std)
+    for standardized, original in ((ds.y_train, raw.y_train), (ds.y_val, raw.y_val), (ds.y_test, raw.y_test)):
+        np.testing.assert_array_equal(standardized, (original - mean) / std)
+    np.testing.assert_allclose(ds.y_train.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.y_train.std(), 1.0, rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,5 +249,6 @@ def test_unclosed_quote_and_nul_byte(tmp_path):
     assert "NUL byte" in refused(tmp_path, b"x,y\n1,0\n2\x00,1\n")
 
 
-def test_semicolon_separated_file_is_named_as_such(tmp_path):
-    assert "seems to use ';'" in refused(tmp_path, "x;y\n1;0\n2;1\n")
+def test_semicolon_separated_file_is_named_as_such_when_the_delimiter_is_forced(tmp_path):
+    message = refused(tmp_path, "x;y\n1;0\n2;1\n", delimiter=",")
+    assert "seems to use ';'" in message and "data.delimiter" in message

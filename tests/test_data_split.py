@@ -101,11 +101,15 @@ def test_load_data_standardizes_with_train_statistics_only():
     assert np.array_equal(ds.y_val, raw.y_val)
 
 
-def test_load_data_regression_targets_not_standardized():
-    ds = load_data(data(kind="sine", noise=0.0), Path("."), np.random.default_rng(0))
+def test_load_data_regression_targets_standardized_unless_asked_not_to():
+    ds = load_data(data(kind="sine", noise=0.0, standardize_target=False), Path("."), np.random.default_rng(0))
     assert ds.task == "regression" and ds.n_classes is None and ds.class_names is None
     x_raw = ds.X_train * ds.feature_std + ds.feature_mean
     np.testing.assert_allclose(ds.y_train, np.sin(x_raw), atol=1e-12)
+    assert ds.target_mean is None
+    scaled = load_data(data(kind="sine", noise=0.0), Path("."), np.random.default_rng(0))
+    np.testing.assert_allclose(scaled.y_train * scaled.target_std + scaled.target_mean, np.sin(x_raw), atol=1e-12)
+    np.testing.assert_allclose(scaled.y_train.mean(), 0.0, atol=1e-12)
 
 
 def test_load_data_synthetic_dataset_fields_and_zero_row_splits():

@@ -13,17 +13,21 @@ import re
 
 from dlexp.errors import DlexpError
 from dlexp.registry import did_you_mean
+from dlexp.trainer import split_metric_names
 
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
         "<": operator.lt}
 _PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
-METRICS = ["train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"]
+_SPLIT_METRICS = list(dict.fromkeys((*split_metric_names(True), *split_metric_names(False))))
+TEST = [f"test_{name}" for name in _SPLIT_METRICS]
+METRICS = [f"{split}_{name}" for name in _SPLIT_METRICS for split in ("train", "val")] + [
+    "penalty", "lr", "grad_norm_total"]
 TOP_LEVEL = ["epochs", "steps", "wall_s", "grad_ratio", "grad_ratio_first_epoch", "n_params"]
 SECTIONS = ["final", "best", "test"]
-KNOWN = METRICS + TOP_LEVEL + ["test_loss", "test_acc"]
-SECTION_FIELDS = {"final": ["epoch", "step", *METRICS], "best": ["epoch", "step", *METRICS],
-                  "test": ["test_loss", "test_acc"]}
+KNOWN = METRICS + TOP_LEVEL + TEST
+SECTION_FIELDS = {"final": ["epoch", "step", *METRICS, *TEST], "best": ["epoch", "step", *METRICS, *TEST],
+                  "test": TEST}
 
 
 def parse_check(text: str) -> tuple[str, str, float]:
@@ -55,7 +59,7 @@ def lookup(summary: dict, name: str):
         return node
     if name in TOP_LEVEL:
         return summary.get(name)
-    if name in ("test_loss", "test_acc"):
+    if name in TEST:
         return (summary.get("test") or {}).get(name)
     return (summary.get("final") or {}).get(name)
 

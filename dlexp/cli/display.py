@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dlexp.trainer import Callback
+from dlexp.trainer import Callback, split_metric_names
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -108,7 +108,9 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     best = summary.get("best") or {}
     monitor = best.get("monitor", "val_loss")
     metrics.add_column(f"at best {monitor} (epoch {best.get('epoch', '—')})", justify="right")
-    for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "lr", "grad_norm_total"):
+    names = dict.fromkeys((*split_metric_names(True), *split_metric_names(False)))  # the test split's rows too
+    for key in (*(f"{split}_{name}" for name in names for split in ("train", "val", "test")),
+                "penalty", "lr", "grad_norm_total"):
         if key in final:
             metrics.add_row(key, fmt(final.get(key)), fmt(best.get(key)) if key in best else "")
     metrics.add_row("epochs / steps", f"{summary.get('epochs')} / {summary.get('steps')}", "")

@@ -31,6 +31,12 @@ def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | N
     return load_config(config, overrides)
 
 
+def print_notes(notes: list[str]) -> None:
+    """One-line notices about the data (e.g. an index column left out), on stderr."""
+    for note in notes:
+        sys.stderr.write(f"note: {' '.join(note.split())}\n")
+
+
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Argument(help="Experiment YAML file.", show_default=False)] = None,
@@ -61,6 +67,7 @@ def train(
         cfg = load_with_cli(config, sets, seed, name)
         evaluate_checks(checks, {})
         prepared = experiment.prepare(cfg, config_base_dir(config), str(config))
+        print_notes(prepared.dataset.notes)
         display = TrainDisplay(console, cfg.training.epochs, cfg.name, is_interactive(console, quiet), quiet)
         with display:
             result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir, shown=str(config),
@@ -102,7 +109,8 @@ def validate(
 
     cfg = load_with_cli(config, sets, None, None)
     p = experiment.prepare(cfg, config_base_dir(config), str(config))
-    data = resolved_dict(cfg)
+    print_notes(p.dataset.notes)
+    data = resolved_dict(p.cfg)
     console = stdout_console()
     sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     console.print(f"# ok: {p.dataset.description}; model {p.model!r}; loss {p.loss_name}", highlight=False,

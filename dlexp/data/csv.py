@@ -1,44 +1,51 @@
-"""Read a CSV file (through pandas) into a feature matrix and a target, refusing bad data in one line.
+"""Read a CSV file (through pandas) into typed columns, refusing bad data in one line.
 
 Every message names the file as written in the config, then the column, an example row and what
-would be accepted. **Row N** is the N-th data row after the header, which is line N+1 of the
-file (unless a quoted field spans several lines; the line number given is then the real one).
+would be accepted. **Row N** is the N-th data row after the header (or after the skipped lines
+when there is no header); **line L** is the real line of the file, counting every line.
+
+Reading options (:class:`CsvFormat`, the ``data:`` section): ``header`` (the row, after
+``skip_rows``, that holds the column names, or ``None``: columns are named ``0..n-1`` or by
+``names``), ``skip_rows``, ``delimiter`` (detected among ``,`` ``;`` tab ``|`` when not given),
+``comment``, ``encoding`` (a UTF-8 byte order mark is always allowed). ``.gz``, ``.bz2``, ``.xz``
+and ``.zip`` files (one member) are decompressed first, as pandas does.
 
 Rules:
 
-- Cells are read as text and stripped of surrounding spaces; column names too. A UTF-8 byte
-  order mark is allowed. Blank lines at the end of the file are ignored; elsewhere they are rows
-  with every value missing.
+- Cells are read as text and stripped of surrounding spaces; column names too. Blank lines at
+  the end of the file are ignored; elsewhere they are rows with every value missing.
 - Missing values: an empty cell or a pandas NA token (``NA``, ``N/A``, ``NaN``, ``null``, ...).
   They are refused only in the columns used (features and target).
 - A column is numeric when every value parses as a number; numeric-looking (more than half
   parse) with some that do not is refused, naming the first such value; otherwise it is text.
   Infinite values (``inf``, ``1e999``) are refused.
-- Text feature columns with at most ``MAX_CATEGORIES`` distinct values are one-hot encoded as
-  ``column=value`` columns in sorted value order; more distinct values are refused.
-- Task ``auto``: classification if the target is text, or integer-valued with at most
-  ``MAX_AUTO_CLASSES`` distinct values; otherwise regression. Class indices follow the sorted
-  distinct values (text sorted as strings, numbers numerically).
+
+Speed: pandas' C parser types every column at once; a column it reads as numbers is checked with
+a few whole-column NumPy operations. Only the columns it could not read as numbers are read again
+as text and checked value by value, so a numeric file never pays for the text path.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
+import lzma
 import re
 import warnings
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dlexp.errors import DataError, read_user_file
-from dlexp.registry import did_you_mean
 
-MAX_CATEGORIES = 50  # distinct values a text feature may have to be one-hot encoded
-MAX_AUTO_CLASSES = 20  # an integer target with more distinct values is regression under task: auto
-MAX_CLASSES = 1000  # same limit as the config's n_classes
 MAX_LISTED_COLUMNS = 30  # column lists in messages are cut after this many
+MAX_DECOMPRESSED_BYTES = 2**31  # a compressed CSV may expand to at most this
+DELIMITERS = (",", ";", "\t", "|")  # detected in this order of preference
+SNIFF_LINES = 50  # lines looked at to detect the delimiter
 
 # pandas' default NA strings (pandas.io.parsers.STR_NA_VALUES), fixed here so a pandas upgrade
 # cannot silently change what counts as missing.
@@ -48,113 +55,369 @@ NA_TOKENS = frozenset({
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 })
 # fmt: on
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How to read a CSV file; the fields of the config's ``data:`` section with the same names."""
+
+    header: int | None = 0
+    names: tuple[str, ...] | None = None
+    skip_rows: int = 0
+    delimiter: str | None = None
+    comment: str | None = None
+    encoding: str = "utf-8"
+
+
+def delimiter_name(delimiter: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
 
 
 @dataclass
-class Table:
-    """A CSV file turned into arrays: X float64 ``(n, d)``; y int64 ``(n,)`` or float64 ``(n, 1)``."""
+class CsvFile:
+    """A parsed CSV file: column names, row count, and each column checked on first use.
 
-    X: np.ndarray
-    y: np.ndarray
-    task: str
-    feature_names: list[str]
-    class_names: list[str] | None
-    target: str
+    :meth:`numbers` gives a numeric column as float64 and refuses anything else; :meth:`texts`
+    gives stripped strings; :meth:`column` decides between the two by the rules above.
+    """
 
+    shown: str
+    names: list[str]
+    n_rows: int
+    delimiter: str
+    has_header: bool
+    comment: str | None
+    _text: str  # the text parsed (skipped lines removed), for error messages
+    _lines: list[int]  # _lines[i]: real line of the file of line i + 1 of _text
+    _frame: object  # the pandas DataFrame with inferred dtypes
+    _strings: dict[str, np.ndarray] = field(default_factory=dict)
+    _checked: dict[str, np.ndarray] = field(default_factory=dict)
 
-def read_csv_table(path: str, target: str, features: list[str] | None, task: str, base_dir: Path) -> Table:
-    """Load ``path`` (relative to ``base_dir``) and build features and target; see the module rules."""
-    import pandas as pd  # only the CSV path needs pandas; keeps `import dlexp` light
+    # -- columns ------------------------------------------------------------------------------
 
-    shown = path
-    text = _read_text(Path(base_dir) / path, shown)
-    header = _read_header(text, shown)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            frame = pd.read_csv(
-                io.StringIO(text),
-                header=0,
-                names=header,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                index_col=False,
-                engine="c",
+    def column(self, name: str) -> np.ndarray:
+        """float64 values for a numeric column, stripped strings (object array) for a text column."""
+        if name not in self._checked:
+            numeric = self._fast_numbers(name)
+            if numeric is None:
+                values = self.texts(name)
+                parsed = _to_numbers(values)
+                numeric = parsed if self._is_numeric(parsed, values, name) else values
+            self._checked[name] = numeric
+        return self._checked[name]
+
+    def numbers(self, name: str, why: str = "") -> np.ndarray:
+        """A column that must be numeric (``why`` says so in the message, e.g. 'numeric in training')."""
+        values = self.column(name)
+        if values.dtype == object:
+            bad = int(np.argmax(np.isnan(_to_numbers(values))))
+            raise DataError(f"{self.shown}: column '{name}': {show(values[bad])} at {self.where(bad + 1)} is not a "
+                            f"number; {why or 'this column must be numeric'}")
+        return values
+
+    def texts(self, name: str) -> np.ndarray:
+        """Stripped strings of a column (object array), refusing missing values."""
+        if name not in self._strings:
+            self._load_strings([name])
+        return self._strings[name]
+
+    def _fast_numbers(self, name: str) -> np.ndarray | None:
+        """A column pandas typed as numbers, checked whole: missing values, infinities. None if not numeric."""
+        series = self._frame[name]
+        if series.dtype.kind not in "iuf":
+            return None
+        values = series.to_numpy(dtype=np.float64)
+        if series.dtype.kind == "f":
+            missing = np.isnan(values)
+            if missing.any():
+                self._missing_error(name, missing)
+            infinite = np.isinf(values)
+            if infinite.any():
+                row = int(np.argmax(infinite)) + 1
+                raise DataError(f"{self.shown}: column '{name}': infinite value {show(self._cell(row, name))} at "
+                                f"{self.where(row)}; only finite numbers are accepted")
+        return values
+
+    def _load_strings(self, wanted: list[str]) -> None:
+        import pandas as pd
+
+        columns = [self.names.index(name) for name in wanted]
+        frame = pd.read_csv(io.StringIO(self._text), header=None, names=self.names, usecols=columns, dtype=str,
+                            sep=self.delimiter, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                            index_col=False, engine="c", comment=self.comment)
+        for name in wanted:
+            values = frame[name].str.strip().fillna("")
+            missing = values.isin(NA_TOKENS).to_numpy()
+            if missing.any():
+                self._missing_error(name, missing)
+            self._strings[name] = values.to_numpy(dtype=object)
+
+    def _is_numeric(self, parsed: np.ndarray, values: np.ndarray, name: str) -> bool:
+        """True for a numeric column; False for text; refuses stray text or infinities among numbers."""
+        not_number = np.isnan(parsed)
+        n_bad = int(not_number.sum())
+        if n_bad * 2 >= len(parsed):
+            return False
+        if n_bad:
+            row = int(np.argmax(not_number)) + 1
+            plural = "value" if n_bad == 1 else "values"
+            raise DataError(
+                f"{self.shown}: column '{name}': {n_bad} non-numeric {plural} among numbers, first "
+                f"{show(values[row - 1])} at {self.where(row)}; a numeric column accepts only numbers"
             )
-    except pd.errors.EmptyDataError:
+        infinite = np.isinf(parsed)
+        if infinite.any():
+            row = int(np.argmax(infinite)) + 1
+            raise DataError(f"{self.shown}: column '{name}': infinite value {show(values[row - 1])} at "
+                            f"{self.where(row)}; only finite numbers are accepted")
+        return True
+
+    # -- locating rows (error paths only) -----------------------------------------------------
+
+    def _record(self, row: int) -> tuple[int, list[str] | None]:
+        """``(real first line, fields)`` of data row ``row`` (1-based); fields None if unreadable."""
+        reader = csv.reader(io.StringIO(self._text), delimiter=self.delimiter)
+        try:
+            for _ in range(row - 1):
+                next(reader)
+            start = reader.line_num + 1
+            fields = next(reader)
+        except (StopIteration, csv.Error):
+            return self.line(row), None
+        return self.line(start), fields
+
+    def line(self, text_line: int) -> int:
+        """Real line of the file of line ``text_line`` (1-based) of the parsed text."""
+        if 1 <= text_line <= len(self._lines):
+            return self._lines[text_line - 1]
+        return (self._lines[-1] if self._lines else 0) + text_line - len(self._lines)
+
+    def where(self, row: int) -> str:
+        line, _ = self._record(row)
+        return f"row {row} (line {line} of the file)"
+
+    def _cell(self, row: int, name: str) -> str:
+        _, fields = self._record(row)
+        index = self.names.index(name)
+        return fields[index].strip() if fields is not None and index < len(fields) else "?"
+
+    def _missing_error(self, name: str, missing: np.ndarray) -> None:
+        row = int(np.argmax(missing)) + 1
+        line, fields = self._record(row)
+        n_fields = -1 if fields is None else len(fields)
+        n_columns = len(self.names)
+        if n_fields == 0:
+            raise DataError(
+                f"{self.shown}: row {row} (line {line} of the file) is blank, so column '{name}' has no value there; "
+                "remove blank lines or fill the row"
+            )
+        if 0 < n_fields < n_columns:
+            raise DataError(
+                f"{self.shown}: row {row} (line {line} of the file) has {n_fields} fields but the "
+                f"{self._width_source()} has {n_columns} columns, so column '{name}' has no value; "
+                f"{self.row_rule()}"
+            )
+        count = int(missing.sum())
+        plural = "value" if count == 1 else "values"
         raise DataError(
-            f"{shown}: empty file; expected a header line of column names, then data rows"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise _parser_error(text, shown, len(header), str(exc)) from None
-    except (ValueError, MemoryError) as exc:
-        raise DataError(f"{shown}: cannot be read as CSV ({_one_line(exc)})") from None
+            f"{self.shown}: column '{name}': {count} missing {plural} (first at row {row}, line {line} of the file); "
+            "every used column needs a value in each row (fill them, drop those rows, or leave the column out "
+            "of data.features)"
+        )
 
-    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        # pandas drops the extra fields of a first row longer than the header, with only a warning
-        raise _ragged_row_error(text, shown, len(header))
-    frame = _drop_trailing_blank_rows(frame)
-    if len(frame) == 0:
-        raise DataError(f"{shown}: header only, no data rows; expected data rows after the header line")
+    def _width_source(self) -> str:
+        return "header" if self.has_header else "first row"
 
-    feature_columns = _choose_features(header, target, features, shown)
-    numeric: dict[str, np.ndarray] = {}
-    text_values: dict[str, np.ndarray] = {}
-    for column in header:  # checked in file order so the first problem reported is the leftmost
-        if column != target and column not in feature_columns:
-            continue
-        values = frame[column].str.strip()
-        _check_missing(values, column, text, shown, len(header))
-        parsed = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        if _is_numeric(parsed, values, column, text, shown):
-            numeric[column] = parsed
-        else:
-            text_values[column] = values.to_numpy(dtype=object)
-
-    X, feature_names = _encode_features(feature_columns, numeric, text_values, shown)
-    y, resolved_task, class_names = _encode_target(target, numeric, text_values, task, shown)
-    return Table(
-        X=X, y=y, task=resolved_task, feature_names=feature_names, class_names=class_names, target=target
-    )
+    def row_rule(self) -> str:
+        return f"every row needs exactly {len(self.names)} values separated by {delimiter_name(self.delimiter)}s"
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading the file
 
 
-def _read_text(resolved: Path, shown: str) -> str:
-    raw = read_user_file(resolved, shown, "a CSV file", DataError,
-                         hint=" (a relative path is read from the config file's folder)")
+CONFIG_RELATIVE = " (a relative path is read from the config file's folder)"
+
+
+def read_csv(path: Path, shown: str, fmt: CsvFormat, hint: str = CONFIG_RELATIVE) -> CsvFile:
+    """Read and parse ``path``; ``shown`` is the path as the user wrote it (every message starts with it),
+    ``hint`` what a "file not found" adds."""
+    return parse_csv_text(_read_text(Path(path), shown, fmt.encoding, hint), shown, fmt)
+
+
+def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
+    """Parse CSV text already read and decoded (``fmt.encoding`` is not used)."""
+    import pandas as pd  # only the CSV path needs pandas; keeps `import dlexp` light
+
+    if not text.strip():
+        raise DataError(f"{shown}: empty file; expected a header line of column names, then data rows")
+    text, lines = _skip_lines(text, fmt.skip_rows, fmt.comment, shown)
+    delimiter = fmt.delimiter or detect_delimiter(text)
+    if fmt.header is not None:
+        text, lines = _skip_lines(text, fmt.header, None, shown, lines)
+        names, text, lines = _take_header(text, lines, shown, delimiter)
+    else:
+        first = _first_record(text, shown, delimiter, lines)
+        if fmt.names is not None and len(fmt.names) != len(first):
+            raise DataError(f"{shown}: data.names gives {len(fmt.names)} names but the first row "
+                            f"(line {lines[0]} of the file) has {len(first)} fields; give one name per column")
+        names = list(fmt.names) if fmt.names is not None else [str(i) for i in range(len(first))]
+    _check_names(names, shown)
+    text = _drop_trailing_blank_lines(text, delimiter)
+    if not text:
+        raise DataError(f"{shown}: header only, no data rows; expected data rows after the header line"
+                        if fmt.header is not None else f"{shown}: no data rows")
+    options = {"sep": delimiter, "header": None, "names": names, "keep_default_na": False,
+               "na_values": sorted(NA_TOKENS), "skip_blank_lines": False, "index_col": False, "engine": "c",
+               "comment": fmt.comment}
+    if int(pd.__version__.split(".")[0]) < 3:
+        options["float_precision"] = "round_trip"  # pandas 3's default parser is exact; 2's needs asking
+    probe = CsvFile(shown, names, 0, delimiter, fmt.header is not None, fmt.comment, text, lines, None)
     try:
-        text = raw.decode("utf-8-sig")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pd.read_csv(io.StringIO(text), **options)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{shown}: empty file; expected a header line of column names, then data rows") from None
+    except pd.errors.ParserError as exc:
+        raise _parser_error(probe, str(exc)) from None
+    except (ValueError, MemoryError) as exc:
+        raise DataError(f"{shown}: cannot be read as CSV ({one_line(exc)})") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        # pandas drops the extra fields of a first row longer than the header, with only a warning
+        raise _ragged_row_error(probe)
+    return CsvFile(shown, names, len(frame), delimiter, fmt.header is not None, fmt.comment, text, lines, frame)
+
+
+def _read_text(resolved: Path, shown: str, encoding: str, hint: str) -> str:
+    raw = read_user_file(resolved, shown, "a CSV file", DataError, hint=hint)
+    raw = _decompress(raw, resolved, shown)
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        text = raw.decode(codec)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        name = "UTF-8" if codec == "utf-8-sig" else encoding
         raise DataError(
-            f"{shown}: not UTF-8 text (byte {exc.start}, line {line} of the file, counting the header); "
-            "save the file as UTF-8"
+            f"{shown}: not {name} text (byte {exc.start}, line {line} of the file); set data.encoding "
+            "(e.g. latin-1 or cp1252) or save the file as UTF-8"
         ) from None
+    text = text.lstrip("\ufeff")
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise DataError(
-            f"{shown}: contains a NUL byte (line {line} of the file); expected a plain-text CSV file"
-        )
+        raise DataError(f"{shown}: contains a NUL byte (line {line} of the file); expected a plain-text CSV file")
     if not text.strip():
         raise DataError(f"{shown}: empty file; expected a header line of column names, then data rows")
     return text
 
 
-def _read_header(text: str, shown: str) -> list[str]:
-    """Column names from the first record, stripped; refuses blank and duplicate names."""
+def _decompress(raw: bytes, path: Path, shown: str) -> bytes:
+    suffix = path.suffix.lower()
+    if suffix not in COMPRESSION_SUFFIXES:
+        return raw
+    kind = suffix[1:]
     try:
-        first = next(csv.reader(io.StringIO(text)), [])
+        if suffix == ".zip":
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if len(members) != 1:
+                    raise DataError(f"{shown}: a .zip file must hold exactly one CSV file (it holds {len(members)})")
+                stream = archive.open(members[0])
+                return _read_limited(stream, shown)
+        opener = {".gz": lambda f: gzip.GzipFile(fileobj=f), ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}[suffix]
+        return _read_limited(opener(io.BytesIO(raw)), shown)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, ValueError) as exc:
+        raise DataError(f"{shown}: not a valid {kind} file ({one_line(exc)}); "
+                        "compressed files are read by their suffix (.gz, .bz2, .xz, .zip)") from None
+
+
+def _read_limited(stream, shown: str) -> bytes:
+    with stream:
+        data = stream.read(MAX_DECOMPRESSED_BYTES + 1)
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise DataError(f"{shown}: expands to more than {MAX_DECOMPRESSED_BYTES:,} bytes; "
+                        "decompress it or use a smaller file")
+    return data
+
+
+def _skip_lines(text: str, count: int, comment: str | None, shown: str,
+                lines: list[int] | None = None) -> tuple[str, list[int]]:
+    """Drop the first ``count`` lines and, with ``comment``, every line that starts with it.
+
+    Returns the rest and the real line number of each line left.
+    """
+    if lines is None:
+        lines = list(range(1, text.count("\n") + 2))
+    if count:
+        cut = 0
+        for _ in range(count):
+            cut = text.find("\n", cut) + 1
+            if cut == 0:
+                raise DataError(f"{shown}: has {len(lines)} lines, all skipped (skip_rows and header); "
+                                "lower data.skip_rows or data.header")
+        text, lines = text[cut:], lines[count:]
+    if comment:
+        pieces = text.split("\n")
+        kept = [i for i, piece in enumerate(pieces) if not piece.lstrip().startswith(comment)]
+        if len(kept) < len(pieces):
+            text = "\n".join(pieces[i] for i in kept)
+            lines = [lines[i] for i in kept]
+    if not text.strip():
+        raise DataError(f"{shown}: nothing left after the skipped lines (skip_rows, header, comment); "
+                        "expected data rows")
+    return text, lines
+
+
+def detect_delimiter(text: str) -> str:
+    """The delimiter among ``,`` ``;`` tab ``|`` that splits the first lines into the same number (> 1) of
+    fields, the most fields winning (ties in that order); ``,`` when none does."""
+    pieces = text.split("\n", SNIFF_LINES)
+    truncated = len(pieces) > SNIFF_LINES  # the sample may then end inside a record: its last one is ignored
+    sample = "\n".join(pieces[:SNIFF_LINES])
+    best, best_width = ",", 1
+    for candidate in DELIMITERS:
+        try:
+            records = [r for r in csv.reader(io.StringIO(sample), delimiter=candidate)]
+        except csv.Error:
+            continue
+        widths = {len(r) for r in records[: -1 if truncated and len(records) > 1 else None] if r}
+        if len(widths) == 1 and (width := widths.pop()) > best_width:
+            best, best_width = candidate, width
+    return best
+
+
+def _first_record(text: str, shown: str, delimiter: str, lines: list[int]) -> list[str]:
+    try:
+        first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     except csv.Error as exc:
-        raise DataError(f"{shown}: line 1 (the header): cannot be read as CSV ({_one_line(exc)})") from None
+        raise DataError(f"{shown}: line {lines[0]}: cannot be read as CSV ({one_line(exc)})") from None
+    return first
+
+
+def _take_header(text: str, lines: list[int], shown: str, delimiter: str) -> tuple[list[str], str, list[int]]:
+    """Column names from the first record, stripped; returns the text after it."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        first = next(reader, [])
+    except csv.Error as exc:
+        raise DataError(f"{shown}: line {lines[0]} (the header): cannot be read as CSV ({one_line(exc)})") from None
     names = [name.strip() for name in first]
     if not any(names):
-        raise DataError(f"{shown}: line 1 is blank; the first line must be the header of column names")
+        raise DataError(f"{shown}: line {lines[0]} is blank; the first line must be the header of column names "
+                        "(or set data.header: none)")
+    used = reader.line_num  # a quoted name may span lines
+    cut = 0
+    for _ in range(used):
+        cut = text.find("\n", cut) + 1
+        if cut == 0:
+            cut = len(text)
+            break
     names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]  # pandas' spelling for a blank name
+    return names, text[cut:], lines[used:]
+
+
+def _check_names(names: list[str], shown: str) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in seen:
@@ -163,56 +426,42 @@ def _read_header(text: str, shown: str) -> list[str]:
                 "each column needs a unique name"
             )
         seen[name] = i
-    return names
 
 
-def _record(text: str, row: int) -> tuple[int, int]:
-    """``(first line of the file, number of fields)`` of data row ``row`` (1-based). Error path only."""
-    reader = csv.reader(io.StringIO(text))
-    try:
-        next(reader)
-        for _ in range(row - 1):
-            next(reader)
-        start = reader.line_num + 1
-        fields = next(reader)
-    except (StopIteration, csv.Error):
-        return row + 1, -1
-    return start, len(fields)
+def _drop_trailing_blank_lines(text: str, delimiter: str) -> str:
+    """Without the lines at the end that hold nothing but delimiters (rows with every field empty)."""
+    blank = re.compile(f"[{re.escape(delimiter)}]*\r?")
+    pieces = text.split("\n")
+    keep = len(pieces)
+    while keep > 0 and blank.fullmatch(pieces[keep - 1]):
+        keep -= 1
+    return "\n".join(pieces[:keep]) + "\n" if keep else ""
 
 
-def _where(text: str, row: int) -> str:
-    line, _ = _record(text, row)
-    return f"row {row} (line {line} of the file)"
-
-
-def _ragged_message(shown: str, row: int, line: int, n_fields: int, n_columns: int) -> str:
-    return (
-        f"{shown}: row {row} (line {line} of the file) has {n_fields} fields but the header has {n_columns} "
-        f"columns; every row needs exactly {n_columns} comma-separated values"
-    )
-
-
-def _parser_error(text: str, shown: str, n_columns: int, message: str) -> DataError:
-    # pandas counts records with the header as line 1 ("Expected 3 fields in line 5, saw 4") but
-    # data rows from 1 in "EOF inside string starting at row 3".
+def _parser_error(probe: CsvFile, message: str) -> DataError:
+    # pandas counts records from 1 ("Expected 3 fields in line 5, saw 4": here the 5th data row)
+    # and data rows from 1 in "EOF inside string starting at row 3".
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if match is not None:
-        row, saw = int(match.group(2)) - 1, int(match.group(3))
-        line, _ = _record(text, row)
-        return DataError(_ragged_message(shown, row, line, saw, n_columns))
+        row, saw = int(match.group(2)), int(match.group(3))
+        line, _ = probe._record(row)
+        return DataError(_ragged_message(probe, row, line, saw))
     match = re.search(r"EOF inside string starting at row (\d+)", message)
     if match is not None:
-        row = int(match.group(1))
-        return DataError(
-            f"{shown}: unclosed double quote starting at {_where(text, row)}; close the quote or remove it"
-        )
-    return DataError(f"{shown}: cannot be read as CSV ({_one_line(message)})")
+        row = int(match.group(1)) + 1  # counted from 0 when pandas reads no header
+        return DataError(f"{probe.shown}: unclosed double quote starting at {probe.where(row)}; "
+                         "close the quote or remove it")
+    return DataError(f"{probe.shown}: cannot be read as CSV ({one_line(message)})")
 
 
-def _ragged_row_error(text: str, shown: str, n_columns: int) -> DataError:
+def _ragged_message(probe: CsvFile, row: int, line: int, n_fields: int) -> str:
+    return (f"{probe.shown}: row {row} (line {line} of the file) has {n_fields} fields but the "
+            f"{probe._width_source()} has {len(probe.names)} columns; {probe.row_rule()}")
+
+
+def _ragged_row_error(probe: CsvFile) -> DataError:
     """The first data row whose field count differs from the header's. Error path only."""
-    reader = csv.reader(io.StringIO(text))
-    next(reader)
+    reader = csv.reader(io.StringIO(probe._text), delimiter=probe.delimiter)
     row = 0
     while True:
         start = reader.line_num + 1
@@ -220,180 +469,29 @@ def _ragged_row_error(text: str, shown: str, n_columns: int) -> DataError:
         if fields is None:
             break
         row += 1
-        if fields and len(fields) != n_columns:
-            return DataError(_ragged_message(shown, row, start, len(fields), n_columns))
-    return DataError(f"{shown}: a row has more fields than the header's {n_columns} columns")
+        if fields and len(fields) != len(probe.names):
+            return DataError(_ragged_message(probe, row, probe.line(start), len(fields)))
+    return DataError(f"{probe.shown}: a row has more fields than the header's {len(probe.names)} columns")
 
 
-def _drop_trailing_blank_rows(frame):
-    blank = (frame == "").all(axis=1).to_numpy()
-    keep = len(blank)
-    while keep > 0 and blank[keep - 1]:
-        keep -= 1
-    return frame.iloc[:keep]
+def _to_numbers(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64,
+                                                                                     na_value=np.nan)
 
 
-def _list_columns(columns: list[str]) -> str:
+def list_columns(columns: list[str]) -> str:
     listed = ", ".join(columns[:MAX_LISTED_COLUMNS])
     if len(columns) > MAX_LISTED_COLUMNS:
         listed += f", ... ({len(columns)} in all)"
     return listed
 
 
-def _choose_features(header: list[str], target: str, features: list[str] | None, shown: str) -> list[str]:
-    if target not in header:
-        separator = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
-        if separator is not None:
-            raise DataError(
-                f"{shown}: the header is one column {_show(header[0])}; the file seems to use {separator!r} "
-                "between values, but only comma-separated files are read"
-            )
-        raise DataError(
-            f"{shown}: target column '{target}' not found{did_you_mean(target, header)} "
-            f"(columns: {_list_columns(header)})"
-        )
-    if features is None:
-        chosen = [c for c in header if c != target]
-        if not chosen:
-            raise DataError(
-                f"{shown}: only the target column '{target}'; at least one feature column is needed"
-            )
-        return chosen
-    if not features:
-        raise DataError(
-            f"{shown}: data.features is an empty list; omit it to use every column but the target"
-        )
-    seen: set[str] = set()
-    for name in features:
-        if name not in header:
-            raise DataError(
-                f"{shown}: feature column '{name}' (in data.features) not found{did_you_mean(name, header)} "
-                f"(columns: {_list_columns(header)})"
-            )
-        if name == target:
-            raise DataError(
-                f"{shown}: column '{name}' is the target and cannot also be in data.features; remove it there"
-            )
-        if name in seen:
-            raise DataError(f"{shown}: column '{name}' is listed twice in data.features; list each once")
-        seen.add(name)
-    return list(features)
-
-
-# ---------------------------------------------------------------------------------------------
-# Checking and typing columns
-
-
-def _check_missing(values, column: str, text: str, shown: str, n_columns: int) -> None:
-    missing = values.isin(NA_TOKENS).to_numpy()
-    if not missing.any():
-        return
-    row = int(np.argmax(missing)) + 1
-    line, n_fields = _record(text, row)
-    if n_fields == 0:
-        raise DataError(
-            f"{shown}: row {row} (line {line} of the file) is blank, so column '{column}' has no value there; "
-            "remove blank lines or fill the row"
-        )
-    if 0 < n_fields < n_columns:
-        raise DataError(
-            f"{shown}: row {row} (line {line} of the file) has {n_fields} fields but the header has {n_columns} "
-            f"columns, so column '{column}' has no value; every row needs exactly {n_columns} comma-separated values"
-        )
-    count = int(missing.sum())
-    plural = "value" if count == 1 else "values"
-    raise DataError(
-        f"{shown}: column '{column}': {count} missing {plural} (first at row {row}, line {line} of the file); "
-        "every used column needs a value in each row (fill them, drop those rows, or leave the column out "
-        "of data.features)"
-    )
-
-
-def _is_numeric(parsed: np.ndarray, values, column: str, text: str, shown: str) -> bool:
-    """True for a numeric column; False for text; refuses stray text or infinities among numbers."""
-    not_number = np.isnan(parsed)
-    n_bad = int(not_number.sum())
-    if n_bad * 2 >= len(parsed):
-        return False
-    if n_bad:
-        row = int(np.argmax(not_number)) + 1
-        value = values.iloc[row - 1]
-        plural = "value" if n_bad == 1 else "values"
-        raise DataError(
-            f"{shown}: column '{column}': {n_bad} non-numeric {plural} among numbers, first {_show(value)} at "
-            f"{_where(text, row)}; a numeric column accepts only numbers"
-        )
-    infinite = np.isinf(parsed)
-    if infinite.any():
-        row = int(np.argmax(infinite)) + 1
-        value = values.iloc[row - 1]
-        raise DataError(
-            f"{shown}: column '{column}': infinite value {_show(value)} at {_where(text, row)}; "
-            "only finite numbers are accepted"
-        )
-    return True
-
-
-def _encode_features(
-    columns: list[str], numeric: dict[str, np.ndarray], text_values: dict[str, np.ndarray], shown: str
-) -> tuple[np.ndarray, list[str]]:
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
-    for column in columns:
-        if column in numeric:
-            blocks.append(numeric[column][:, None])
-            names.append(column)
-            continue
-        values = text_values[column]
-        categories, codes = np.unique(values.astype(str), return_inverse=True)
-        if len(categories) > MAX_CATEGORIES:
-            raise DataError(
-                f"{shown}: column '{column}': {len(categories)} distinct text values; a text feature may have at "
-                f"most {MAX_CATEGORIES} (it is one-hot encoded); leave it out of data.features or encode it as numbers"
-            )
-        blocks.append((codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64))
-        names.extend(f"{column}={category}" for category in categories)
-    X = np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)
-    return X, names
-
-
-def _encode_target(
-    target: str, numeric: dict[str, np.ndarray], text_values: dict[str, np.ndarray], task: str, shown: str
-) -> tuple[np.ndarray, str, list[str] | None]:
-    if target in text_values:
-        values = text_values[target].astype(str)
-        if task == "regression":
-            raise DataError(
-                f"{shown}: target column '{target}' is text (e.g. {_show(values[0])} at row 1); regression needs "
-                "numbers; use task: classification or auto"
-            )
-        classes, y = np.unique(values, return_inverse=True)
-        class_names = [str(c) for c in classes]
-    else:
-        values = numeric[target]
-        integral = bool(np.all(values == np.round(values)))
-        distinct = np.unique(values)
-        if task == "regression" or (task == "auto" and not (integral and len(distinct) <= MAX_AUTO_CLASSES)):
-            return np.ascontiguousarray(values[:, None], dtype=np.float64), "regression", None
-        classes, y = distinct, np.searchsorted(distinct, values)
-        class_names = [str(int(c)) if integral else repr(float(c)) for c in classes]
-    if len(classes) > MAX_CLASSES:
-        raise DataError(
-            f"{shown}: target column '{target}': {len(classes)} distinct values; classification supports at most "
-            f"{MAX_CLASSES} classes; use task: regression for a numeric target"
-        )
-    if len(classes) < 2:
-        raise DataError(
-            f"{shown}: target column '{target}' has a single class ({class_names[0]!r}); classification needs "
-            "at least 2 classes"
-        )
-    return np.ascontiguousarray(y, dtype=np.int64), "classification", class_names
-
-
-def _show(value: object) -> str:
+def show(value: object) -> str:
     text = repr(str(value))
     return text if len(text) <= 40 else text[:37] + "...'"
 
 
-def _one_line(value: object) -> str:
+def one_line(value: object) -> str:
     return " ".join(str(value).split())
