@@ -393,6 +393,13 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
         elapsed_before = float(arrays.get("meta.elapsed_s", 0.0))
     else:  # killed before the first checkpoint: start over in the same directory (epoch 0 logged again)
         step, epoch, elapsed_before = 0, -1, 0.0
+    columns = rd.metrics_columns(classification, p.test is not None)
+    with open(run_dir / rd.METRICS, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split(",")
+    if header != [""] and header != columns:  # e.g. a regression run started before rmse, mae, r2 were logged
+        raise DlexpError(f"{run_dir / rd.METRICS}: columns {','.join(header)[:120]} differ from the "
+                         f"{len(columns)} this version writes; the run was started by another dlexp version "
+                         "and cannot be resumed by this one (train it again)")
     for name in (rd.METRICS, rd.TIMING):
         rd.truncate_csv(run_dir / name, lambda r: int(r["epoch"]) <= epoch)
     for name in (rd.GRAD_NORMS, rd.LAYER_STATS, rd.STEPS):

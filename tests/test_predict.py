@@ -231,3 +231,48 @@ def test_load_run_api_labels_whatever_the_output_activation(cli, iris_run, tmp_p
     assert identity.model.output_activation == "identity" and identity.predict(IRIS).shape == (150,)
     with pytest.raises(Exception, match="not probabilities"):
         identity.predict_proba(IRIS)
+
+
+def test_final_table_shows_the_test_split(cli, tmp_path):
+    config = write_config(tmp_path / "t.yaml", """\
+name: t
+data: {source: synthetic, kind: moons, n_samples: 80, test_fraction: 0.25}
+model: {hidden: [4]}
+training: {epochs: 2}
+""")
+    result = cli("train", config, "--runs-dir", tmp_path / "runs")
+    assert result.code == 0
+    for name in ("test_loss", "test_acc"):
+        assert f"│ {name} " in result.stdout
+
+
+def test_the_wine_example_in_the_docs_validates(cli, tmp_path):
+    from test_data_csv_options import wine_shaped
+
+    text = (REPO / "docs" / "data.md").read_text()
+    block = text.split("### Example: scikit-learn's `wine_data.csv`")[1].split("```yaml\n")[1].split("```")[0]
+    config = write_config(tmp_path / "wine.yaml", block)
+    (tmp_path / "wine_data.csv").write_text(wine_shaped(60)[0])
+    result = cli("validate", config)
+    assert result.code == 0, result.stderr
+    assert "(60 rows, 3 classes)" in result.stdout and "delimiter: ','" in result.stdout
+
+
+def test_resume_refuses_a_run_whose_metrics_columns_differ(cli, tmp_path):
+    config = write_config(tmp_path / "r.yaml", """\
+name: r
+data: {source: synthetic, kind: sine, n_samples: 60}
+model: {hidden: [4]}
+training: {epochs: 2}
+""")
+    assert cli("train", config, "--runs-dir", tmp_path / "runs", "--quiet").code == 0
+    run = next((tmp_path / "runs").glob("r-*"))
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps(dict(summary, status="interrupted")))
+    metrics = run / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    old = "epoch,step,train_loss,val_loss,penalty,lr,grad_norm_total"  # before rmse, mae, r2
+    metrics.write_text("\n".join([old, *lines[1:]]) + "\n")
+    result = cli("train", "--resume", run)
+    assert result.code == 2 and "differ from the 13 this version writes" in result.stderr
+    assert metrics.read_text().splitlines()[0] == old  # nothing rewritten
