@@ -271,6 +271,20 @@ class EarlyStoppingConfig(StrictModel):
     min_delta: float = Field(0.0, ge=0)
 
 
+class DivergenceConfig(StrictModel):
+    """When a run whose numbers are still finite counts as diverged (a NaN or Inf always does).
+
+    A step's training loss above ``loss_factor`` × the loss at initialisation (epoch 0), or its
+    gradient norm (all parameters, before clipping) above ``grad_norm_max``, ends the run as
+    ``diverged``. ``null`` turns a rule off. The defaults are far above anything a run that learns
+    reaches: every shipped config stays below 5 × its initial loss and a gradient norm of 20
+    (``benchmarks/divergence_margins.py``).
+    """
+
+    loss_factor: float | None = Field(1e6, gt=1)
+    grad_norm_max: float | None = Field(1e8, gt=0)
+
+
 class TrainingConfig(StrictModel):
     epochs: int = Field(50, ge=1, le=1_000_000)
     batch_size: int | Literal["full"] = 32
@@ -283,6 +297,7 @@ class TrainingConfig(StrictModel):
     clip_grad_norm: float | None = Field(None, gt=0)
     clip_grad_value: float | None = Field(None, gt=0)
     early_stopping: EarlyStoppingConfig | None = None
+    divergence: DivergenceConfig = Field(default_factory=DivergenceConfig)
     checkpoint_every: int = Field(1, ge=0, le=1_000_000)
 
     @field_validator("batch_size", mode="before")

@@ -11,12 +11,13 @@ given seed every optimizer in a comparison starts from the same weights and sees
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import signal
 import threading
 import time
-import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,13 @@ import yaml
 
 from dlexp import __version__
 from dlexp import rundir as rd
-from dlexp.config import ExperimentConfig, resolved_dict, validate_mapping
+from dlexp.config import (
+    ExperimentConfig,
+    parse_yaml_mapping,
+    read_yaml_mapping,
+    resolved_dict,
+    validate_mapping,
+)
 from dlexp.errors import ConfigError, DataError, DlexpError
 from dlexp.nn.losses import make_loss
 from dlexp.nn.model import MLP, save_npz_atomic
@@ -188,6 +195,7 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    shuffle=t.shuffle, l1=t.l1, l2=t.l2, clip_grad_norm=t.clip_grad_norm,
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
+                   divergence_loss_factor=t.divergence.loss_factor, divergence_grad_norm=t.divergence.grad_norm_max,
                    grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
                    dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)
 
@@ -196,7 +204,7 @@ class RunWriter(Callback):
     """Writes the CSVs and checkpoints of a run directory as records arrive."""
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
-                 log_steps: bool = False, test: bool = False):
+                 config_record: dict[str, np.ndarray], log_steps: bool = False, test: bool = False):
         self.run_dir = run_dir
         self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification, test))
         self.grads = rd.CsvLog(run_dir / rd.GRAD_NORMS, rd.GRAD_COLUMNS)
@@ -207,16 +215,20 @@ class RunWriter(Callback):
         self.checkpoint_every = checkpoint_every
         self.started = started
         self.elapsed_before = 0.0
+        self.config_record = config_record
+        self.signals = SignalStop()
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written or resumed from
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.started
 
     def on_epoch(self, row):
-        for log in self.logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
-            log.flush()
-        self.metrics.write([row], flush=True)
-        self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}],
-                          flush=True)
+        with self.signals.held():
+            for log in self.logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
+                log.flush()
+            self.metrics.write([row], flush=True)
+            self.timing.write([{"epoch": row["epoch"], "step": row["step"], "elapsed_s": round(self.elapsed(), 4)}],
+                              flush=True)
 
     def on_step_rows(self, grad_rows, layer_rows):
         self.grads.write(grad_rows)
@@ -230,37 +242,74 @@ class RunWriter(Callback):
             self.checkpoint(trainer)
 
     def checkpoint(self, trainer):
-        for log in self.logs:
-            log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
-        arrays = trainer.checkpoint_arrays()
-        arrays["meta.elapsed_s"] = np.array(self.elapsed())
-        save_npz_atomic(self.run_dir / "checkpoints" / "last.npz", arrays)
+        with self.signals.held():
+            for log in self.logs:
+                log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
+            arrays = trainer.checkpoint_arrays()
+            arrays["meta.elapsed_s"] = np.array(self.elapsed())
+            arrays.update(self.config_record)
+            self.save(save_npz_atomic, self.run_dir / "checkpoints" / "last.npz", arrays)
+            self.checkpoint_step = trainer.step
+
+    def save(self, write, path: Path, *args) -> None:
+        """``write(path, *args)`` (an atomic save); a full disk becomes one line naming the file, and the
+        file it was to replace is kept."""
+        try:
+            write(path, *args)
+        except OSError as exc:
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+            raise DlexpError(f"{path}: cannot write ({exc.strerror}); the previous file is kept and the run "
+                             "stopped") from None
 
     def close(self):
         for log in self.logs:
             log.close()
 
 
+class SignalStop:
+    """What :func:`stop_on_signals` saw. The first signal asks the trainer to stop after its step and
+    decides the exit code; a second one stops a step at once, except while :meth:`held` (a checkpoint
+    or the summary is being written), where it is only noted: a file is never cut by a signal."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.holding = False
+
+    @contextmanager
+    def held(self):
+        before, self.holding = self.holding, True
+        try:
+            yield self
+        finally:
+            self.holding = before
+
+
 @contextmanager
-def stop_on_signals(trainer: Trainer):
-    """SIGINT/SIGTERM ask the trainer to stop after the current step (main thread only)."""
-    received: dict[str, int] = {}
+def stop_on_signals(trainer: Trainer, ignore_after_stop: bool = False):
+    """SIGINT/SIGTERM ask the trainer to stop after the current step (main thread only).
+
+    ``ignore_after_stop``: for a caller that exits as soon as the run returns (the CLI). Once a signal
+    has stopped the run, further ones are ignored to the end of the process instead of meeting the
+    old handlers, so a late one can neither kill the process before it reports nor change its exit code.
+    """
+    stop = SignalStop()
     if threading.current_thread() is not threading.main_thread():
-        yield received
+        yield stop
         return
 
     def handler(signum, frame):
-        if "signal" in received:  # a second signal: stop now
-            signal.default_int_handler(signum, frame)
-        received["signal"] = signum
-        trainer.request_stop("interrupted")
+        if stop.signal is None:
+            stop.signal = signum
+            trainer.request_stop("interrupted")
+        elif not stop.holding:
+            raise KeyboardInterrupt  # a second signal: stop now; the last checkpoint stays the one to resume
 
     old = {s: signal.signal(s, handler) for s in SIGNAL_EXIT}
     try:
-        yield received
+        yield stop
     finally:
         for s, h in old.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_IGN if ignore_after_stop and stop.signal is not None else h)
 
 
 def _versions() -> dict[str, str]:
@@ -278,6 +327,60 @@ def resolved_config_text(cfg: ExperimentConfig, base_dir: Path, run_dir: Path) -
     data["dlexp_version"] = __version__
     header = f"# dlexp {__version__}: resolved config; `dlexp train` on this file reproduces the run.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def config_record(cfg: ExperimentConfig) -> dict[str, np.ndarray]:
+    """The run's config as checkpoints record it: the resolved config as JSON (``meta.config``, to name
+    what changed) and its SHA-256 (``meta.config_sha256``). The dlexp version is left out: it does not
+    change the run. ``cfg`` is the config as read back from the run's ``config.yaml``."""
+    data = resolved_dict(cfg)
+    data.pop("dlexp_version", None)
+    text = json.dumps(data, separators=(",", ":"))
+    return {"meta.config": np.array(text), "meta.config_sha256": np.array(hashlib.sha256(text.encode()).hexdigest())}
+
+
+def first_difference(old: Any, new: Any, loc: tuple = ()) -> tuple | None:
+    """The path of the first place where two JSON values differ (None if equal)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            if key not in old or key not in new:
+                return (*loc, key)
+            found = first_difference(old[key], new[key], (*loc, key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new)):
+            found = first_difference(a, b, (*loc, i))
+            if found is not None:
+                return found
+        return None
+    return None if old == new and type(old) is type(new) else loc
+
+
+def check_config_record(arrays: dict[str, np.ndarray], ckpt: Path, current: dict[str, np.ndarray],
+                        config_path: Path) -> None:
+    """DlexpError unless the checkpoint was written for the config now in ``config_path``."""
+    from dlexp.config import _format_loc, _short_repr
+
+    recorded, digest = arrays.get("meta.config"), arrays.get("meta.config_sha256")
+    if recorded is None or digest is None:
+        raise DlexpError(f"{ckpt}: holds no record of the config it was trained with (written by an older "
+                         "dlexp?); start a new run")
+    text = str(recorded)
+    if hashlib.sha256(text.encode()).hexdigest() != str(digest):
+        raise DlexpError(f"{ckpt}: its config record does not match its digest; the checkpoint is damaged")
+    if str(current["meta.config_sha256"]) == str(digest):
+        return
+    old, new = json.loads(text), json.loads(str(current["meta.config"]))
+    loc = first_difference(old, new) or ()
+    pick = [old, new]
+    for part in loc:
+        pick = [v[part] if isinstance(v, (dict, list)) and (part in v if isinstance(v, dict) else part < len(v))
+                else "(absent)" for v in pick]
+    raise DlexpError(f"{config_path}: {_format_loc(loc) or '(top level)'} is {_short_repr(pick[1])} but the "
+                     f"checkpoint was trained with {_short_repr(pick[0])}; restore the file, or start a new run "
+                     f"with `dlexp train {config_path}`")
 
 
 def build_summary(p: Prepared, run_dir: Path, result, wall_s: float, status: str) -> dict[str, Any]:
@@ -310,54 +413,120 @@ def build_summary(p: Prepared, run_dir: Path, result, wall_s: float, status: str
     return rd.json_safe(summary)
 
 
-def _train(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, wall_before: float) -> RunResult:
+def _train(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, wall_before: float,
+           ignore_after_stop: bool) -> RunResult:
     started = time.perf_counter()
-    with stop_on_signals(trainer) as received:
+    with stop_on_signals(trainer, ignore_after_stop) as stop:
+        writer.signals = stop
         try:
-            result = trainer.fit(p.train, p.val)
-        finally:
-            writer.close()
-    wall = wall_before + time.perf_counter() - started
-    status = result.status
-    if status == "interrupted":
-        writer.checkpoint(trainer)
-    elif status == "completed":
-        p.model.save(run_dir / "checkpoints" / "final.npz")
-        if p.cfg.training.checkpoint_every:
-            writer.checkpoint(trainer)
-    summary = build_summary(p, run_dir, result, wall, status)
-    if received.get("signal") is not None:
-        summary["signal"] = int(received["signal"])
-    rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
-    return RunResult(run_dir=run_dir, summary=summary, status=status, signal=received.get("signal"),
+            try:
+                try:
+                    result = trainer.fit(p.train, p.val)
+                finally:
+                    stop.holding = True  # from here on a signal is only noted: the files are written whole
+            except KeyboardInterrupt:  # a second signal stopped a step half-done: keep the last checkpoint
+                result = None
+            summary = _finish(p, run_dir, trainer, writer, result, wall_before + time.perf_counter() - started,
+                              stop.signal)
+        except Exception as exc:  # a run file could not be written (a full disk): say so in the summary
+            _record_failure(p, run_dir, writer, exc)
+            raise
+    return RunResult(run_dir=run_dir, summary=summary, status=summary["status"], signal=stop.signal,
                      history=list(trainer.history))
 
 
+def _finish(p: Prepared, run_dir: Path, trainer: Trainer, writer: RunWriter, result, wall: float,
+            signal_number: int | None) -> dict[str, Any]:
+    """Close the logs, write the last checkpoints and the summary; ``result`` None: stopped mid-step."""
+    writer.close()
+    stopped_mid_step = result is None
+    if stopped_mid_step:
+        result = trainer._result("interrupted")
+    status = result.status
+    if status == "interrupted" and not stopped_mid_step:
+        writer.checkpoint(trainer)
+    elif status == "completed":
+        writer.save(p.model.save, run_dir / "checkpoints" / "final.npz")
+        if p.cfg.training.checkpoint_every:
+            writer.checkpoint(trainer)
+    summary = build_summary(p, run_dir, result, wall, status)
+    if signal_number is not None:
+        summary["signal"] = int(signal_number)
+    if status == "interrupted":
+        summary["checkpoint_step"] = writer.checkpoint_step  # where --resume continues (None: from the start)
+    rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
+    return summary
+
+
+def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exception) -> None:
+    """Best effort on the way out of a failed run: close the logs and mark the summary ``failed``."""
+    try:
+        writer.close()
+    except Exception:  # the first error is the one to report
+        pass
+    summary = {"status": "failed", "name": p.cfg.name, "run_dir": str(run_dir), "error": str(exc),
+               "versions": _versions()}
+    try:
+        rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
+    except OSError:  # no room for a second copy on a full disk: overwrite in place, in the old one's space
+        try:
+            (run_dir / rd.SUMMARY).with_name(rd.SUMMARY + ".tmp").unlink(missing_ok=True)
+            (run_dir / rd.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        except OSError:
+            pass
+
+
 def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "config",
-        callbacks: list[Callback] | None = None, prepared: Prepared | None = None) -> RunResult:
-    """Validate everything, create a fresh run directory, train, and write the summary."""
+        callbacks: list[Callback] | None = None, prepared: Prepared | None = None,
+        ignore_after_stop: bool = False) -> RunResult:
+    """Validate everything, create a fresh run directory, train, and write the summary.
+
+    The run directory is locked (:class:`~dlexp.rundir.RunLock`) while it is written.
+    ``ignore_after_stop``: see :func:`stop_on_signals`."""
     p = prepared or prepare(cfg, base_dir, shown)
     cfg = p.cfg  # with what was resolved from the data (the CSV delimiter)
     run_dir = rd.create_run_dir(Path(runs_dir), cfg.name or "run")
-    rd.write_text_atomic(run_dir / rd.CONFIG, resolved_config_text(cfg, base_dir, run_dir))
-    p.dataset.preprocessing.save(run_dir)
-    p.model.save(run_dir / "checkpoints" / "init.npz")
-    rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
-                                                "versions": _versions()})
-    writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
-                       log_steps=p.schedule.per_step, test=p.test is not None)
-    trainer = make_trainer(p, [writer, *(callbacks or [])])
-    return _train(p, run_dir, trainer, writer, 0.0)
+    with rd.RunLock(run_dir):
+        text = resolved_config_text(cfg, base_dir, run_dir)
+        rd.write_text_atomic(run_dir / rd.CONFIG, text)
+        p.dataset.preprocessing.save(run_dir)
+        record = config_record(validate_mapping(parse_yaml_mapping(text, rd.CONFIG), rd.CONFIG))
+        p.model.save(run_dir / "checkpoints" / "init.npz")
+        rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
+                                                    "versions": _versions()})
+        writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
+                           record, log_steps=p.schedule.per_step, test=p.test is not None)
+        trainer = make_trainer(p, [writer, *(callbacks or [])])
+        return _train(p, run_dir, trainer, writer, 0.0, ignore_after_stop)
 
 
-def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResult:
-    """Continue a run from ``checkpoints/last.npz``; the result equals an uninterrupted run's bit for bit."""
+def _read_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a checkpoint, or DlexpError naming it (empty, cut short, not an npz, pickled)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except Exception as exc:  # a damaged zip fails in many ways (EOFError, BadZipFile, zlib, ValueError...)
+        what = "empty file" if path.stat().st_size == 0 else _first_sentence(exc) or type(exc).__name__
+        raise DlexpError(f"{path}: unreadable checkpoint ({what}); only plain numeric .npz files written "
+                         "by dlexp are accepted") from None
+
+
+def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_after_stop: bool = False) -> RunResult:
+    """Continue a run from ``checkpoints/last.npz``; the result equals an uninterrupted run's bit for bit.
+
+    Refused (DlexpError) while another process writes the directory, when ``config.yaml`` no longer
+    matches the config the checkpoint was trained with, and when a run file is damaged."""
     run_dir = Path(run_dir)
     shown = str(run_dir)
     if not run_dir.is_dir():
         raise DlexpError(f"{shown}: not a directory; --resume takes a run directory")
     if not rd.is_run_dir(run_dir):
         raise DlexpError(f"{shown}: not a dlexp run directory (no config.yaml / metrics.csv)")
+    with rd.RunLock(run_dir):
+        return _resume_locked(run_dir, shown, callbacks, ignore_after_stop)
+
+
+def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, ignore_after_stop: bool) -> RunResult:
     ckpt = run_dir / "checkpoints" / "last.npz"
     summary_path = run_dir / rd.SUMMARY
     if summary_path.exists():
@@ -367,47 +536,44 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None) -> RunResu
             status = "running"
         if status == "completed":
             raise DlexpError(f"{shown}: the run already completed; nothing to resume")
-    from dlexp.config import read_yaml_mapping
-
-    data = read_yaml_mapping(run_dir / rd.CONFIG, f"{shown}/config.yaml")
-    cfg = validate_mapping(data, f"{shown}/config.yaml")
-    p = prepare(cfg, run_dir, f"{shown}/config.yaml")
-    writer_cb: list[Callback] = []
-    if ckpt.exists():
-        try:
-            with np.load(ckpt, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise DlexpError(f"{ckpt}: unreadable checkpoint ({_first_sentence(exc)}); only plain numeric "
-                             ".npz files written by dlexp are accepted") from None
-    else:
-        arrays = None
+    config_path = run_dir / rd.CONFIG
+    data = read_yaml_mapping(config_path, str(config_path))
+    cfg = validate_mapping(data, str(config_path))
+    p = prepare(cfg, run_dir, str(config_path))
+    record = config_record(cfg)
+    arrays = _read_checkpoint(ckpt) if ckpt.exists() else None
+    if arrays is not None:
+        check_config_record(arrays, ckpt, record, config_path)
     classification = p.train.labels is not None
-    trainer = make_trainer(p, writer_cb)
+    trainer = make_trainer(p, [])
     if arrays is not None:
         try:
-            trainer.restore(arrays)
+            trainer.restore(arrays, n_train=len(p.train))
         except (KeyError, ValueError) as exc:
             raise DlexpError(f"{ckpt}: does not match this run's config ({_first_sentence(exc)})") from None
         step, epoch = trainer.step, trainer.epoch
         elapsed_before = float(arrays.get("meta.elapsed_s", 0.0))
-    else:  # killed before the first checkpoint: start over in the same directory (epoch 0 logged again)
+    else:  # stopped before the first checkpoint: start over from config.yaml as it is (epoch 0 logged again)
         step, epoch, elapsed_before = 0, -1, 0.0
-    columns = rd.metrics_columns(classification, p.test is not None)
-    with open(run_dir / rd.METRICS, encoding="utf-8") as fh:
-        header = fh.readline().rstrip("\n").split(",")
-    if header != [""] and header != columns:  # e.g. a regression run started before rmse, mae, r2 were logged
-        raise DlexpError(f"{run_dir / rd.METRICS}: columns {','.join(header)[:120]} differ from the "
-                         f"{len(columns)} this version writes; the run was started by another dlexp version "
-                         "and cannot be resumed by this one (train it again)")
-    for name in (rd.METRICS, rd.TIMING):
-        rd.truncate_csv(run_dir / name, lambda r: int(r["epoch"]) <= epoch)
-    for name in (rd.GRAD_NORMS, rd.LAYER_STATS, rd.STEPS):
-        rd.truncate_csv(run_dir / name, lambda r: int(r["step"]) <= step)
+    logs = [(rd.METRICS, rd.metrics_columns(classification, p.test is not None), "epoch", epoch),
+            (rd.TIMING, rd.TIMING_COLUMNS, "epoch", epoch),
+            (rd.GRAD_NORMS, rd.GRAD_COLUMNS, "step", step), (rd.LAYER_STATS, rd.LAYER_COLUMNS, "step", step),
+            (rd.STEPS, rd.STEP_COLUMNS, "step", step)]
+    cut = {name: rd.rows_up_to(run_dir / name, columns, key, last) for name, columns, key, last in logs}
+    kept = (cut[rd.METRICS] or ("", None))[1]
+    if arrays is not None and kept != epoch:
+        raise DlexpError(f"{run_dir / rd.METRICS}: has rows up to epoch {kept} but the checkpoint is at epoch "
+                         f"{epoch}; this run file is damaged")
+    for name, text in cut.items():  # every file checked: now cut them back to the checkpoint
+        if text is not None:
+            rd.write_text_atomic(run_dir / name, text[0])
+    if arrays is None:  # nothing of the first start survives, so the run is the one config.yaml describes
+        p.model.save(run_dir / "checkpoints" / "init.npz")
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
-    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(),
+    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(), record,
                        log_steps=p.schedule.per_step, test=p.test is not None)
     writer.elapsed_before = elapsed_before
+    writer.checkpoint_step = step if arrays is not None else None
     trainer.callbacks = [writer, *(callbacks or [])]
-    return _train(p, run_dir, trainer, writer, elapsed_before)
+    return _train(p, run_dir, trainer, writer, elapsed_before, ignore_after_stop)

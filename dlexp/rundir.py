@@ -7,9 +7,11 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     grad_norms.csv     one row per (logged step, layer, param)
     layer_stats.csv    one row per (logged step, layer)
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
+    histograms.csv     per-layer histograms, when logging asks for them (read by reports and exports)
     steps.csv          one row per step: lr and mini-batch loss (per-step schedules only: the range test)
     summary.json       status: running | completed | interrupted | diverged
     checkpoints/       init.npz, last.npz (resumable state), final.npz
+    .lock              held (``flock``) by the one process writing the directory; holds its pid
 
 CSV rows are written whole and flushed, numbers in Python's shortest round-trip form, NaN as
 an empty field; JSON and npz files go to a temporary name and are renamed into place.
@@ -18,6 +20,7 @@ an empty field; JSON and npz files go to a temporary name and are renamed into p
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import math
 import os
@@ -32,14 +35,17 @@ METRICS = "metrics.csv"
 GRAD_NORMS = "grad_norms.csv"
 LAYER_STATS = "layer_stats.csv"
 TIMING = "timing.csv"
+HISTOGRAMS = "histograms.csv"
 STEPS = "steps.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
+LOCK = ".lock"
 
 GRAD_COLUMNS = ["step", "epoch", "layer", "param", "grad_norm", "param_norm", "update_ratio"]
 LAYER_COLUMNS = ["step", "epoch", "layer", "activation", "act_mean", "act_std", "saturated_fraction",
                  "dead_fraction"]
 TIMING_COLUMNS = ["epoch", "step", "elapsed_s"]
+HISTOGRAM_COLUMNS = ["step", "epoch", "layer", "kind", "bin_low", "bin_high", "count"]
 STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 
@@ -69,7 +75,8 @@ class CsvLog:
     Rows are formatted into lines and kept in memory until :meth:`flush` (called at the end of each
     epoch, on close, and whenever 64 KiB are pending), which hands them to the OS in one
     ``os.write`` of whole lines: a reader, or a run killed at any moment, sees only whole rows, and
-    the training step pays no system call per row.
+    the training step pays no system call per row. A write the OS refuses or cuts short (a full
+    disk) is rolled back to the last whole row before the error is raised.
     """
 
     FLUSH_BYTES = 1 << 16
@@ -77,11 +84,11 @@ class CsvLog:
     def __init__(self, path: Path, columns: list[str]):
         self.path = Path(path)
         self.columns = columns
-        new = not self.path.exists() or self.path.stat().st_size == 0
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size  # bytes of whole rows on disk
         self._pending: list[str] = []
         self._pending_chars = 0
-        if new:
+        if self._size == 0:
             self._pending.append(",".join(columns) + "\n")
             self.flush()
 
@@ -103,15 +110,25 @@ class CsvLog:
         self._pending.clear()
         self._pending_chars = 0
         view = memoryview(data)
-        while view:  # a regular file takes it in one call; loop in case the OS writes less
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:  # a regular file takes it in one call; loop in case the OS writes less
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except BaseException as exc:  # a full disk, or an exception raised by a signal handler
+            os.ftruncate(self._fd, self._size)  # drop whatever part of these rows did get written
+            if isinstance(exc, OSError):
+                raise DlexpError(f"{self.path}: cannot write ({exc.strerror}); the file was cut back to its last "
+                                 "whole row and the run stopped") from None
+            raise
+        self._size += len(data)
 
     def close(self) -> None:
         if self._fd is not None:
-            self.flush()
-            os.close(self._fd)
-            self._fd = None
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = None
 
 
 def csv_field(value: Any) -> str:
@@ -125,24 +142,67 @@ def csv_field(value: Any) -> str:
 _NEEDS_QUOTES = re.compile(r'[,"\n\r]')
 
 
-def truncate_csv(path: Path, keep) -> None:
-    """Keep the header and the whole rows for which ``keep(row_dict)`` is true (drops a torn last line)."""
+TEXT_COLUMNS = {"param", "activation"}  # every other column of a run's CSVs holds numbers
+
+
+def rows_up_to(path: Path, columns: list[str], key: str, last: int) -> tuple[str, int | None] | None:
+    """The text of ``path`` cut back to its header and the rows whose ``key`` column is at most
+    ``last``, and the last kept key (None: no row kept; the whole result None: no file or no header).
+
+    The piece after the final newline (a row cut short by a crash) is dropped. Anything else that
+    is not a row dlexp wrote — other columns, a field that is not a number, bytes that are not
+    UTF-8 — raises :class:`DlexpError` naming the file and the line: a damaged file is never resumed.
+    Nothing is written: the caller replaces the file (with :func:`write_text_atomic`) once every
+    file of the run has been checked.
+    """
     if not path.exists():
-        return
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not lines or not lines[0]:
-        return
-    complete = lines[:-1]  # the piece after the last newline is empty or torn
-    header = complete[0].split(",") if complete else []
-    kept = [complete[0]] if complete else []
-    for line in complete[1:]:
-        row = dict(zip(header, next(csv.reader([line]))))
-        if len(row) == len(header) and keep(row):
+        return None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DlexpError(f"{path}: not UTF-8 text (line {line}); this run file is damaged") from None
+    complete = text.split("\n")[:-1]  # the piece after the last newline is empty or torn
+    if not complete:
+        return None
+    if complete[0] != ",".join(columns):  # edited, or an older dlexp's run (before rmse, mae, r2, ...)
+        raise DlexpError(f"{path}: columns {_clip(complete[0])!r} differ from the {len(columns)} this version "
+                         f"writes ({_clip(','.join(columns))!r}); the file was edited or the run was started by "
+                         "another dlexp version, and it cannot be resumed")
+    kept = [complete[0]]
+    last_kept = None
+    position = columns.index(key)
+    numeric = [i for i, name in enumerate(columns) if name not in TEXT_COLUMNS]
+    for number, line in enumerate(complete[1:], start=2):
+        fields = next(csv.reader([line]), [])
+        problem = f"{len(fields)} fields, expected {len(columns)}" if len(fields) != len(columns) else None
+        for i in numeric if problem is None else []:
+            if fields[i] and not _is_number(fields[i], integer=i == position):
+                problem = f"column '{columns[i]}' holds {_clip(fields[i], 40)!r}, not a number"
+                break
+        if problem is None and not fields[position]:
+            problem = f"column '{key}' is empty"
+        if problem is not None:
+            raise DlexpError(f"{path}: line {number} is not a row dlexp wrote ({problem}); this run file is damaged")
+        value = int(fields[position])
+        if value <= last:
             kept.append(line)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(kept) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+            last_kept = value
+    return "\n".join(kept) + "\n", last_kept
+
+
+def _is_number(text: str, integer: bool = False) -> bool:
+    try:
+        int(text) if integer else float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """At most ``limit`` characters of file content for an error line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -209,6 +269,50 @@ def create_run_dir(runs_dir: Path, name: str, now: float | None = None) -> Path:
     run_dir = create_unique_dir(runs_dir, name, now)
     (run_dir / "checkpoints").mkdir()
     return run_dir
+
+
+class RunLock:
+    """The one-writer lock of a run directory: an exclusive ``flock`` on ``.lock``, holding the writer's pid.
+
+    ``flock`` belongs to the open file, so the kernel drops it when its process ends, however it ends:
+    a lock left by a killed run is no obstacle. The file itself stays (deleting it would let two
+    processes lock two different files of the same name).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise DlexpError(f"{self.path.parent}: another dlexp process ({holder}) is writing this run; "
+                             "wait for it to end or stop it, then retry") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the lock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> str:
+    """``pid N`` from a held lock file ("pid unknown" if its holder has not written it yet)."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f"pid {int(text)}" if text.isdigit() else "pid unknown"
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

@@ -140,6 +140,8 @@ class Trainer:
         schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch, or per step).
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
+        divergence_loss_factor, divergence_grad_norm: ``training.divergence``'s ``loss_factor`` and
+            ``grad_norm_max``; None (the default here) turns a rule off.
         shuffle_rng, dropout_rng: the only randomness used while training.
         test: a split only evaluated (its metrics in every epoch row), never used to choose anything.
     """
@@ -147,8 +149,10 @@ class Trainer:
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
-                 grad_every: int = 1, shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator,
-                 callbacks: list[Callback] | None = None, test: Split | None = None):
+                 grad_every: int = 1, divergence_loss_factor: float | None = None,
+                 divergence_grad_norm: float | None = None, shuffle_rng: np.random.Generator,
+                 dropout_rng: np.random.Generator, callbacks: list[Callback] | None = None,
+                 test: Split | None = None):
         self.model = model
         self.test = test
         self.loss = loss
@@ -162,6 +166,8 @@ class Trainer:
         self.clip_grad_value = clip_grad_value
         self.early_stopping = early_stopping
         self.grad_every = int(grad_every)
+        self.divergence_loss_factor = divergence_loss_factor
+        self.divergence_grad_norm = divergence_grad_norm
         self.shuffle_rng = shuffle_rng
         self.dropout_rng = dropout_rng
         self.callbacks = list(callbacks or [])
@@ -300,10 +306,14 @@ class Trainer:
         grad_squares = model.segment_squares(model.grads, self._scratch)
         total_norm = math.sqrt(float(grad_squares.sum()))
         if not (math.isfinite(loss_value) and math.isfinite(total_norm)):
-            what = "loss" if not math.isfinite(loss_value) else "gradient"
-            layer = self._first_bad(model.grads) if what == "gradient" else self._first_bad_param()
-            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
-                                  f"{what} is not finite", layer)
+            if not math.isfinite(loss_value):
+                reason, layer = "loss is not finite", self._first_bad_param()
+            else:  # an Inf/NaN entry, or entries so large that the sum of their squares overflows
+                reason, layer = "gradient is not finite", self._first_bad_segment(grad_squares)
+            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value}, reason, layer)
+        exploded = self._exploded(loss_value, total_norm, grad_squares)
+        if exploded is not None:
+            return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value}, *exploded)
         self.grad_norm_sum += total_norm
         self.grad_norm_count += 1
         if log:
@@ -361,6 +371,26 @@ class Trainer:
         for name in self.model.param_names:
             if not np.isfinite(self.model.view_of(flat, name)).all():
                 return name
+        return None
+
+    def _first_bad_segment(self, squares: np.ndarray) -> str | None:
+        """The first parameter, in layer order, whose sum of squared entries is not finite."""
+        for k, _layer, _param in self._row_order:
+            if not math.isfinite(squares[k]):
+                return self.model.memory_order[k]
+        return None
+
+    def _exploded(self, loss_value: float, total_norm: float, squares: np.ndarray) -> tuple[str, str | None] | None:
+        """(reason, parameter) when a finite step breaks a ``training.divergence`` rule, else None."""
+        factor, bound = self.divergence_loss_factor, self.divergence_grad_norm
+        initial = self.history[0]["train_loss"] if self.history else math.nan
+        if factor is not None and initial > 0 and loss_value > factor * initial:
+            reason = (f"loss {loss_value:.3g} is above {factor:g} × the initial loss {initial:.3g} "
+                      "(training.divergence.loss_factor)")
+            return reason, None
+        if bound is not None and total_norm > bound:
+            largest = self.model.memory_order[int(np.argmax(squares))]
+            return f"gradient norm {total_norm:.3g} is above {bound:g} (training.divergence.grad_norm_max)", largest
         return None
 
     def _first_bad_param(self) -> str | None:
@@ -421,29 +451,78 @@ class Trainer:
         arrays["trainer.has_perm"] = np.array(self.perm is not None)
         return arrays
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.model.load_state_dict(arrays)
+    def restore(self, arrays: dict[str, np.ndarray], n_train: int | None = None) -> None:
+        """Load :meth:`checkpoint_arrays`' output. Everything is checked before anything is set: a
+        missing array is a KeyError; a wrong shape, dtype or counter a ValueError naming it.
+        ``n_train`` (rows of the training split) lets the saved permutation be checked too."""
+        model = self.model
+        state: dict[str, np.ndarray] = {}
         for key, value in self.opt_state.items():
-            if np.asarray(value).shape == self.model.params.shape:
-                for name in self.model.param_names:
-                    self.model.view_of(value, name)[...] = arrays[f"optim.{key}.{name}"]
-            else:
-                self.opt_state[key] = np.array(arrays[f"optim.{key}"], dtype=np.asarray(value).dtype)
-        counters = json.loads(str(arrays["trainer.state"]))
-        self.step = counters["step"]
-        self.epoch = counters["epoch"]
-        self.batch_index = counters["batch_index"]
-        self.grad_norm_sum = counters["grad_norm_sum"]
-        self.grad_norm_count = counters["grad_norm_count"]
-        self.wait = counters["wait"]
-        self.best = counters["best"]
-        self.history = counters["history"]
-        self.shuffle_rng.bit_generator.state = counters["shuffle_rng"]
-        self.dropout_rng.bit_generator.state = counters["dropout_rng"]
-        self.perm = np.array(arrays["trainer.perm"]) if bool(arrays["trainer.has_perm"]) else None
+            value = np.asarray(value)
+            if value.shape != model.params.shape:
+                state[key] = arrays[f"optim.{key}"]
+                continue
+            pieces = {name: arrays[f"optim.{key}.{name}"] for name in model.param_names}
+            for name, piece in pieces.items():
+                if piece.shape != model.shapes[name]:
+                    raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
+                                     f"{list(model.shapes[name])}")
+            # a piece of another dtype gives the slot its dtype, so that check_state names the slot
+            dtype = next((a.dtype for a in pieces.values() if a.dtype != model.params.dtype), model.params.dtype)
+            flat = np.empty(model.params.shape, dtype=dtype)
+            for name, piece in pieces.items():
+                model.view_of(flat, name)[...] = piece
+            state[key] = flat
+        self.optimizer.check_state(model.params, state)
+        counters = _counters(arrays["trainer.state"])
+        has_perm = arrays["trainer.has_perm"]
+        perm = arrays["trainer.perm"]
+        if has_perm.shape != () or has_perm.dtype != np.bool_:
+            raise ValueError(f"trainer.has_perm: {has_perm.dtype}{list(has_perm.shape)}, expected bool[]")
+        if bool(has_perm) and (perm.ndim != 1 or perm.dtype.kind not in "iu"
+                               or (n_train is not None and not np.array_equal(np.sort(perm), np.arange(n_train)))):
+            raise ValueError(f"trainer.perm: {perm.dtype}{list(perm.shape)} is not a permutation of the "
+                             f"{n_train} training rows")
+        shuffle_rng = np.random.default_rng()
+        dropout_rng = np.random.default_rng()
+        try:
+            shuffle_rng.bit_generator.state = counters["shuffle_rng"]
+            dropout_rng.bit_generator.state = counters["dropout_rng"]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError("trainer.state: a generator state is not a PCG64 state") from None
         if self.stop_rule is not None:
-            self.stop_rule.load_state_dict(counters["stop_rule"])
+            try:
+                self.stop_rule.load_state_dict(counters["stop_rule"])
+            except (TypeError, ValueError, KeyError):
+                raise ValueError("trainer.state: no state of this run's stop rule ('stop_rule')") from None
+        model.load_state_dict(arrays)
+        self.opt_state = state
+        for name in _COUNTERS:
+            setattr(self, name, counters[name])
+        self.shuffle_rng.bit_generator.state = shuffle_rng.bit_generator.state
+        self.dropout_rng.bit_generator.state = dropout_rng.bit_generator.state
+        self.perm = np.array(perm, dtype=np.int64) if bool(has_perm) else None
         self._stop_reason = None
+
+
+# counters saved in ``trainer.state``: the types each must have, and how to say so
+_COUNT = (int, "a non-negative integer")
+_COUNTERS = {"step": _COUNT, "epoch": _COUNT, "batch_index": _COUNT, "grad_norm_sum": ((int, float), "a number"),
+             "grad_norm_count": _COUNT, "wait": _COUNT, "best": (dict, "a mapping"), "history": (list, "a list")}
+
+
+def _counters(array: np.ndarray) -> dict[str, Any]:
+    """The JSON counters of a checkpoint, checked key by key (ValueError names the first bad one)."""
+    if array.shape != () or array.dtype.kind != "U":
+        raise ValueError(f"trainer.state: {array.dtype}{list(array.shape)}, expected a JSON text")
+    counters = json.loads(str(array))  # JSONDecodeError is a ValueError
+    if not isinstance(counters, dict):
+        raise ValueError("trainer.state: expected a JSON object")
+    for name, (kind, accepted) in _COUNTERS.items():
+        value = counters.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise ValueError(f"trainer.state: '{name}' is {value!r:.40}, expected {accepted}")
+    return counters
 
 
 _PARAM_ORDER = {"W": 0, "b": 1, "gamma": 2, "beta": 3}

@@ -128,6 +128,12 @@ CASES = [
     case("betas-out-of-range", "training: {optimizer: {name: adam, betas: [1.5, 0.9]}}\n",
          ["exp.yaml: training.optimizer: betas[0] must be in [0, 1) (got 1.5)"]),
     case("epochs-0", "training: {epochs: 0}\n", ["exp.yaml: training.epochs: must be >= 1 (got 0)"]),
+    case("divergence-factor-1", "training: {divergence: {loss_factor: 1}}\n",
+         ["exp.yaml: training.divergence.loss_factor: must be > 1.0 (got 1)"]),
+    case("divergence-grad-norm-inf", "training: {divergence: {grad_norm_max: .inf}}\n",
+         ["exp.yaml: training.divergence.grad_norm_max: must be a finite number (got inf)"]),
+    case("divergence-unknown-rule", "training: {divergence: {max_loss: 10}}\n",
+         ["exp.yaml: training.divergence.max_loss: unknown key (accepted: grad_norm_max, loss_factor)"]),
     case("batch-size-0", "training: {batch_size: 0}\n",
          ["exp.yaml: training.batch_size: must be an integer from 1 to 10,000,000 or 'full' (got 0)"]),
     case("batch-size-half", "training: {batch_size: half}\n",
@@ -446,3 +452,163 @@ def test_pickled_checkpoint_is_a_one_line_exit_2(cli, tmp_path):
     run = _interrupted_run_with_pickled_checkpoint(cli, tmp_path, tmp_path / "unpickled")
     result = cli("train", "--resume", run, cwd=tmp_path)
     assert_one_line_error(result, [f"{run}", "last.npz"])
+
+
+# --- damaged run directories: `train --resume` refuses them whole ----------------------------------
+
+RUN_OK = OK.replace("epochs: 1", "epochs: 2").replace("hidden: [4]", "hidden: [4], dropout: 0.2")
+
+
+def _npz_edit(name: str, value) -> object:
+    """A damage: replace (or, with None, drop) one array of checkpoints/last.npz."""
+
+    def damage(run: Path) -> None:
+        path = run / "checkpoints" / "last.npz"
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value(arrays[name]) if callable(value) else value
+        np.savez(path, **arrays)
+
+    return damage
+
+
+def _file_edit(name: str, edit) -> object:
+    def damage(run: Path) -> None:
+        path = run / name
+        path.write_bytes(edit(path.read_bytes()))
+
+    return damage
+
+
+def _state_edit(**changes) -> object:
+    import json
+
+    def edit(arr):
+        state = json.loads(str(arr))
+        state.update(changes)
+        return np.array(json.dumps(state))
+
+    return _npz_edit("trainer.state", edit)
+
+
+# fmt: off
+DAMAGED = [
+    pytest.param(_file_edit("checkpoints/last.npz", lambda b: b""), ["last.npz: unreadable checkpoint (empty file)"],
+                 id="checkpoint-empty"),
+    pytest.param(_file_edit("checkpoints/last.npz", lambda b: b[: len(b) // 2]), ["last.npz: unreadable checkpoint"],
+                 id="checkpoint-truncated"),
+    pytest.param(_file_edit("checkpoints/last.npz", lambda b: b"\x00garbage" * 40), ["last.npz: unreadable checkpoint"],
+                 id="checkpoint-not-a-zip"),
+    pytest.param(_npz_edit("layers.0.W", lambda a: a[:1]), ["last.npz: does not match", "layers.0.W", "float64[2, 4]"],
+                 id="checkpoint-param-shape"),
+    pytest.param(_npz_edit("layers.0.W", lambda a: a.astype(np.float32)),
+                 ["last.npz: does not match", "layers.0.W: float32[2, 4], expected float64[2, 4]"],
+                 id="checkpoint-param-dtype"),
+    pytest.param(_npz_edit("layers.1.b", None), ["last.npz: does not match", "layers.1.b"], id="checkpoint-param-missing"),
+    pytest.param(_npz_edit("optim.exp_avg.layers.0.W", lambda a: a.astype(np.float32)),
+                 ["last.npz: does not match", "optimizer state 'exp_avg' must be float64"],
+                 id="checkpoint-optimizer-state-dtype"),
+    pytest.param(_npz_edit("optim.exp_avg_sq.layers.1.W", lambda a: a.ravel()),
+                 ["last.npz: does not match", "optim.exp_avg_sq.layers.1.W: shape [4]"],
+                 id="checkpoint-optimizer-state-shape"),
+    pytest.param(_npz_edit("optim.step", lambda a: a.astype(np.float64)),
+                 ["last.npz: does not match", "optimizer state 'step' must be int64"],
+                 id="checkpoint-optimizer-step-dtype"),
+    pytest.param(_npz_edit("trainer.state", np.array("{not json")), ["last.npz: does not match"],
+                 id="checkpoint-state-not-json"),
+    pytest.param(_state_edit(step=-3), ["last.npz: does not match", "'step' is -3, expected a non-negative integer"],
+                 id="checkpoint-state-negative-step"),
+    pytest.param(_state_edit(shuffle_rng={"bit_generator": "MT19937"}),
+                 ["last.npz: does not match", "generator state"], id="checkpoint-state-bad-generator"),
+    pytest.param(_npz_edit("trainer.has_perm", np.array(True)), ["last.npz: does not match", "trainer.perm"],
+                 id="checkpoint-perm-not-a-permutation"),
+    pytest.param(_npz_edit("meta.config_sha256", np.array("0" * 64)),
+                 ["last.npz: its config record does not match its digest"], id="checkpoint-digest-damaged"),
+    pytest.param(_file_edit("config.yaml", lambda b: b.replace(b"optimizer: adam", b"optimizer: {name: adam, lr: 0.1}")),
+                 ["config.yaml: training.optimizer is {'name': 'adam', 'lr': 0.1}", "trained with 'adam'"],
+                 id="config-edited-optimizer"),
+    pytest.param(_file_edit("config.yaml", lambda b: b.replace(b"dropout: 0.2", b"dropout: 0.3")),
+                 ["config.yaml: model.dropout is 0.3 but the checkpoint was trained with 0.2"], id="config-edited-dropout"),
+    pytest.param(_file_edit("config.yaml", lambda b: b.replace(b"  - 4\n", b"  - 5\n")),
+                 ["config.yaml: model.hidden[0] is 5 but the checkpoint was trained with 4"], id="config-edited-hidden"),
+    pytest.param(_file_edit("metrics.csv", lambda b: b.replace(b"\n1,", b"\nzz,", 1)),
+                 ["metrics.csv: line 3 is not a row dlexp wrote (column 'epoch' holds 'zz', not a number)"],
+                 id="metrics-garbage-row"),
+    pytest.param(_file_edit("metrics.csv", lambda b: b.replace(b"\n", b"\n1,2,3\n", 1)),
+                 ["metrics.csv: line 2 is not a row dlexp wrote (3 fields, expected 9)"], id="metrics-short-row"),
+    pytest.param(_file_edit("metrics.csv", lambda b: b.replace(b"train_loss", b"loss", 1)),
+                 ["metrics.csv: columns 'epoch,step,loss,", "differ from the 9 this version writes",
+                  "('epoch,step,train_loss,"],
+                 id="metrics-renamed-column"),
+    pytest.param(_file_edit("metrics.csv", lambda b: b.split(b"\n2,")[0] + b"\n"),
+                 ["metrics.csv: has rows up to epoch 1 but the checkpoint is at epoch 2"], id="metrics-rows-lost"),
+    pytest.param(_file_edit("grad_norms.csv", lambda b: b.replace(b"\n1,1,0,W,", b"\n1,1,0,W,\xff\xfe", 1)),
+                 ["grad_norms.csv: not UTF-8 text (line 2)"], id="grad-norms-non-utf8"),
+    pytest.param(_file_edit("layer_stats.csv", lambda b: b.replace(b",relu,", b",relu,\x1b[31m", 1)),
+                 ["layer_stats.csv: line 2 is not a row dlexp wrote", "column 'act_mean' holds", "\\x1b[31m"],
+                 id="layer-stats-escape-in-number"),
+]
+# fmt: on
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    from dlexp.config import validate_mapping, yaml_load
+    from dlexp.experiment import run
+
+    base = tmp_path_factory.mktemp("finished")
+    result = run(validate_mapping(yaml_load(RUN_OK), "exp.yaml"), base_dir=base, runs_dir=base / "runs")
+    assert result.status == "completed"
+    return result.run_dir
+
+
+@pytest.mark.parametrize("damage, expect", DAMAGED)
+def test_a_damaged_run_is_refused_whole(cli, tmp_path, finished_run, damage, expect):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    summary = run / "summary.json"
+    summary.write_text(summary.read_text().replace('"completed"', '"interrupted"'))
+    damage(run)
+    before = {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    result = cli("train", "--resume", run, cwd=tmp_path)
+    line = assert_one_line_error(result, [str(run), *expect])
+    assert "\x1b" not in line
+    after = {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    assert after == before  # nothing cut back, rewritten or added
+
+
+def test_config_edits_that_do_not_change_the_run_are_accepted(cli, tmp_path, finished_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    summary = run / "summary.json"
+    summary.write_text(summary.read_text().replace('"completed"', '"interrupted"'))
+    with open(run / "config.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# a note added by hand\n")
+    result = cli("train", "--resume", run, "--quiet", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+
+
+def test_a_run_without_a_checkpoint_starts_over_from_its_config(cli, tmp_path, finished_run):
+    """Stopped before its first checkpoint: nothing of the first start is kept (init.npz included), so an
+    edited config.yaml gives the run that config describes, equal to a fresh one."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "summary.json").write_text('{"status": "running"}')
+    (run / "checkpoints" / "last.npz").unlink()
+    (run / "checkpoints" / "final.npz").unlink()
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 1", "seed: 2"))
+    assert cli("train", "--resume", run, "--quiet", cwd=tmp_path).code == 0
+    assert cli("train", config, "--runs-dir", tmp_path / "fresh", "--quiet", cwd=tmp_path).code == 0
+    fresh = next((tmp_path / "fresh").iterdir())
+    for name in ["metrics.csv", "grad_norms.csv", "checkpoints/init.npz", "checkpoints/final.npz"]:
+        assert (run / name).read_bytes() == (fresh / name).read_bytes(), name

@@ -53,16 +53,16 @@ def test_quick_gallery_runs_every_claim_and_writes_the_page(cli, tmp_path):
 def test_only_selects_claims_and_ranges():
     assert parse_only("1,7") == [1, 7]
     assert parse_only("2-5, 9") == [2, 3, 4, 5, 9]
-    assert parse_only(None) == [c.id for c in CLAIMS] == list(range(1, 13))
-    for bad in ("13", "0", "x", "1-", "3,,4"):
+    assert parse_only(None) == [c.id for c in CLAIMS] == list(range(1, 14))
+    for bad in ("14", "0", "x", "1-", "3,,4"):
         with pytest.raises(DlexpError, match="--only"):
             parse_only(bad)
 
 
 def test_only_with_an_unknown_claim_is_a_one_line_error(cli, tmp_path):
-    result = cli("gallery", "--only", "13", "--runs-dir", tmp_path)
+    result = cli("gallery", "--only", "14", "--runs-dir", tmp_path)
     assert result.code == 2
-    assert result.stderr.startswith("error: --only '13': there is no claim 13")
+    assert result.stderr.startswith("error: --only '14': there is no claim 14")
     assert not any(tmp_path.iterdir())
 
 
@@ -152,7 +152,7 @@ def test_every_gallery_config_validates_with_its_data(tmp_path):
 
 
 def test_claims_are_complete():
-    assert [c.id for c in CLAIMS] == list(range(1, 13))
+    assert [c.id for c in CLAIMS] == list(range(1, 14))
     for claim in CLAIMS:
         assert claim.title and claim.notes and claim.how and claim.commands
         for config in claim.configs:

@@ -307,3 +307,12 @@ def test_lr_find_bad_options(cli, tiny_config, tmp_path, args, message):
     result = cli("lr-find", tiny_config, *args, "--runs-dir", tmp_path / "r")
     assert result.code == 2 and message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_range_test_defaults_are_fastais():
+    from dlexp.optim import make_schedule
+
+    assert RangeTestSettings() == RangeTestSettings(start_lr=1e-7, end_lr=10.0, steps=100, stop_factor=4.0,
+                                                    smoothing=0.98)
+    schedule = make_schedule({"name": "range_test", "end_lr": 10})
+    assert (schedule.steps, schedule.stop_factor, schedule.smoothing) == (100, 4.0, 0.98)

@@ -146,7 +146,7 @@ def test_cli_table_csv_and_json_agree(cli, sigmoid_run, relu_run, tmp_path):
     document = json.loads(result.stdout)
     assert [r["verdict"] for r in document["runs"]] == ["vanishing", "exploding"]
     assert document["thresholds"] == {"vanish_below": 1e-3, "explode_above": 1e3, "saturated_above": 50.0,
-                                      "dead_above": 50.0}
+                                      "dead_above": 50.0, "explode_norm_above": 1e4}
     layer0 = document["runs"][0]["layers"][0]
     assert layer0["log10_ratio"] == pytest.approx(-4.0, abs=1e-14)
     assert layer0["flags"] == ["vanishing", "saturated"]

@@ -36,7 +36,7 @@ QuickOption = Annotated[bool, typer.Option(
     "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
                     "direction does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all 12).")]
+    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all).")]
 JobsOption = Annotated[int, typer.Option(
     "--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores available).")]
 OutOption = Annotated[Path | None, typer.Option(

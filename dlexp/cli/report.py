@@ -40,7 +40,8 @@ also one still running or killed (its partial last epoch counts).
 
 \b
 Verdict of a layer, first rule that holds (last epoch; thresholds overridable):
-  exploding  its gradient > --explode-above (1e3) × the output layer's
+  exploding  its gradient > --explode-above (1e3) × the output layer's, or its
+             gradient norm > --explode-norm-above (1e4), first or last epoch
   vanishing  its gradient < --vanish-below (1e-3) × the output layer's
   dead       dead % > --dead-above (50): units that output 0 for every sample
   saturated  saturated % > --saturated-above (50): f' < 5% of max f'
@@ -182,7 +183,7 @@ def diagnosis_line(report) -> str:
 
 def thresholds_line(th) -> str:
     return (f"verdicts (last epoch): vanishing if ×out < {th.vanish_below:g}, exploding if ×out > "
-            f"{th.explode_above:g}, dead if dead % > {th.dead_above:g}, saturated if saturated % > "
+            f"{th.explode_above:g} or ‖∂L/∂W‖ > {th.explode_norm_above:g}, dead if dead % > {th.dead_above:g}, saturated if saturated % > "
             f"{th.saturated_above:g} (sigmoid/tanh)")
 
 
@@ -240,6 +241,8 @@ def grad_report_command(
         help="Vanishing: gradient < this × the output layer's.")] = 1e-3,
     explode_above: Annotated[float, typer.Option(
         help="Exploding: gradient > this × the output layer's.")] = 1e3,
+    explode_norm_above: Annotated[float, typer.Option(
+        help="Exploding too: a layer's mean gradient norm above this.")] = 1e4,
     saturated_above: Annotated[float, typer.Option(
         help="Saturated: saturated % above this (sigmoid/tanh).")] = 50.0,
     dead_above: Annotated[float, typer.Option(help="Dead: dead % above this.")] = 50.0,
@@ -256,7 +259,7 @@ def grad_report_command(
     from dlexp.report.gradients import Thresholds, parse_fail_on
 
     th = Thresholds(vanish_below=vanish_below, explode_above=explode_above, saturated_above=saturated_above,
-                    dead_above=dead_above)
+                    dead_above=dead_above, explode_norm_above=explode_norm_above)
     failing = parse_fail_on(fail_on)
     grid = GridArgs(config, list(sets), activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir,
                     out, epoch)

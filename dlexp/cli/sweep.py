@@ -126,10 +126,10 @@ def compare_optimizers(
 
         run_tuned(config, optimizers=optimizers, lrs=lrs, convention=convention, epochs=epochs, lr_grids=lr_grids,
                   tune_seeds=tune_seeds or 3, budget=budget, batch_sizes=batch_sizes, grid=grid,
-                  common={"sets": sets, "seeds": seeds, "jobs": jobs, "executor_name": executor, "scheduler": scheduler,
-                              "runs_dir": runs_dir, "name": name, "sort": sort, "checks": checks, "json_out": json_out,
-                              "quiet": quiet, "target_loss": target_loss, "allow_failures": allow_failures,
-                              "fail_on_divergence": fail_on_divergence})
+                  common={"sets": sets, "seeds": seeds, "jobs": jobs, "executor_name": executor,
+                          "scheduler": scheduler, "runs_dir": runs_dir, "name": name, "sort": sort, "checks": checks,
+                          "json_out": json_out, "quiet": quiet, "target_loss": target_loss,
+                          "allow_failures": allow_failures, "fail_on_divergence": fail_on_divergence})
         return
     given = [flag for flag, value in (("--lr-grid", lr_grids), ("--tune-seeds", tune_seeds), ("--budget", budget))
              if value]

@@ -62,7 +62,7 @@ def train(
             fail("train --resume: --set, --seed and --name cannot change a run being resumed")
         evaluate_checks(checks, {})  # parse errors before any work
         display = TrainDisplay(console, 0, resume.name, False, True)
-        result = experiment.resume(resume, callbacks=[collector])
+        result = experiment.resume(resume, callbacks=[collector], ignore_after_stop=True)
     else:
         cfg = load_with_cli(config, sets, seed, name)
         evaluate_checks(checks, {})
@@ -71,7 +71,8 @@ def train(
         display = TrainDisplay(console, cfg.training.epochs, cfg.name, is_interactive(console, quiet), quiet)
         with display:
             result = experiment.run(cfg, base_dir=config_base_dir(config), runs_dir=runs_dir, shown=str(config),
-                                    callbacks=[display, collector], prepared=prepared)
+                                    callbacks=[display, collector], prepared=prepared,
+                                    ignore_after_stop=True)
     summary = result.summary
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -83,7 +84,7 @@ def train(
     code = result.exit_code
     if result.status == "diverged":
         div = summary.get("divergence") or {}
-        where = f", first bad parameter {div['layer']}" if div.get("layer") else ""
+        where = f", in {div['layer']}" if div.get("layer") else ""
         sys.stderr.write(f"diverged: {div.get('reason')} at step {div.get('step')} (epoch {div.get('epoch')}{where}); "
                          f"results so far are in {result.run_dir}\n")
         if allow_divergence:
@@ -153,6 +154,9 @@ training:
   l2: 0.0
   clip_grad_norm: null
   early_stopping: null         # or {{monitor: val_loss, patience: 10, min_delta: 0}}
+  divergence:                  # when a finite run counts as diverged (NaN/Inf always does); null: off
+    loss_factor: 1.0e+6        # a step's loss above this x the loss at initialisation
+    grad_norm_max: 1.0e+8      # a step's gradient norm (before clipping) above this
   checkpoint_every: 1          # epochs between checkpoints/last.npz (0: only at the end)
 logging:
   grad_every: 1                # steps between per-layer gradient rows (step 1 always logged)

@@ -1,8 +1,9 @@
-"""The twelve claims of the course notes (/work/shared/course-notes.md), each with its experiment."""
+"""The twelve claims of the course notes (/work/shared/course-notes.md), each with its experiment, and a
+thirteenth that follows from claim 10: how optimizer rankings depend on the learning rates."""
 
 from __future__ import annotations
 
-from dlexp.gallery import chain_rule, descent, dropout, losses, regularization, vanishing
+from dlexp.gallery import chain_rule, descent, dropout, losses, regularization, tuning, vanishing
 from dlexp.gallery.core import Claim
 from dlexp.gallery.datasets import SPARSE_ACTIVE, SPARSE_FEATURES
 
@@ -157,6 +158,25 @@ CLAIMS: tuple[Claim, ...] = (
         "Regression on the diabetes data with MSE and MAE, once on clean targets and once with 10 % of the "
         "targets pushed 8 standard deviations up; errors are measured on the clean validation targets. "
         "Classification: cce against sparse_cce on iris, bce against cce on breast cancer.",
+    ),
+    Claim(
+        13, "tuned-rankings", "Optimizer rankings at default learning rates are rankings of the defaults",
+        "Not in the notes, but what claim 10's question needs: \"which optimizer is best?\" is usually answered "
+        "by training each at its default learning rate. Empirical studies (Choi et al. 2019, \"On Empirical "
+        "Comparisons of Optimizers for Deep Learning\"; Schmidt, Schneider & Hennig 2021, \"Descending through "
+        "a Crowded Valley\") found that such rankings change once every optimizer's learning rate is tuned with "
+        "the same budget.",
+        ("tuned_optimizers.yaml",),
+        (("dlexp compare-optimizers configs/gallery/tuned_optimizers.yaml --optimizers "
+         "sgd,momentum,adam,rmsprop,adadelta --seeds 5 --set seed=3"),
+         ("dlexp compare-optimizers configs/gallery/tuned_optimizers.yaml --optimizers "
+         "sgd,momentum,adam,rmsprop,adadelta --tune-lr --seeds 5")),
+        tuning.measure_tuned_ranking,
+        "SGD, SGD with momentum 0.9, Adam, RMSProp and Adadelta train a 32-32 ReLU network on the shipped "
+        "breast cancer data (a quarter held out for validation, a quarter for testing), first each at torch's "
+        "default learning rate, then each at the lr `dlexp compare-optimizers --tune-lr` chooses from a "
+        "log-spaced grid centred on that default (on the validation loss of separate tuning seeds). Both "
+        "comparisons use the same evaluation seeds and are ranked by the test loss.",
     ),
 )
 

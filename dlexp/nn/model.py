@@ -485,9 +485,12 @@ class MLP:
         missing = expected - set(state)
         if missing:
             raise ValueError(f"state is missing {sorted(missing)}")
+        expected_shapes = {**self.shapes, **{name: buf.shape for name, buf in self.buffers.items()}}
+        for name, shape in expected_shapes.items():  # all checked before any is copied
+            arr = state[name]
+            if arr.shape != shape or arr.dtype != self.dtype:
+                raise ValueError(f"{name}: {arr.dtype}{list(arr.shape)}, expected {self.dtype}{list(shape)}")
         for name in self.param_names:
-            if state[name].shape != self.shapes[name]:
-                raise ValueError(f"{name}: shape {state[name].shape}, expected {self.shapes[name]}")
             self._p[name][...] = state[name]
         for name, buf in self.buffers.items():
             buf[...] = state[name]

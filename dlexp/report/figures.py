@@ -52,24 +52,50 @@ def _layer_colors(n: int):
 # -- one run ----------------------------------------------------------------------------------
 
 
-def plot_loss(run: RunData, path: Path, label: str) -> Path:
-    fig = _figure(RUN_FIGSIZE)
-    ax = fig.add_subplot()
-    metrics = run.metrics
-    loss_name = run.summary.get("loss") or _spec_name(run.training.get("loss", "loss"))
-    for column, style, name in (("train_loss", "-", "train"), ("val_loss", "--", "validation")):
+SPLITS = (("train", "-", "train"), ("val", "--", "validation"), ("test", ":", "test"))
+METRIC_AXIS = {"acc": "accuracy (fraction of samples classified right)"}
+
+
+def _draw_splits(ax, metrics: pd.DataFrame, metric: str) -> None:
+    """One line per split that logged ``<split>_<metric>`` (train, validation, test)."""
+    for split, style, name in SPLITS:
+        column = f"{split}_{metric}"
         values = metrics[column] if column in metrics else pd.Series(dtype=float)
         if len(values) and values.notna().any():
             ax.plot(metrics["epoch"], values, style, marker="o" if len(values) <= 30 else None, markersize=3,
-                    label=f"{name} loss")
+                    label=f"{name} {metric}")
     ax.set_xlabel("epoch (0 = at initialisation)")
-    ax.set_ylabel(f"loss ({loss_name}, mean per sample)")
-    ax.set_title(f"{label}: loss per epoch ({run.status})")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right")
+        ax.legend(loc="best")
     else:
         ax.text(0.5, 0.5, "no epoch finished yet", transform=ax.transAxes, ha="center", va="center")
+
+
+def epoch_metrics(metrics: pd.DataFrame) -> list[str]:
+    """The metrics logged per split besides the loss (``acc``, ...), in column order."""
+    names = [c.split("_", 1)[1] for c in metrics.columns if c.split("_", 1)[0] in ("train", "val", "test")
+             and "_" in c]
+    return [name for name in dict.fromkeys(names) if name != "loss"]
+
+
+def plot_loss(run: RunData, path: Path, label: str) -> Path:
+    fig = _figure(RUN_FIGSIZE)
+    ax = fig.add_subplot()
+    loss_name = run.summary.get("loss") or _spec_name(run.training.get("loss", "loss"))
+    _draw_splits(ax, run.metrics, "loss")
+    ax.set_ylabel(f"loss ({loss_name}, mean per sample)")
+    ax.set_title(f"{label}: loss per epoch ({run.status})")
+    return _save(fig, path)
+
+
+def plot_metric(run: RunData, path: Path, label: str, metric: str) -> Path:
+    """``<split>_<metric>`` per epoch, e.g. ``metric="acc"``: train, validation and test accuracy."""
+    fig = _figure(RUN_FIGSIZE)
+    ax = fig.add_subplot()
+    _draw_splits(ax, run.metrics, metric)
+    ax.set_ylabel(METRIC_AXIS.get(metric, metric))
+    ax.set_title(f"{label}: {metric} per epoch ({run.status})")
     return _save(fig, path)
 
 

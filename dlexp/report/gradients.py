@@ -13,7 +13,9 @@ matrix ``layers.i.W``, from ``grad_norms.csv`` and ``layer_stats.csv``:
 
 Verdict of a layer, first rule that holds (defaults in :class:`Thresholds`):
 
-1. ``exploding``: ``ratio_to_output`` > ``explode_above`` (1e3);
+1. ``exploding``: ``ratio_to_output`` > ``explode_above`` (1e3), or the layer's gradient norm itself,
+   over the first or the last epoch, > ``explode_norm_above`` (1e4): a gradient can blow up in every
+   layer at once, which the ratio alone does not see;
 2. ``vanishing``: ``ratio_to_output`` < ``vanish_below`` (1e-3);
 3. ``dead``: ``dead_pct`` > ``dead_above`` (50);
 4. ``saturated``: ``saturated_pct`` > ``saturated_above`` (50), for a saturating activation
@@ -70,6 +72,7 @@ class Thresholds:
     explode_above: float = 1e3
     saturated_above: float = 50.0
     dead_above: float = 50.0
+    explode_norm_above: float = 1e4  # mean ‖∂L/∂W‖ of a layer over an epoch; see the module docstring
 
     def __post_init__(self) -> None:
         checks = [
@@ -78,6 +81,8 @@ class Thresholds:
             ("--saturated-above", self.saturated_above, 0 <= self.saturated_above <= 100,
              "a percentage in [0, 100]"),
             ("--dead-above", self.dead_above, 0 <= self.dead_above <= 100, "a percentage in [0, 100]"),
+            ("--explode-norm-above", self.explode_norm_above, 0 < self.explode_norm_above < math.inf,
+             "a finite number > 0"),
         ]
         for option, value, ok, accepted in checks:
             if not ok:
@@ -120,7 +125,7 @@ def judge_layer(row: dict[str, Any], th: Thresholds) -> list[str]:
     """Every rule that holds for one layer, most severe first (empty: healthy)."""
     flags = []
     ratio = row["ratio_to_output"]
-    if _finite(ratio) and ratio > th.explode_above:
+    if (_finite(ratio) and ratio > th.explode_above) or _too_large(row, th):
         flags.append("exploding")
     if _finite(ratio) and ratio < th.vanish_below:
         flags.append("vanishing")
@@ -187,7 +192,7 @@ def grad_report(path: str | Path, th: Thresholds = Thresholds(), label: str | No
 def report_run(run: RunData, th: Thresholds = Thresholds(), label: str | None = None) -> RunReport:
     """Judge the gradients of a run already read from disk."""
     table, first, last = layer_table(run, th)
-    verdict, worst = run_verdict(table)
+    verdict, worst = run_verdict(table, th)
     activation = _config_activation(run, False)
     hidden = table[table["layer"] < table["layer"].max()]
     if len(hidden):
@@ -200,15 +205,29 @@ def report_run(run: RunData, th: Thresholds = Thresholds(), label: str | None = 
                      config=run.config)
 
 
-def run_verdict(table: pd.DataFrame) -> tuple[str, int | None]:
+def run_verdict(table: pd.DataFrame, th: Thresholds = Thresholds()) -> tuple[str, int | None]:
     """The worst layer verdict, and the layer showing it most strongly (None if healthy)."""
     verdict = max(table["verdict"], key=VERDICTS.index, default="healthy")
     if verdict == "healthy":
         return verdict, None
     flagged = table[table["verdict"] == verdict]
-    column, pick = {"vanishing": ("ratio_to_output", "idxmin"), "exploding": ("ratio_to_output", "idxmax"),
-                    "dead": ("dead_pct", "idxmax"), "saturated": ("saturated_pct", "idxmax")}[verdict]
+    if verdict == "exploding":
+        return verdict, int(flagged.loc[_most_exploding(flagged, th)[0], "layer"])
+    column, pick = {"vanishing": ("ratio_to_output", "idxmin"), "dead": ("dead_pct", "idxmax"),
+                    "saturated": ("saturated_pct", "idxmax")}[verdict]
     return verdict, int(flagged.loc[getattr(flagged[column], pick)(), "layer"])
+
+
+def _most_exploding(flagged: pd.DataFrame, th: Thresholds) -> tuple[Any, bool]:
+    """The index of the exploding layer to name, and whether the ratio rule (else the size rule) flags it."""
+    by_ratio = flagged["ratio_to_output"] > th.explode_above
+    if by_ratio.any():
+        return flagged.loc[by_ratio, "ratio_to_output"].idxmax(), True
+    return _gradient_size(flagged).idxmax(), False
+
+
+def _gradient_size(table: pd.DataFrame) -> pd.Series:
+    return table[["grad_norm_first_epoch", "grad_norm_last_epoch"]].max(axis=1)
 
 
 def describe(table: pd.DataFrame, verdict: str, activation: str, th: Thresholds, status: str) -> str:
@@ -222,10 +241,16 @@ def describe(table: pd.DataFrame, verdict: str, activation: str, th: Thresholds,
                 f"layer's gradient (layer {int(worst['layer'])}: {_power(worst['log10_ratio'])}). "
                 + chain_rule_sentence(activation, int(table["layer"].max())))
     elif verdict == "exploding":
-        worst = flagged.loc[flagged["ratio_to_output"].idxmax()]
-        text = (f"exploding gradients: layer{where} {get} more than {th.explode_above:g} × the output "
-                f"layer's gradient (layer {int(worst['layer'])}: {_power(worst['log10_ratio'])}); the "
-                "backward signal grows as it passes through the layers.")
+        index, by_ratio = _most_exploding(flagged, th)
+        worst = flagged.loc[index]
+        if by_ratio:
+            text = (f"exploding gradients: layer{where} {get} more than {th.explode_above:g} × the output "
+                    f"layer's gradient (layer {int(worst['layer'])}: {_power(worst['log10_ratio'])}); the "
+                    "backward signal grows as it passes through the layers.")
+        else:
+            text = (f"exploding gradients: layer{where} {get} a gradient norm above {th.explode_norm_above:g} "
+                    f"(layer {int(worst['layer'])}: {_gradient_size(flagged).max():.3g}); steps that large "
+                    "throw the weights far from where the loss was measured.")
     elif verdict == "dead":
         worst = flagged.loc[flagged["dead_pct"].idxmax()]
         text = (f"dead units: in layer{where} more than {th.dead_above:g}% of units output 0 for every "
@@ -347,6 +372,12 @@ def _ratio(num: float, den: float) -> float:
     if not (_finite(num) and _finite(den)) or den <= 0:
         return math.nan
     return float(num) / float(den)
+
+
+def _too_large(row: dict[str, Any], th: Thresholds) -> bool:
+    """A layer's gradient norm, over its first or its last epoch, above ``explode_norm_above``."""
+    return any(_finite(row[key]) and row[key] > th.explode_norm_above
+               for key in ("grad_norm_first_epoch", "grad_norm_last_epoch"))
 
 
 def _finite(value: Any) -> bool:

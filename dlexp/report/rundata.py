@@ -1,8 +1,8 @@
 """Read a run directory back from disk, tolerating a run that is still going or was killed.
 
 Only the files :mod:`dlexp.rundir` documents are read: ``grad_norms.csv`` and ``layer_stats.csv``
-(required for gradient reports: at least one logged step), ``metrics.csv``, ``config.yaml`` and
-``summary.json`` (each optional). A run killed mid-write may end a CSV with a torn line (no final
+(required for gradient reports: at least one logged step), ``metrics.csv``, ``timing.csv``,
+``histograms.csv``, ``config.yaml`` and ``summary.json`` (each optional). A run killed mid-write may end a CSV with a torn line (no final
 newline): that line is dropped. A missing or unreadable summary gives status ``unknown``.
 """
 
@@ -21,6 +21,8 @@ from dlexp.errors import DlexpError
 
 NUMERIC_GRAD = ["step", "epoch", "layer", "grad_norm", "param_norm", "update_ratio"]
 NUMERIC_LAYER = ["step", "epoch", "layer", "act_mean", "act_std", "saturated_fraction", "dead_fraction"]
+NUMERIC_HISTOGRAM = ["step", "epoch", "layer", "bin_low", "bin_high", "count"]
+METRICS_REQUIRED = ["epoch", "step", "train_loss", "val_loss"]
 
 
 @dataclass
@@ -34,7 +36,9 @@ class RunData:
     summary: dict[str, Any]
     grads: pd.DataFrame  # rundir.GRAD_COLUMNS, numeric columns as floats/ints
     layers: pd.DataFrame  # rundir.LAYER_COLUMNS (may be empty)
-    metrics: pd.DataFrame  # rundir.metrics_columns (may be empty)
+    metrics: pd.DataFrame  # every metrics.csv column, as floats (epoch, step: ints); may be empty
+    timing: pd.DataFrame = field(default_factory=pd.DataFrame)  # rundir.TIMING_COLUMNS (may be empty)
+    histograms: pd.DataFrame | None = None  # rundir.HISTOGRAM_COLUMNS, None when the run logged none
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -103,24 +107,31 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}  # a report needs only the CSVs; the config adds labels
 
 
-def read_run(path: str | Path) -> RunData:
-    """Load a run directory; raises :class:`DlexpError` naming ``path`` if it is not a usable run."""
+def read_run(path: str | Path, require_steps: bool = True) -> RunData:
+    """Load a run directory; raises :class:`DlexpError` naming ``path`` if it is not a usable run.
+
+    ``require_steps``: a gradient report needs at least one logged step; loading a run for a
+    notebook or an export does not (a run that has only just started has empty frames).
+    """
     path = Path(path)
     if not path.exists():
         raise DlexpError(f"{path}: no such run directory")
     if not path.is_dir():
         raise DlexpError(f"{path}: not a directory; expected a run directory made by `dlexp train`")
-    if not ((path / rd.CONFIG).is_file() or (path / rd.GRAD_NORMS).is_file()):
-        raise DlexpError(f"{path}: not a dlexp run directory (no {rd.CONFIG} or {rd.GRAD_NORMS})")
+    if not any((path / name).is_file() for name in (rd.CONFIG, rd.GRAD_NORMS, rd.METRICS)):
+        raise DlexpError(f"{path}: not a dlexp run directory (no {rd.CONFIG}, {rd.METRICS} or {rd.GRAD_NORMS})")
     grads = read_csv_tolerant(path / rd.GRAD_NORMS, rd.GRAD_COLUMNS, NUMERIC_GRAD)
-    if not (grads["param"] == "W").any():
+    if require_steps and not (grads["param"] == "W").any():
         raise DlexpError(f"{path}: no gradient rows in {rd.GRAD_NORMS} yet (the run has not logged a step)")
     layers = read_csv_tolerant(path / rd.LAYER_STATS, rd.LAYER_COLUMNS, NUMERIC_LAYER)
-    required = ["epoch", "step", "train_loss", "val_loss"]
-    metrics = read_csv_tolerant(path / rd.METRICS, required, required)
-    for column in ("train_acc", "val_acc", "penalty", "lr", "grad_norm_total"):
-        if column in metrics.columns:
-            metrics[column] = pd.to_numeric(metrics[column], errors="coerce").astype(float)
+    metrics = read_csv_tolerant(path / rd.METRICS, METRICS_REQUIRED, METRICS_REQUIRED)
+    for column in metrics.columns:  # every metrics.csv column is a number, whichever metrics the run logs
+        metrics[column] = pd.to_numeric(metrics[column], errors="coerce").astype(float)
+    metrics[["epoch", "step"]] = metrics[["epoch", "step"]].astype(int)
+    timing = read_csv_tolerant(path / rd.TIMING, rd.TIMING_COLUMNS, rd.TIMING_COLUMNS)
+    histograms = None
+    if (path / rd.HISTOGRAMS).is_file():
+        histograms = read_csv_tolerant(path / rd.HISTOGRAMS, rd.HISTOGRAM_COLUMNS, NUMERIC_HISTOGRAM)
     config = _read_config(path)
     summary = _read_summary(path)
     status = str(summary.get("status") or "unknown")
@@ -129,4 +140,4 @@ def read_run(path: str | Path) -> RunData:
     if not summary:
         notes.append("no readable summary.json")
     return RunData(path=path, name=str(name), status=status, config=config, summary=summary, grads=grads,
-                   layers=layers, metrics=metrics, notes=notes)
+                   layers=layers, metrics=metrics, timing=timing, histograms=histograms, notes=notes)

@@ -153,7 +153,7 @@ def _ending(status: str, steps: int, planned: int, last_lr: float | None, factor
     if status not in ("completed", "diverged"):
         return "failed", status
     if status == "diverged":
-        return "diverged", f"loss not finite{at}"
+        return "diverged", f"diverged (a loss not finite, or past training.divergence){at}"
     if steps < planned:
         return "blew_up", f"smoothed loss above {factor:g}× its minimum{at}"
     return "end_lr", f"reached end_lr{at}"

@@ -91,6 +91,8 @@ def plot_lr_sensitivity(path: Path, choices: dict, title: str) -> None:
         if choice.lr is not None:
             ax.plot([choice.lr], [choice.points[choice.best_index]["mean_val_loss"]], "*", color=color, ms=12,
                     mec="black", mew=0.6)
+    if finite and min(finite) > 0 and top > 10 * min(finite):  # a blown-up lr would flatten the rest
+        ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("final validation loss (mean, min–max band over seeds)")
