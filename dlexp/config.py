@@ -219,6 +219,10 @@ def _schedules():
     return SCHEDULES
 
 
+class ResidualConfig(StrictModel):
+    every: int = Field(1, ge=1, le=1000)
+
+
 class ModelConfig(StrictModel):
     hidden: list[int] | None = None
     depth: int | None = Field(None, ge=0, le=1000)
@@ -226,8 +230,10 @@ class ModelConfig(StrictModel):
     activation: Spec = "relu"
     init: Spec = "xavier_uniform"
     dropout: float = Field(0.0, ge=0, lt=1)
-    dropout_mode: Literal["inverted", "scale_at_inference"] = "inverted"
+    dropout_mode: Literal["inverted", "scale_at_inference", "alpha"] = "inverted"
     batchnorm: bool = False
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    residual: bool | ResidualConfig = False
     output_activation: Literal["auto", "identity", "sigmoid", "softmax"] = "auto"
 
     @field_validator("hidden")
@@ -240,6 +246,22 @@ class ModelConfig(StrictModel):
                 if width < 1 or width > 100_000:
                     raise ValueError(f"[{i}]: each width must be in [1, 100000] (got {width})")
         return v
+
+    @field_validator("residual", mode="before")
+    @classmethod
+    def _residual(cls, v: Any) -> bool | ResidualConfig:
+        # by hand rather than through the union, so that a bad mapping is told what is wrong in it
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, dict):
+            unknown = sorted(str(k) for k in v if k != "every")
+            if unknown:
+                raise ValueError(f"unknown key {_short_repr(unknown[0], 30)} (accepted: every)")
+            every = v.get("every", 1)
+            if type(every) is not int or not 1 <= every <= 1000:
+                raise ValueError(f"every: must be an integer from 1 to 1000 (got {_short_repr(every)})")
+            return ResidualConfig(every=every)
+        raise ValueError(f"must be true, false or {{every: k}} (got {_short_repr(v)})")
 
     @field_validator("activation", mode="before")
     @classmethod
@@ -256,6 +278,30 @@ class ModelConfig(StrictModel):
         if self.hidden is not None and self.depth is not None:
             raise ValueError("give either 'hidden' (a list of widths) or 'depth' and 'width', not both")
         return self
+
+    @model_validator(mode="after")
+    def _norm_and_residual(self) -> ModelConfig:
+        # one spelling per normalisation once validated: BatchNorm is `batchnorm: true` (the older key,
+        # so that resolved configs written before `norm` existed keep their bytes), LayerNorm is `norm`
+        if self.norm == "batchnorm":
+            self.batchnorm, self.norm = True, "none"
+        elif self.batchnorm and self.norm != "none":
+            raise ValueError(f"norm: '{self.norm}' contradicts batchnorm: true; give one normalisation "
+                             "(norm: batchnorm or norm: layernorm)")
+        from dlexp.nn.model import residual_blocks
+
+        residual_blocks(self.hidden_sizes(), self.residual_every())  # ValueError names the layers and widths
+        return self
+
+    def normalization(self) -> str:
+        """'none', 'batchnorm' or 'layernorm'."""
+        return "batchnorm" if self.batchnorm else self.norm
+
+    def residual_every(self) -> int:
+        """Hidden layers per residual block (0: no skips)."""
+        if isinstance(self.residual, ResidualConfig):
+            return self.residual.every
+        return 1 if self.residual else 0
 
     def hidden_sizes(self) -> list[int]:
         if self.hidden is not None:
@@ -335,6 +381,7 @@ class TrainingConfig(StrictModel):
 
 class LoggingConfig(StrictModel):
     grad_every: int = Field(1, ge=1, le=10_000_000)
+    histograms_every: int = Field(0, ge=0, le=10_000_000)  # 0: no histograms.csv
 
 
 class ExperimentConfig(StrictModel):
@@ -669,9 +716,18 @@ def config_base_dir(path: str | Path) -> Path:
     return Path(path).resolve().parent
 
 
+# Keys added after the first release, left out of a resolved config while at their default so that
+# an older config resolves to the same bytes as before they existed.
+OMITTED_AT_DEFAULT = {"model": {"norm": "none", "residual": False}, "logging": {"histograms_every": 0}}
+
+
 def resolved_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """Plain mapping of the config with defaults filled in (``hidden`` spelled out)."""
     data = cfg.model_dump(mode="json")
     data["model"]["hidden"] = cfg.model.hidden_sizes()
     data["model"]["depth"] = None
+    for section, defaults in OMITTED_AT_DEFAULT.items():
+        for key, default in defaults.items():
+            if key in data[section] and data[section][key] == default:
+                del data[section][key]
     return data

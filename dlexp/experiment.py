@@ -166,7 +166,8 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
     try:
         model = MLP(dataset.X_train.shape[1], cfg.model.hidden_sizes(), n_outputs,
                     activation=cfg.model.activation, init=cfg.model.init, dropout=cfg.model.dropout,
-                    dropout_mode=cfg.model.dropout_mode, batchnorm=cfg.model.batchnorm,
+                    dropout_mode=cfg.model.dropout_mode, norm=cfg.model.normalization(),
+                    residual=cfg.model.residual_every(),
                     output_activation=out_act, dtype=cfg.dtype, rng=rngs["init"])
         optimizer = make_optimizer(cfg.training.optimizer)
         schedule = make_schedule(cfg.training.schedule)
@@ -196,22 +197,25 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    clip_grad_value=t.clip_grad_value,
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                    divergence_loss_factor=t.divergence.loss_factor, divergence_grad_norm=t.divergence.grad_norm_max,
-                   grad_every=p.cfg.logging.grad_every, shuffle_rng=p.rngs["shuffle"],
-                   dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)
+                   grad_every=p.cfg.logging.grad_every, histograms_every=p.cfg.logging.histograms_every,
+                   shuffle_rng=p.rngs["shuffle"], dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)
 
 
 class RunWriter(Callback):
     """Writes the CSVs and checkpoints of a run directory as records arrive."""
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
-                 config_record: dict[str, np.ndarray], log_steps: bool = False, test: bool = False):
+                 config_record: dict[str, np.ndarray], histograms: bool = False, log_steps: bool = False,
+                 test: bool = False):
         self.run_dir = run_dir
         self.metrics = rd.CsvLog(run_dir / rd.METRICS, rd.metrics_columns(classification, test))
         self.grads = rd.CsvLog(run_dir / rd.GRAD_NORMS, rd.GRAD_COLUMNS)
         self.layers = rd.CsvLog(run_dir / rd.LAYER_STATS, rd.LAYER_COLUMNS)
         self.timing = rd.CsvLog(run_dir / rd.TIMING, rd.TIMING_COLUMNS)
+        self.histograms = rd.CsvLog(run_dir / rd.HISTOGRAMS, rd.HISTOGRAM_COLUMNS) if histograms else None
         self.steps = rd.CsvLog(run_dir / rd.STEPS, rd.STEP_COLUMNS) if log_steps else None
-        self.logs = [log for log in (self.grads, self.layers, self.steps, self.metrics, self.timing) if log]
+        self.logs = [log for log in (self.grads, self.layers, self.histograms, self.steps, self.metrics, self.timing)
+                     if log]
         self.checkpoint_every = checkpoint_every
         self.started = started
         self.elapsed_before = 0.0
@@ -233,6 +237,9 @@ class RunWriter(Callback):
     def on_step_rows(self, grad_rows, layer_rows):
         self.grads.write(grad_rows)
         self.layers.write(layer_rows)
+
+    def on_histograms(self, rows):
+        self.histograms.write(rows)
 
     def on_step(self, row):
         self.steps.write([row])
@@ -495,7 +502,8 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         rd.write_json_atomic(run_dir / rd.SUMMARY, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                                     "versions": _versions()})
         writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
-                           record, log_steps=p.schedule.per_step, test=p.test is not None)
+                           record, histograms=cfg.logging.histograms_every > 0, log_steps=p.schedule.per_step,
+                           test=p.test is not None)
         trainer = make_trainer(p, [writer, *(callbacks or [])])
         return _train(p, run_dir, trainer, writer, 0.0, ignore_after_stop)
 
@@ -558,7 +566,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     logs = [(rd.METRICS, rd.metrics_columns(classification, p.test is not None), "epoch", epoch),
             (rd.TIMING, rd.TIMING_COLUMNS, "epoch", epoch),
             (rd.GRAD_NORMS, rd.GRAD_COLUMNS, "step", step), (rd.LAYER_STATS, rd.LAYER_COLUMNS, "step", step),
-            (rd.STEPS, rd.STEP_COLUMNS, "step", step)]
+            (rd.HISTOGRAMS, rd.HISTOGRAM_COLUMNS, "step", step), (rd.STEPS, rd.STEP_COLUMNS, "step", step)]
     cut = {name: rd.rows_up_to(run_dir / name, columns, key, last) for name, columns, key, last in logs}
     kept = (cut[rd.METRICS] or ("", None))[1]
     if arrays is not None and kept != epoch:
@@ -572,7 +580,8 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     rd.write_json_atomic(summary_path, {"status": "running", "name": cfg.name, "run_dir": str(run_dir),
                                         "versions": _versions()})
     writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(), record,
-                       log_steps=p.schedule.per_step, test=p.test is not None)
+                       histograms=cfg.logging.histograms_every > 0, log_steps=p.schedule.per_step,
+                       test=p.test is not None)
     writer.elapsed_before = elapsed_before
     writer.checkpoint_step = step if arrays is not None else None
     trainer.callbacks = [writer, *(callbacks or [])]

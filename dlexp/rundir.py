@@ -6,6 +6,8 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     metrics.csv        one row per epoch (epoch 0 = at initialisation)
     grad_norms.csv     one row per (logged step, layer, param)
     layer_stats.csv    one row per (logged step, layer)
+    histograms.csv     one row per (histogram step, layer, kind, non-empty bin); only with
+                       logging.histograms_every > 0
     timing.csv         wall-clock seconds per epoch (kept apart so metrics.csv is byte-reproducible)
     histograms.csv     per-layer histograms, when logging asks for them (read by reports and exports)
     steps.csv          one row per step: lr and mini-batch loss (per-step schedules only: the range test)
@@ -142,7 +144,7 @@ def csv_field(value: Any) -> str:
 _NEEDS_QUOTES = re.compile(r'[,"\n\r]')
 
 
-TEXT_COLUMNS = {"param", "activation"}  # every other column of a run's CSVs holds numbers
+TEXT_COLUMNS = {"param", "activation", "kind"}  # every other column of a run's CSVs holds numbers
 
 
 def rows_up_to(path: Path, columns: list[str], key: str, last: int) -> tuple[str, int | None] | None:

@@ -8,7 +8,8 @@ both generators' states) round-trips through :meth:`Trainer.checkpoint_arrays` /
 Counters: ``step`` counts optimizer updates from 1; ``epoch`` counts finished passes from 1
 (epoch 0 is the evaluation at initialisation). Gradient rows are logged on step 1 and every
 ``grad_every`` steps after it, with the gradient the optimizer receives *before* clipping (data
-loss gradient plus the L1/L2 term).
+loss gradient plus the L1/L2 term). Histogram rows (``histograms_every`` > 0) follow the same
+rule with their own interval and are taken before the update (:mod:`dlexp.nn.histograms`).
 
 A per-step schedule (``schedule.per_step``, the learning-rate range test) sets the lr of every
 step; the trainer then also hands each step's lr and mini-batch loss to ``Callback.on_step`` and
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dlexp.nn.histograms import LayerHistograms
 from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
 
@@ -34,6 +36,8 @@ class Callback:
     def on_epoch(self, row: dict[str, Any]) -> None: ...
 
     def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None: ...
+
+    def on_histograms(self, rows: list[dict[str, Any]]) -> None: ...
 
     def on_step(self, row: dict[str, Any]) -> None:
         """Every step's ``{step, epoch, lr, loss}`` (mini-batch data loss before the update); per-step
@@ -139,7 +143,8 @@ class Trainer:
         optimizer: from :func:`dlexp.optim.make_optimizer`.
         schedule: from :func:`dlexp.optim.schedules.make_schedule` (lr per epoch, or per step).
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
-        early_stopping (dict: monitor, patience, min_delta, or None), grad_every: as in the config.
+        early_stopping (dict: monitor, patience, min_delta, or None), grad_every, histograms_every (0: off):
+        as in the config.
         divergence_loss_factor, divergence_grad_norm: ``training.divergence``'s ``loss_factor`` and
             ``grad_norm_max``; None (the default here) turns a rule off.
         shuffle_rng, dropout_rng: the only randomness used while training.
@@ -149,7 +154,7 @@ class Trainer:
     def __init__(self, model, loss, optimizer, schedule, *, epochs: int, batch_size, shuffle: bool = True,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, early_stopping: dict | None = None,
-                 grad_every: int = 1, divergence_loss_factor: float | None = None,
+                 grad_every: int = 1, histograms_every: int = 0, divergence_loss_factor: float | None = None,
                  divergence_grad_norm: float | None = None, shuffle_rng: np.random.Generator,
                  dropout_rng: np.random.Generator, callbacks: list[Callback] | None = None,
                  test: Split | None = None):
@@ -166,6 +171,8 @@ class Trainer:
         self.clip_grad_value = clip_grad_value
         self.early_stopping = early_stopping
         self.grad_every = int(grad_every)
+        self.histograms_every = int(histograms_every)
+        self._histograms = LayerHistograms(model) if self.histograms_every else None
         self.divergence_loss_factor = divergence_loss_factor
         self.divergence_grad_norm = divergence_grad_norm
         self.shuffle_rng = shuffle_rng
@@ -316,6 +323,10 @@ class Trainer:
             return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value}, *exploded)
         self.grad_norm_sum += total_norm
         self.grad_norm_count += 1
+        if self._histograms is not None and (self.step - 1) % self.histograms_every == 0:
+            rows = self._histograms.rows(self.step, self.epoch + 1)
+            for cb in self.callbacks:
+                cb.on_histograms(rows)
         if log:
             layer_rows = model.layer_stats()
         if self.clip_grad_norm is not None:

@@ -63,6 +63,8 @@ ACTIVATIONS = [
     "elu",
     "softplus",
     "silu",
+    "selu",
+    "gelu",
     "relu6",
     "rleu",
 ]
@@ -111,8 +113,9 @@ DATA = section(
 SPEC_ACTIVATION = st.one_of(
     st.sampled_from(ACTIVATIONS),
     st.fixed_dictionaries(
-        {"name": st.sampled_from(["leaky_relu", "elu"])},
-        optional={"negative_slope": small_float, "alpha": small_float},
+        {"name": st.sampled_from(["leaky_relu", "elu", "gelu"])},
+        optional={"negative_slope": small_float, "alpha": small_float,
+                  "approximate": st.sampled_from(["none", "tanh", "fast"])},
     ),
 )
 MODEL = section(
@@ -126,8 +129,10 @@ MODEL = section(
             st.fixed_dictionaries({"name": st.just("normal")}, optional={"std": st.floats(0, 2)}),
         ),
         "dropout": st.floats(0, 0.9),
-        "dropout_mode": st.sampled_from(["inverted", "scale_at_inference", "mc"]),
+        "dropout_mode": st.sampled_from(["inverted", "scale_at_inference", "alpha", "mc"]),
         "batchnorm": st.booleans(),
+        "norm": st.sampled_from(["none", "batchnorm", "layernorm", "group"]),
+        "residual": st.one_of(st.booleans(), st.fixed_dictionaries({"every": st.integers(-1, 3)}), st.integers(0, 2)),
         "output_activation": st.sampled_from(["auto", "identity", "sigmoid", "softmax", "tanh"]),
     }
 )

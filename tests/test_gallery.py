@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlexp.errors import DlexpError
-from dlexp.gallery import BY_ID, CLAIMS, parse_only
+from dlexp.gallery import BY_ID, CLAIMS, PAPERS, parse_only
 from dlexp.gallery.core import (
     GALLERY_CONFIGS,
     ClaimResult,
@@ -143,7 +143,7 @@ def test_every_gallery_config_validates_with_its_data(tmp_path):
 
     names = sorted(p.name for p in GALLERY_CONFIGS.glob("*.yaml"))
     assert len(names) >= 10
-    used = {c for claim in CLAIMS for c in claim.configs}
+    used = {c for claim in (*CLAIMS, *PAPERS) for c in claim.configs}
     assert set(names) <= used | {"*"}, "every gallery config belongs to a claim"
     for name in names:
         mapping = build_config(name, [], seed=0, data_dir=tmp_path, name="check")
@@ -184,3 +184,54 @@ def test_batchnorm_swings_come_mostly_from_running_statistics(tmp_path):
     assert running == pytest.approx([0.96, 0.71, 0.965, 0.975, 0.985], abs=1e-9)
     assert batch == pytest.approx([0.97, 0.89, 0.97, 0.975, 0.975], abs=1e-9)
     assert max(batch) - min(batch) <= (max(running) - min(running)) / 2
+
+
+PAPER_VERDICT = r"(reproduced|reproduced in part|not reproduced)"
+
+
+def test_quick_papers_gallery_asserts_every_direction(cli, tmp_path):
+    """The CI check of `dlexp gallery --papers`: every paper gets a verdict and its direction holds."""
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    result = cli("gallery", "--papers", "--quick", "--jobs", "2", "--out", out, "--runs-dir", runs)
+    assert result.code == 0, result.stdout + result.stderr
+    for paper in PAPERS:
+        assert re.search(rf"\[\s*{paper.id}\] .*\n\s+{PAPER_VERDICT} \(.*direction ok", result.stdout), result.stdout
+    page = (out / "papers.md").read_text(encoding="utf-8")
+    assert "Quick mode" in page and "experiments.md" not in [p.name for p in out.iterdir()]
+    for paper in PAPERS:
+        section = page.split(f"## {paper.id}. {paper.title}")[1]
+        assert f"**Paper.** {paper.paper}" in section
+        assert re.search(rf"\*\*Verdict: {PAPER_VERDICT}\.\*\*", section)
+        assert "± " in section and "*Rule:*" in section
+    figures = re.findall(r"\]\(figures/([\w.-]+\.png)\)", page)
+    assert sorted(figures) == [f"paper-{k}-{n}.png" for k, n in
+                               [(1, "glorot"), (2, "he-init"), (3, "batchnorm"), (4, "selu"), (5, "resnet")]]
+    for name in figures:
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(runs.glob("claim-03/*/histograms.csv"))  # the BatchNorm paper reads its histograms
+
+
+def test_papers_are_complete_and_only_selects_papers():
+    assert [p.id for p in PAPERS] == [1, 2, 3, 4, 5]
+    for paper in PAPERS:
+        assert paper.paper and paper.notes and paper.how and paper.commands
+        assert "Here:" in paper.how  # what the paper used, and what is used here
+        assert paper.command == f"dlexp gallery --papers --only {paper.id}"
+        for config in paper.configs:
+            assert (GALLERY_CONFIGS / config).exists(), config
+    assert parse_only("2-3", papers=True) == [2, 3]
+    with pytest.raises(DlexpError, match="there is no paper 6; papers are numbered 1-5"):
+        parse_only("6", papers=True)
+
+
+def test_histogram_quantiles_and_gradient_medians():
+    import pandas as pd
+
+    from dlexp.gallery.papers import median_magnitude, quantile
+
+    bins = pd.DataFrame({"bin_low": [0.0, 1.0, 2.0], "bin_high": [1.0, 2.0, 3.0], "count": [2, 4, 4]})
+    assert quantile(bins, 0.5) == pytest.approx(1.75)  # 5 of 10: 2 below 1, then 3 of the 4 in [1, 2)
+    assert quantile(bins, 0.2) == pytest.approx(1.0)
+    grads = pd.DataFrame({"bin_low": [-1e-3, 1e-6, 1e-2], "bin_high": [-1e-4, 1e-5, 1e-1], "count": [3, 2, 1]})
+    # |g| sorted: 2 in [1e-6, 1e-5), 3 in [1e-4, 1e-3), 1 in [1e-2, 1e-1): the median lies in [1e-4, 1e-3)
+    assert median_magnitude(grads) == pytest.approx(10**-3.5)

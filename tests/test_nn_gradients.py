@@ -7,6 +7,7 @@ import pytest
 from dlexp.nn import ACTIVATIONS, LOSSES, MLP, make_activation, make_loss
 from dlexp.nn.batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
 from dlexp.nn.gradcheck import check_model, relative_error
+from dlexp.nn.layernorm import layernorm_backward, layernorm_forward
 
 TOL = 1e-6
 H = 1e-6
@@ -28,7 +29,8 @@ def numeric_grad(f, x, h=H):
 
 
 ACTIVATION_SPECS = ["identity", "sigmoid", "tanh", "relu", {"name": "leaky_relu", "negative_slope": 0.1},
-                    {"name": "elu", "alpha": 1.3}, "softplus", "silu"]
+                    {"name": "elu", "alpha": 1.3}, "softplus", "silu", "selu", "gelu",
+                    {"name": "gelu", "approximate": "tanh"}]
 
 
 @pytest.mark.parametrize("spec", ACTIVATION_SPECS, ids=lambda s: s if isinstance(s, str) else s["name"])
@@ -55,7 +57,8 @@ def test_every_registered_activation_is_checked():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu"])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu", "selu", "gelu",
+                                  {"name": "gelu", "approximate": "tanh"}], ids=str)
 def test_activations_stable_at_large_inputs(name, dtype):
     act = make_activation(name)
     z = np.array([[-1e3, -100.0, -30.0, 0.0, 30.0, 100.0, 1e3]], dtype=dtype)
@@ -74,6 +77,11 @@ def test_activation_maximum_derivatives():
         d = act.derivative(z, act.forward(z, np.empty_like(z)))
         assert d.max() == pytest.approx(bound, rel=1e-9)
         assert act.max_derivative == bound
+    # SELU's slope is largest just left of 0 (λα); GELU's near z = 1.5 (the grid step is 1e-4)
+    for spec, rel in [("selu", 1e-4), ("gelu", 1e-9), ({"name": "gelu", "approximate": "tanh"}, 1e-9)]:
+        act = make_activation(spec)
+        d = act.derivative(z, act.forward(z, np.empty_like(z)))
+        assert d.max() == pytest.approx(act.max_derivative, rel=rel)
 
 
 def _targets_for(loss, rng, n, k):
@@ -163,6 +171,27 @@ def test_batchnorm_backward(training):
     assert relative_error(dbeta, numeric_grad(f, beta)) <= TOL
 
 
+def test_layernorm_backward():
+    rng = np.random.default_rng(3)
+    n, m = 6, 5
+    z = rng.normal(1.0, 2.0, size=(n, m))
+    gamma, beta = rng.normal(size=m), rng.normal(size=m)
+    w = rng.normal(size=(n, m))
+
+    def forward():
+        xhat, out = np.empty_like(z), np.empty_like(z)
+        inv = layernorm_forward(z, gamma, beta, xhat, out)
+        return out, xhat, inv
+
+    f = lambda: float((forward()[0] * w).sum())
+    _out, xhat, inv = forward()
+    dgamma, dbeta, dz = np.empty(m), np.empty(m), np.empty_like(z)
+    layernorm_backward(w.copy(), xhat, inv, gamma, dgamma, dbeta, dz, np.ones(n))
+    assert relative_error(dz, numeric_grad(f, z)) <= TOL
+    assert relative_error(dgamma, numeric_grad(f, gamma)) <= TOL
+    assert relative_error(dbeta, numeric_grad(f, beta)) <= TOL
+
+
 MODEL_CASES = [
     {"hidden": [], "activation": "relu"},  # logistic / linear model
     {"hidden": [5], "activation": "tanh"},
@@ -172,10 +201,23 @@ MODEL_CASES = [
     {"hidden": [6, 5], "activation": "tanh", "dropout": 0.3},
     {"hidden": [6, 5], "activation": "softplus", "dropout": 0.5, "dropout_mode": "scale_at_inference", "batchnorm": True},
     {"hidden": [5, 5], "activation": {"name": "leaky_relu", "negative_slope": 0.2}, "init": "torch_default"},
+    {"hidden": [5, 5, 5], "activation": "tanh", "residual": 1},
+    {"hidden": [4, 4, 4, 4, 4], "activation": "selu", "init": "lecun_normal", "residual": 2, "dropout": 0.3,
+     "dropout_mode": "alpha"},
+    {"hidden": [5, 4], "activation": "gelu", "norm": "layernorm"},
+    {"hidden": [5, 5, 5], "activation": {"name": "gelu", "approximate": "tanh"}, "norm": "layernorm",
+     "residual": 1, "dropout": 0.2},
+    {"hidden": [4, 4, 4], "activation": "relu", "init": "he_normal", "batchnorm": True, "residual": 2},
 ]
 
 
-@pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: f"{len(c['hidden'])}x{c['activation']}")
+def _case_id(case: dict) -> str:
+    act = case["activation"] if isinstance(case["activation"], str) else case["activation"]["name"]
+    extras = [k for k in ("batchnorm", "norm", "residual", "dropout") if k in case]
+    return "-".join([f"{len(case['hidden'])}x{act}", *extras])
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=_case_id)
 @pytest.mark.parametrize("loss_name,out_act", [("sparse_cce", "softmax"), ("bce", "sigmoid"), ("mse", "identity"),
                                                ("mse", "sigmoid"), ("huber", "softmax")])
 def test_whole_model_gradients(case, loss_name, out_act):

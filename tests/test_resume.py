@@ -20,7 +20,7 @@ dtype: {dtype}
 data: {{kind: spirals, n_samples: 400, n_classes: 3}}
 model: {{hidden: [32, 32], activation: tanh, dropout: 0.3, batchnorm: {batchnorm}}}
 training: {{epochs: {epochs}, batch_size: 8, shuffle: true, optimizer: adam, schedule: {{name: step, step_size: 3, gamma: 0.7}}}}
-logging: {{grad_every: 3}}
+logging: {{grad_every: 3, histograms_every: {histograms}}}
 """
 
 FILES = ["metrics.csv", "grad_norms.csv", "layer_stats.csv", "checkpoints/final.npz"]
@@ -50,14 +50,16 @@ def reference(tmp_path: Path, cfg: Path) -> Path:
 
 
 def assert_same(a: Path, b: Path) -> None:
-    for name in FILES:
+    assert (a / "histograms.csv").exists() == (b / "histograms.csv").exists()
+    for name in FILES + (["histograms.csv"] if (a / "histograms.csv").exists() else []):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("dtype,sig,code,batchnorm", [("float64", signal.SIGINT, 130, "false"),
-                                                      ("float32", signal.SIGTERM, 143, "true")])
-def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batchnorm):
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype=dtype, epochs=12, batchnorm=batchnorm))
+@pytest.mark.parametrize("dtype,sig,code,batchnorm,histograms", [("float64", signal.SIGINT, 130, "false", 0),
+                                                                 ("float32", signal.SIGTERM, 143, "true", 5)])
+def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batchnorm, histograms):
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype=dtype, epochs=12, batchnorm=batchnorm,
+                                                          histograms=histograms))
     proc = start(cfg, tmp_path / "runs")
     run = wait_for_rows(tmp_path / "runs", 3, proc)
     proc.send_signal(sig)
@@ -76,7 +78,7 @@ def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batc
 
 
 def test_sigkill_leaves_a_readable_directory_that_resumes_exactly(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=40, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=40, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     run = wait_for_rows(tmp_path / "runs", 4, proc)
     time.sleep(0.05)
@@ -96,7 +98,7 @@ def test_sigkill_leaves_a_readable_directory_that_resumes_exactly(tmp_path):
 
 
 def test_resume_refuses_a_completed_run_and_a_non_run(tmp_path, cli):
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1, batchnorm="false", histograms=0))
     assert cli("train", cfg, "--runs-dir", tmp_path / "runs", "--quiet").code == 0
     run = next((tmp_path / "runs").iterdir())
     again = cli("train", "--resume", run)
@@ -156,7 +158,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_one_writer_per_run_directory(tmp_path):
     """A resume while the run is being written, or while another resume is, is refused naming the pid;
     the lock of a killed process is no obstacle."""
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1000, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=1000, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     try:
         run = wait_for_rows(tmp_path / "runs", 1, proc)
@@ -195,7 +197,7 @@ def test_more_signals_while_stopping_leave_an_interrupted_resumable_run(tmp_path
     the step, some while the checkpoint and the summary are written. None of them cuts a file. (The same
     signal again: Python runs pending handlers in signal-number order, so a SIGINT arriving just after a
     SIGTERM may be seen first.)"""
-    cfg = write_config(tmp_path / "c.yaml", BIG.format(dtype="float64", epochs=3, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", BIG.format(dtype="float64", epochs=3, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     try:
         run = wait_for_rows(tmp_path / "runs", 2, proc)
@@ -236,7 +238,7 @@ def test_sigkill_at_random_moments_leaves_whole_rows_and_resumes_exactly(tmp_pat
     rng = np.random.default_rng(int(time.time()))
     seed = int(rng.integers(1 << 31))
     rng = np.random.default_rng(seed)
-    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=25, batchnorm="false"))
+    cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype="float64", epochs=25, batchnorm="false", histograms=0))
     proc = start(cfg, tmp_path / "runs")
     run = None
     for _ in range(4):

@@ -94,6 +94,30 @@ logging: {grad_every: 2}
     assert lrs == [0.001, 0.001, 0.0005, 0.00025]  # momentum preset: torch sgd default lr 1e-3, halved each epoch
 
 
+def test_new_pieces_reproduce_from_the_resolved_config_and_old_configs_resolve_as_before(cli, tmp_path):
+    cfg = write_config(tmp_path / "new.yaml", """\
+seed: 2
+data: {source: synthetic, kind: spirals, n_samples: 120, n_classes: 3}
+model: {hidden: [12, 12, 12], activation: selu, init: lecun_normal, norm: layernorm, residual: {every: 2},
+        dropout: 0.1, dropout_mode: alpha}
+training: {epochs: 2, batch_size: 20}
+""")
+    assert cli("train", cfg, "--runs-dir", tmp_path / "a", "--quiet").code == 0
+    first = only_run(tmp_path / "a")
+    text = (first / "config.yaml").read_text()
+    assert "norm: layernorm" in text and "every: 2" in text and "dropout_mode: alpha" in text
+    assert cli("train", first / "config.yaml", "--runs-dir", tmp_path / "b", "--quiet").code == 0
+    second = only_run(tmp_path / "b")
+    for name in ["metrics.csv", "grad_norms.csv", "layer_stats.csv", "checkpoints/final.npz"]:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    # keys added later are left out at their defaults; `norm: batchnorm` is written as `batchnorm: true`
+    old = write_config(tmp_path / "old.yaml", "model: {hidden: [4], norm: batchnorm}\ntraining: {epochs: 1}\n")
+    assert cli("train", old, "--runs-dir", tmp_path / "c", "--quiet").code == 0
+    text = (only_run(tmp_path / "c") / "config.yaml").read_text()
+    assert "batchnorm: true" in text
+    assert not any(f"\n  {key}:" in text for key in ("norm", "residual", "histograms_every"))
+
+
 def test_two_runs_in_the_same_second_get_different_directories(tmp_path):
     from dlexp.rundir import create_run_dir
 

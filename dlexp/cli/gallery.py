@@ -36,11 +36,14 @@ QuickOption = Annotated[bool, typer.Option(
     "--quick", help="Small data and few epochs, still 3 seeds (the CI check); exit 1 if a verdict's "
                     "direction does not hold.")]
 OnlyOption = Annotated[str | None, typer.Option(
-    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all).")]
+    "--only", help="Claims to run, e.g. 1,7 or 2-5 (default: all; with --papers, papers 1-5).")]
+PapersOption = Annotated[bool, typer.Option(
+    "--papers", help="The classic papers (Glorot & Bengio, He et al. x2, Ioffe & Szegedy, Klambauer et al.) "
+                     "instead of the course notes; writes papers.md.")]
 JobsOption = Annotated[int, typer.Option(
     "--jobs", "-j", min=1, help="Trainings run in parallel (default: the cores available).")]
 OutOption = Annotated[Path | None, typer.Option(
-    "--out", help="Folder for experiments.md and figures/ (default: docs for the full gallery; RUNS_DIR/docs "
+    "--out", help="Folder for experiments.md (papers.md) and figures/ (default: docs for the full gallery; RUNS_DIR/docs "
                   "with --only; a temporary folder with --quick).")]
 RunsOption = Annotated[Path | None, typer.Option(
     "--runs-dir", help="Where run directories go (default: runs/gallery; a temporary folder with --quick).")]
@@ -48,12 +51,15 @@ RunsOption = Annotated[Path | None, typer.Option(
 
 @app.command()
 def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOption = _default_jobs(),
-            out: OutOption = None, runs_dir: RunsOption = None) -> None:
-    """Put every claim of the course notes to the test and write the experiments page."""
-    from dlexp.gallery import CLAIMS, parse_only, run_gallery
+            out: OutOption = None, runs_dir: RunsOption = None, papers: PapersOption = False) -> None:
+    """Put every claim of the course notes (or, with --papers, five classic papers) to the test and write
+    the page."""
+    from dlexp.gallery import collection, parse_only, run_gallery
 
-    ids = parse_only(only)
-    out, runs_dir = resolve_folders(quick, len(ids) == len(CLAIMS), out, runs_dir)
+    ids = parse_only(only, papers)
+    out, runs_dir = resolve_folders(quick, len(ids) == len(collection(papers)[0]), out,
+                                    runs_dir if runs_dir is not None or not papers or quick
+                                    else Path("runs") / "gallery-papers")
     console = stdout_console()
     mode = "quick" if quick else "full"
 
@@ -69,11 +75,13 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
         if result.error:
             say(f"     error: {result.error}")
 
-    say(f"gallery ({mode} mode): {len(ids)} claim(s), {jobs} job(s); runs in {runs_dir}")
-    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, on_claim=finished,
+    what = "paper" if papers else "claim"
+    say(f"gallery{' of papers' if papers else ''} ({mode} mode): {len(ids)} {what}(s), {jobs} job(s); "
+        f"runs in {runs_dir}")
+    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, papers=papers, on_claim=finished,
                       on_start=started)
-    table = Table(title=f"dlexp gallery, {mode} mode")
-    for name, justify in (("#", "right"), ("claim", "left"), ("verdict", "left"), ("key number", "left"),
+    table = Table(title=f"dlexp gallery{' --papers' if papers else ''}, {mode} mode")
+    for name, justify in (("#", "right"), (what, "left"), ("verdict", "left"), ("key number", "left"),
                           ("s", "right")):
         table.add_column(name, justify=justify)
     if quick:
@@ -86,5 +94,5 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     figures = sorted((run.out / "figures").glob("*.png")) if (run.out / "figures").exists() else []
     say(f"wrote {run.markdown} and {len(figures)} figure(s) in {run.out / 'figures'}")
     for claim, result in run.failures:
-        say(f"claim {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
+        say(f"{what} {claim.id}: {result.error or f'direction check failed: {result.direction}'}")
     raise typer.Exit(1 if run.failures else 0)

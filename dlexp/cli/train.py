@@ -137,11 +137,13 @@ data:
   standardize: true            # fitted on the training split only
 model:
   hidden: [32, 32, 32]         # or: depth: 10 and width: 32
-  activation: relu             # identity sigmoid tanh relu leaky_relu elu softplus silu
+  activation: relu             # identity sigmoid tanh relu leaky_relu elu softplus silu selu gelu
   init: he_normal              # xavier_uniform xavier_normal he_uniform he_normal lecun_normal normal uniform torch_default
   dropout: 0.0                 # rate in [0, 1)
-  dropout_mode: inverted       # or scale_at_inference (the original paper's form)
+  dropout_mode: inverted       # or scale_at_inference (the original paper's form), alpha (for selu)
   batchnorm: false
+  norm: none                   # none | batchnorm | layernorm (batchnorm: true is norm: batchnorm)
+  residual: false              # true: h <- h + f(h) around each hidden layer after the first; {{every: k}}
   output_activation: auto      # sigmoid for bce, softmax for cce / sparse_cce, identity otherwise
 training:
   epochs: 50
@@ -160,6 +162,7 @@ training:
   checkpoint_every: 1          # epochs between checkpoints/last.npz (0: only at the end)
 logging:
   grad_every: 1                # steps between per-layer gradient rows (step 1 always logged)
+  histograms_every: 0          # N > 0: histograms.csv of activations, gradients, weights per layer every N steps
 """
 
 

@@ -30,8 +30,12 @@ GALLERY_CONFIGS = CONFIGS / "gallery"
 
 CONFIRMED, TRUE_BUT, REFUTED, ERROR = "confirmed", "true, but…", "refuted", "error"
 VERDICTS = (CONFIRMED, TRUE_BUT, REFUTED)
+# the papers gallery's verdicts: a paper's finding is reproduced at this scale, or in part, or not
+REPRODUCED, IN_PART, NOT_REPRODUCED = "reproduced", "reproduced in part", "not reproduced"
+PAPER_VERDICTS = (REPRODUCED, IN_PART, NOT_REPRODUCED)
 
 FULL_SEEDS = 10
+PAPER_SEEDS = 5  # the papers gallery's full mode: its deep networks cost more per run
 QUICK_SEEDS = 3  # quick mode shrinks epochs and data, never the seeds below 3
 
 
@@ -127,10 +131,11 @@ class Claim:
     commands: tuple[str, ...]  # the underlying commands a reader can run by hand
     measure: Callable[[Context], ClaimResult]
     how: str = ""  # one paragraph: the experiment, for a student
+    paper: str = ""  # papers gallery: authors (year), "title" — empty for the course notes' claims
 
     @property
     def command(self) -> str:
-        return f"dlexp gallery --only {self.id}"
+        return f"dlexp gallery {'--papers ' if self.paper else ''}--only {self.id}"
 
     def run(self, quick: bool, jobs: int, runs_dir: Path, figures_dir: Path | None = None) -> ClaimResult:
         """Measure the claim; a training or analysis failure becomes a result with verdict ``error``."""

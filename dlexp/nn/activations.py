@@ -12,6 +12,8 @@ f'(z) < 0.05 * max_derivative (sigmoid' < 0.0125, |tanh| > ~0.975).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dlexp.registry import Registry
@@ -37,6 +39,8 @@ class Activation:
 
     #: whether units can output exactly 0 for every input of a batch (dead ReLUs)
     can_die = False
+    #: (low, high) when every output lies in a bounded interval (histogram bins span it), else None
+    output_range: tuple[float, float] | None = None
 
     def saturated_mask(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """True where f'(z) < SATURATION_LEVEL · max_derivative (subclasses use cheaper equivalents)."""
@@ -82,6 +86,7 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
     max_derivative = 0.25
+    output_range = (0.0, 1.0)
 
     def forward(self, z, out):
         with np.errstate(over="ignore"):
@@ -110,6 +115,7 @@ class Tanh(Activation):
     """a = tanh(z);  a' = 1 - a^2 <= 1."""
 
     name = "tanh"
+    output_range = (-1.0, 1.0)
 
     def forward(self, z, out):
         return np.tanh(z, out=out)
@@ -232,6 +238,75 @@ class SiLU(Activation):
         with np.errstate(over="ignore"):
             s = 1.0 / (1.0 + np.exp(-z))
         return s * (1.0 + z * (1.0 - s))
+
+
+@ACTIVATIONS.register("selu")
+class SELU(Activation):
+    """a = λ z if z > 0 else λ α (exp(z) − 1);  a' = λ if z > 0 else a + λ α.
+
+    α and λ are the fixed point of Klambauer et al. (2017), eq. 14, to torch's digits: with
+    LeCun-normal weights, unit-variance inputs keep mean 0 and variance 1 from layer to layer.
+    """
+
+    name = "selu"
+    ALPHA = 1.6732632423543772848170429916717
+    SCALE = 1.0507009873554804934193349852946
+    max_derivative = SCALE * ALPHA  # ≈ 1.7581, the slope just left of 0
+
+    def forward(self, z, out):
+        np.minimum(z, 0.0, out=out)
+        np.expm1(out, out=out)
+        np.multiply(out, self.ALPHA, out=out)
+        np.copyto(out, z, where=z > 0)
+        return np.multiply(out, self.SCALE, out=out)
+
+    def derivative(self, z, a):
+        return np.where(z > 0, z.dtype.type(self.SCALE), a + z.dtype.type(self.SCALE * self.ALPHA))
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+@ACTIVATIONS.register("gelu")
+class GELU(Activation):
+    """approximate "none": a = z Φ(z) = ½ z (1 + erf(z/√2));  a' = Φ(z) + z φ(z).
+
+    approximate "tanh": a = ½ z (1 + t), t = tanh(√(2/π)(z + 0.044715 z³));
+    a' = ½ (1 + t) + ½ z (1 − t²) √(2/π)(1 + 3·0.044715 z²).  Both as torch's ``GELU(approximate=...)``.
+    NumPy has no erf, so the exact form calls ``math.erf`` element by element: exact to float64
+    rounding but slower than the other activations (the tanh form is vectorised). sup a' is
+    1.12890 (exact) and 1.12899 (tanh), near z = 1.5.
+    """
+
+    name = "gelu"
+
+    def __init__(self, approximate: str = "none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' (the exact erf form) or 'tanh' (got {approximate!r})")
+        self.approximate = approximate
+        self.params = {"approximate": approximate} if approximate != "none" else {}
+        self.max_derivative = 1.1289930687 if approximate == "tanh" else 1.1289041451
+
+    def _cdf(self, z):
+        """Φ(z) for the exact form, ½(1 + t) for the tanh form."""
+        if self.approximate == "tanh":
+            return 0.5 * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + _GELU_CUBIC * z**3)))
+        return (0.5 * (1.0 + _erf(z * (1.0 / math.sqrt(2.0))).astype(z.dtype))).astype(z.dtype, copy=False)
+
+    def forward(self, z, out):
+        return np.multiply(z, self._cdf(z), out=out)
+
+    def derivative(self, z, a):
+        cdf = self._cdf(z)
+        if self.approximate == "tanh":
+            t = 2.0 * cdf - 1.0
+            inner = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * z * z)
+            return cdf + 0.5 * z * (1.0 - t * t) * inner
+        with np.errstate(under="ignore"):
+            pdf = np.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
+        return (cdf + z * pdf).astype(z.dtype, copy=False)
 
 
 def make_activation(spec) -> Activation:

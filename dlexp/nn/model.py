@@ -1,4 +1,5 @@
-"""The multilayer perceptron: Dense → [BatchNorm] → activation → [Dropout], repeated, then Dense.
+"""The multilayer perceptron: Dense → [BatchNorm | LayerNorm] → activation → [Dropout], repeated, then Dense,
+with optional identity skips around blocks of hidden layers (residual connections).
 
 Parameters live in one flat contiguous array (``model.params``) and gradients in another
 (``model.grads``) so an optimizer step is a handful of NumPy calls whatever the depth. Every
@@ -9,12 +10,22 @@ Names (shared by parameters, gradients, optimizer state, checkpoints and CSV row
 counting Dense layers from 0 at the input side:
 ``layers.{i}.W`` (fan_in, fan_out), ``layers.{i}.b`` (fan_out,), ``layers.{i}.gamma``,
 ``layers.{i}.beta``, and buffers ``layers.{i}.running_mean``, ``layers.{i}.running_var``.
-A hidden layer with BatchNorm has no Dense bias: ``beta`` plays its part.
+A hidden layer with BatchNorm has no Dense bias: ``beta`` plays its part. LayerNorm normalises
+each sample over its units, which does not cancel a per-unit bias, so its layers keep ``b`` (as a
+torch ``Linear`` followed by ``LayerNorm``).
 
 Dropout (rate p) follows each hidden activation. ``inverted`` (default, as PyTorch and Keras)
 multiplies kept units by 1/(1 − p) while training and is the identity at evaluation;
 ``scale_at_inference`` (the original paper) keeps units unscaled while training and multiplies
-activations by (1 − p) at evaluation. Masks come from the generator passed to ``forward``.
+activations by (1 − p) at evaluation; ``alpha`` (Klambauer et al. 2017, for SELU networks, as
+torch's ``AlphaDropout``) sets dropped units to SELU's negative saturation −λα and applies the
+affine map A·x + B, A = ((1 − p)(1 + p·(λα)²))^−½, B = A·λα·p, that keeps zero mean and unit
+variance; it is the identity at evaluation. Masks come from the generator passed to ``forward``.
+
+Residual connections (``residual = k > 0``): hidden layer 0 maps the inputs to the first width;
+the hidden layers after it form blocks of ``k`` layers, and each block's output is its input plus
+what the block computes, h ← h + f(h) (He et al. 2016), the skip added after the block's last
+activation and dropout. Every layer of a block and the layer before it must have one width.
 """
 
 from __future__ import annotations
@@ -28,8 +39,38 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.nn import batchnorm as bn
-from dlexp.nn.activations import Activation, make_activation
+from dlexp.nn import layernorm as ln
+from dlexp.nn.activations import SELU, Activation, make_activation
 from dlexp.nn.initializers import make_initializer
+
+NORMS = ("none", "batchnorm", "layernorm")
+DROPOUT_MODES = ("inverted", "scale_at_inference", "alpha")
+ALPHA_DROPOUT_VALUE = SELU.SCALE * SELU.ALPHA  # λα: a dropped unit is set to −λα before the affine map
+
+
+def residual_blocks(hidden: list[int], every: int) -> list[tuple[int, int]]:
+    """(first, last) hidden-layer index of each residual block of ``every`` layers; [] when ``every`` is 0.
+
+    Raises ValueError, naming the layers and widths, when the hidden layers do not split into such
+    blocks of one width.
+    """
+    if every == 0:
+        return []
+    n = len(hidden)
+    if n < 1 + every or (n - 1) % every:
+        fits = 1 + every * max(1, (n - 1) // every)
+        raise ValueError(f"residual: skips go around blocks of {every} hidden layer{'s' * (every > 1)} after "
+                         f"the first, so the number of hidden layers must be 1 + a multiple of {every} (got {n}; "
+                         f"e.g. {fits})")
+    blocks = [(start, start + every - 1) for start in range(1, n, every)]
+    for start, last in blocks:
+        widths = hidden[start - 1 : last + 1]
+        if len(set(widths)) > 1:
+            layers = f"layers {start}-{last}" if last > start else f"layer {start}"
+            raise ValueError(f"residual: the skip around hidden {layers} adds layer {start - 1}'s "
+                             f"output to layer {last}'s, so their widths must be equal (got {widths}); give "
+                             "those layers one width")
+    return blocks
 
 
 @dataclass
@@ -49,6 +90,8 @@ class _Workspace:
     uniform: list = field(default_factory=list)  # scratch for mask draws
     grad_a: list = field(default_factory=list)  # dL/d(input to Dense i+1)
     grad_z: list = field(default_factory=list)
+    residual_out: dict = field(default_factory=dict)  # block's last layer -> h + f(h)
+    skip_grad: dict = field(default_factory=dict)  # block's last layer -> dL/d(block output)
     grad_out: np.ndarray | None = None
     output: np.ndarray | None = None
     # every hidden layer's pre-activation and activation also live in one flat block each, so
@@ -68,8 +111,10 @@ class MLP:
         activation: hidden activation spec, e.g. ``"relu"`` or ``{"name": "leaky_relu", "negative_slope": 0.1}``.
         init: initializer spec for every Dense layer.
         dropout: rate p in [0, 1) after each hidden activation.
-        dropout_mode: ``"inverted"`` or ``"scale_at_inference"``.
-        batchnorm: BatchNorm1d between each hidden Dense and its activation.
+        dropout_mode: ``"inverted"``, ``"scale_at_inference"`` or ``"alpha"``.
+        batchnorm: BatchNorm1d between each hidden Dense and its activation (same as ``norm="batchnorm"``).
+        norm: ``"none"``, ``"batchnorm"`` or ``"layernorm"`` between each hidden Dense and its activation.
+        residual: 0 (none), or k: an identity skip around each block of k hidden layers after the first.
         output_activation: ``"identity"``, ``"sigmoid"`` or ``"softmax"`` (applied for predictions;
             a fused loss takes the logits instead).
         dtype: ``"float64"`` or ``"float32"``.
@@ -87,14 +132,22 @@ class MLP:
         dropout: float = 0.0,
         dropout_mode: str = "inverted",
         batchnorm: bool = False,
+        norm: str = "none",
+        residual: int = 0,
         output_activation: str = "identity",
         dtype: str = "float64",
         rng: np.random.Generator | None = None,
     ):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1) (got {dropout})")
-        if dropout_mode not in ("inverted", "scale_at_inference"):
-            raise ValueError(f"dropout_mode must be 'inverted' or 'scale_at_inference' (got {dropout_mode!r})")
+        if dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"dropout_mode must be one of {', '.join(DROPOUT_MODES)} (got {dropout_mode!r})")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)} (got {norm!r})")
+        if batchnorm and norm not in ("none", "batchnorm"):
+            raise ValueError(f"batchnorm=True and norm={norm!r} contradict each other; give one normalisation")
+        if not (isinstance(residual, int) and 0 <= residual):
+            raise ValueError(f"residual must be a block length >= 1, or 0 for none (got {residual!r})")
         if output_activation not in ("identity", "sigmoid", "softmax"):
             raise ValueError(f"output_activation must be identity, sigmoid or softmax (got {output_activation!r})")
         self.dtype = np.dtype(dtype)
@@ -106,7 +159,12 @@ class MLP:
         self.initializer = make_initializer(init)
         self.dropout = float(dropout)
         self.dropout_mode = dropout_mode
-        self.batchnorm = bool(batchnorm)
+        self.norm = "batchnorm" if batchnorm else norm
+        self.batchnorm = self.norm == "batchnorm"
+        self.residual = int(residual)
+        self.blocks = residual_blocks(self.sizes[1:-1], self.residual)
+        self._block_start = {last: start for start, last in self.blocks}  # last layer -> first
+        self._block_last = {start: last for start, last in self.blocks}
         self.output_activation = output_activation
         self.architecture = {
             "n_inputs": self.sizes[0],
@@ -120,6 +178,11 @@ class MLP:
             "output_activation": self.output_activation,
             "dtype": self.dtype.name,
         }
+        # written only when used, so the checkpoints of models without them keep their bytes
+        if self.norm == "layernorm":
+            self.architecture["norm"] = self.norm
+        if self.residual:
+            self.architecture["residual"] = self.residual
         self._layout()
         self.buffers: dict[str, np.ndarray] = {}
         for i in self.bn_layers:
@@ -146,13 +209,13 @@ class MLP:
             fan_in, fan_out = self.sizes[i], self.sizes[i + 1]
             shapes[f"layers.{i}.W"] = (fan_in, fan_out)
             order.append(f"layers.{i}.W")
-            if self.batchnorm and self.is_hidden(i):
+            if not (self.batchnorm and self.is_hidden(i)):
+                shapes[f"layers.{i}.b"] = (fan_out,)
+                order.append(f"layers.{i}.b")
+            if self.norm != "none" and self.is_hidden(i):
                 for name in ("gamma", "beta"):
                     shapes[f"layers.{i}.{name}"] = (fan_out,)
                     order.append(f"layers.{i}.{name}")
-            else:
-                shapes[f"layers.{i}.b"] = (fan_out,)
-                order.append(f"layers.{i}.b")
         # memory order: every W first (one slice for penalties), then the rest
         memory = [n for n in order if n.endswith(".W")] + [n for n in order if not n.endswith(".W")]
         self.param_names = order
@@ -194,7 +257,7 @@ class MLP:
             self._p[f"layers.{i}.W"][...] = W
             if f"layers.{i}.b" in self._p:
                 self._p[f"layers.{i}.b"][...] = b
-            else:
+            if f"layers.{i}.gamma" in self._p:
                 self._p[f"layers.{i}.gamma"][...] = 1.0
                 self._p[f"layers.{i}.beta"][...] = 0.0
         for name, buf in self.buffers.items():
@@ -214,7 +277,7 @@ class MLP:
         ws.starts = np.cumsum([0, *hidden_sizes[:-1]]).astype(np.intp)
         total = sum(hidden_sizes)
         ws.u_flat, ws.a_flat = np.empty(total, dt), np.empty(total, dt)
-        z_flat = np.empty(total, dt) if self.batchnorm else ws.u_flat
+        z_flat = np.empty(total, dt) if self.norm != "none" else ws.u_flat
         for i in range(self.n_layers):
             width = self.sizes[i + 1]
             hidden = self.is_hidden(i)
@@ -227,8 +290,8 @@ class MLP:
                 ws.z.append(np.empty((n, width), dt))
                 ws.u.append(ws.z[i])
                 ws.a.append(None)
-            use_bn = hidden and self.batchnorm
-            ws.xhat.append(np.empty((n, width), dt) if use_bn else None)
+            use_norm = hidden and self.norm != "none"
+            ws.xhat.append(np.empty((n, width), dt) if use_norm else None)
             ws.inv_std.append(None)
             use_drop = hidden and self.dropout > 0
             ws.drop_out.append(np.empty((n, width), dt) if use_drop else None)
@@ -236,6 +299,9 @@ class MLP:
             ws.uniform.append(np.empty((n, width), dt) if use_drop else None)
             ws.grad_a.append(np.empty((n, width), dt) if hidden else None)
             ws.grad_z.append(np.empty((n, width), dt))
+            if i in self._block_start:
+                ws.residual_out[i] = np.empty((n, width), dt)
+                ws.skip_grad[i] = np.empty((n, width), dt)
         ws.grad_out = np.empty((n, self.sizes[-1]), dt)
         ws.output = np.empty((n, self.sizes[-1]), dt)
         ws.inputs = [None] * self.n_layers
@@ -278,9 +344,15 @@ class MLP:
                 else:
                     ws.inv_std[i] = bn.batchnorm_forward_eval(*args)
                 u = ws.u[i]
+            elif self.norm == "layernorm":
+                ws.inv_std[i] = ln.layernorm_forward(z, self._p[f"layers.{i}.gamma"], self._p[f"layers.{i}.beta"],
+                                                     ws.xhat[i], ws.u[i])
+                u = ws.u[i]
             a = self.activation.forward(u, ws.a[i])
             if self.dropout > 0:
                 a = self._dropout_forward(i, a, ws, training, rng)
+            if i in self._block_start:  # h + f(h): the input of the block's first Dense is h
+                a = np.add(a, ws.inputs[self._block_start[i]], out=ws.residual_out[i])
         raise AssertionError("unreachable")
 
     def _dropout_forward(self, i, a, ws, training, rng):
@@ -293,6 +365,15 @@ class MLP:
             rng.random(out=uniform, dtype=self.dtype)
             mask = ws.mask[i]
             np.greater_equal(uniform, p, out=mask, casting="unsafe")
+            if self.dropout_mode == "alpha":
+                # A·(x·keep + λα·(keep − 1 + p)) = A·(keep·(x + λα) − λα·(1 − p)); the mask keeps A·keep
+                scale = 1.0 / np.sqrt((1.0 - p) * (1.0 + p * ALPHA_DROPOUT_VALUE**2))
+                np.add(a, ALPHA_DROPOUT_VALUE, out=out)
+                out *= mask
+                out -= ALPHA_DROPOUT_VALUE * (1.0 - p)
+                out *= scale
+                mask *= scale
+                return out
             if self.dropout_mode == "inverted":
                 mask *= 1.0 / (1.0 - p)
             return np.multiply(a, mask, out=out)
@@ -315,18 +396,25 @@ class MLP:
             j = i - 1  # the hidden layer feeding Dense i
             da = ws.grad_a[j]
             np.matmul(g, self._p[f"layers.{i}.W"].T, out=da)
+            if i in self._block_last:  # h feeds the block starting at Dense i and, by the skip, its output
+                da += ws.skip_grad[self._block_last[i]]
+            if j in self._block_start:
+                np.copyto(ws.skip_grad[j], da)
             if self.dropout > 0:
                 if training:
                     da *= ws.mask[j]
                 elif self.dropout_mode == "scale_at_inference":
                     da *= 1.0 - self.dropout
             dz = ws.grad_z[j]
-            self.activation.backward(ws.u[j], ws.a[j], da, out=dz if not self.batchnorm else da)
+            self.activation.backward(ws.u[j], ws.a[j], da, out=dz if self.norm == "none" else da)
             if self.batchnorm:
                 bn.batchnorm_backward(
                     da, ws.xhat[j], ws.inv_std[j], self._p[f"layers.{j}.gamma"],
                     self._g[f"layers.{j}.gamma"], self._g[f"layers.{j}.beta"], dz, ws.ones, training,
                 )
+            elif self.norm == "layernorm":
+                ln.layernorm_backward(da, ws.xhat[j], ws.inv_std[j], self._p[f"layers.{j}.gamma"],
+                                      self._g[f"layers.{j}.gamma"], self._g[f"layers.{j}.beta"], dz, ws.ones)
             g = dz
 
     def output(self, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -510,13 +598,15 @@ class MLP:
             model = cls(arch["n_inputs"], arch["hidden"], arch["n_outputs"],
                         activation=arch["activation"], init=arch["init"], dropout=arch["dropout"],
                         dropout_mode=arch["dropout_mode"], batchnorm=arch["batchnorm"],
+                        norm=arch.get("norm", "none"), residual=arch.get("residual", 0),
                         output_activation=arch["output_activation"], dtype=arch["dtype"])
             model.load_state_dict({k: data[k] for k in data.files})
         return model
 
     def __repr__(self) -> str:
         return (f"MLP({' → '.join(map(str, self.sizes))}, activation={self.activation!r}, "
-                f"batchnorm={self.batchnorm}, dropout={self.dropout}, params={self.n_params:,}, {self.dtype.name})")
+                f"norm={self.norm}, residual={self.residual}, dropout={self.dropout}, params={self.n_params:,}, "
+                f"{self.dtype.name})")
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

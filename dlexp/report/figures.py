@@ -170,11 +170,15 @@ def _edges(centers: np.ndarray) -> np.ndarray:
 
 
 def plot_run(run: RunData, out_dir: Path, label: str, prefix: str = "") -> list[Path]:
-    """The three figures of one run: ``loss.png``, ``grad_norms.png``, ``grad_heatmap.png``."""
+    """The figures of one run: ``loss.png``, ``grad_norms.png``, ``grad_heatmap.png``, and where the run
+    logged histograms, those of :mod:`dlexp.report.histfigures`."""
+    from dlexp.report.histfigures import plot_histograms
+
     out_dir = Path(out_dir)
     return [plot_loss(run, out_dir / f"{prefix}loss.png", label),
             plot_grad_lines(run, out_dir / f"{prefix}grad_norms.png", label),
-            plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label)]
+            plot_grad_heatmap(run, out_dir / f"{prefix}grad_heatmap.png", label),
+            *(plot_histograms(run.histograms, out_dir, label, prefix) if run.histograms is not None else [])]
 
 
 # -- a grid -----------------------------------------------------------------------------------
