@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,10 @@ CheckOption = Annotated[list[str], typer.Option("--check", help="Assert on every
                                                 "exit 1 if one fails.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout; all else on stderr.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
+AllowFailuresOption = Annotated[bool, typer.Option("--allow-failures", help="Exit 0 even when runs failed or were "
+                                                   "interrupted (they are counted in the table either way).")]
+FailOnDivergenceOption = Annotated[bool, typer.Option("--fail-on-divergence", help="Exit 1 when a run diverged "
+                                                      "(by default a diverged run is a result).")]
 
 
 @app.command()
@@ -57,6 +62,8 @@ def sweep(
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
+    allow_failures: AllowFailuresOption = False,
+    fail_on_divergence: FailOnDivergenceOption = False,
 ) -> None:
     """Run the cartesian grid of --grid overrides × seeds and tabulate mean ± std per grid point."""
     from dlexp.sweep.grid import parse_axis
@@ -65,7 +72,7 @@ def sweep(
     axes = [parse_axis(text) for text in grid]
     _run("sweep", config, axes, notes={}, sets=sets, seeds=seeds, jobs=jobs, executor_name=executor,
          scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks, json_out=json_out,
-         quiet=quiet, target_loss=None)
+         quiet=quiet, target_loss=None, allow_failures=allow_failures, fail_on_divergence=fail_on_divergence)
 
 
 @app.command("compare-optimizers")
@@ -104,6 +111,8 @@ def compare_optimizers(
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
+    allow_failures: AllowFailuresOption = False,
+    fail_on_divergence: FailOnDivergenceOption = False,
 ) -> None:
     """Train one config with each optimizer (same data, initial weights and batch order per seed)."""
     from dlexp.sweep.grid import parse_axis
@@ -119,7 +128,8 @@ def compare_optimizers(
                   tune_seeds=tune_seeds or 3, budget=budget, batch_sizes=batch_sizes, grid=grid,
                   common={"sets": sets, "seeds": seeds, "jobs": jobs, "executor_name": executor,
                           "scheduler": scheduler, "runs_dir": runs_dir, "name": name, "sort": sort, "checks": checks,
-                          "json_out": json_out, "quiet": quiet, "target_loss": target_loss})
+                          "json_out": json_out, "quiet": quiet, "target_loss": target_loss,
+                          "allow_failures": allow_failures, "fail_on_divergence": fail_on_divergence})
         return
     given = [flag for flag, value in (("--lr-grid", lr_grids), ("--tune-seeds", tune_seeds), ("--budget", budget))
              if value]
@@ -138,7 +148,8 @@ def compare_optimizers(
     extra_sets = list(sets) + ([f"training.epochs={epochs}"] if epochs is not None else [])
     _run("compare-optimizers", config, axes, notes=notes, sets=extra_sets, seeds=seeds, jobs=jobs,
          executor_name=executor, scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks,
-         json_out=json_out, quiet=quiet, target_loss=target_loss)
+         json_out=json_out, quiet=quiet, target_loss=target_loss, allow_failures=allow_failures,
+         fail_on_divergence=fail_on_divergence)
 
 
 def _validate_common(sort: str, checks: list[str], executor: str, scheduler: str | None) -> None:
@@ -168,29 +179,41 @@ def make_executor(executor_name: str, scheduler: str | None, jobs: int | None, n
 def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
          executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
          checks: list[str], json_out: bool, quiet: bool, target_loss: float | None,
-         make_plan=None, n_runs: int | None = None) -> None:
+         make_plan=None, n_runs: int | None = None, allow_failures: bool = False,
+         fail_on_divergence: bool = False) -> None:
     """Validate, run and report one sweep; the body of both commands.
 
     ``make_plan(executor, console)``, if given, returns the plan instead of the grid of ``axes``
     (compare-optimizers --tune-lr runs its tuning sweep there); ``n_runs`` then sizes the workers.
+
+    Exit: 130 / 143 when SIGINT / SIGTERM cancelled the sweep (after the partial table); 1 when a
+    run failed or was interrupted (unless ``allow_failures``), a run diverged with
+    ``fail_on_divergence``, or a ``--check`` failed; else 0.
     """
+    from dlexp.experiment import SIGNAL_EXIT
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan
+    from dlexp.sweep.runner import cancel_on_signals
 
     n_runs = n_runs or math.prod(len(axis.values) for axis in axes) * seeds
     executor = make_executor(executor_name, scheduler, jobs, n_runs)
     console = human_console(json_out)
     # Workers start (or the cluster is reached) while every run is validated; nothing is written
     # before both succeed.
-    with executor:
-        if make_plan is not None:
-            plan = make_plan(executor, console)
-        else:
-            plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
-        progress = RunsProgress(console, len(plan.runs), executor.slots, is_interactive(console, quiet))
-        with progress:
-            outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
-                                on_result=progress.on_result)
+    try:
+        with cancel_on_signals(executor), executor:
+            if make_plan is not None:
+                plan = make_plan(executor, console)
+            else:
+                plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
+            progress = RunsProgress(console, len(plan.runs), executor.slots, is_interactive(console, quiet))
+            with progress:
+                outcome = run_sweep(plan, executor, runs_dir, sort=sort, target_loss=target_loss,
+                                    on_result=progress.on_result)
+    except KeyboardInterrupt:  # a signal before any run started: nothing to tabulate
+        signum = executor.cancelled_by or signal.SIGINT
+        sys.stderr.write(f"interrupted by {signal.Signals(signum).name} before the sweep started; no run was made\n")
+        raise typer.Exit(SIGNAL_EXIT.get(signum, 130)) from None
     failures = []
     for point in outcome.points:
         summary = point["summary"]
@@ -210,9 +233,22 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
                              f"{terminal_line(row['error'])}\n")
     for line in failures:
         sys.stderr.write(f"check failed: {line}\n")
-    if any(row["status"] == "interrupted" for row in outcome.rows):
-        sys.stderr.write("interrupted: the runs not finished are marked interrupted or cancelled in the table\n")
-        raise typer.Exit(130)
+    counts = outcome.document["counts"]
+    n_done = counts["completed"] + counts["diverged"]
+    if executor.cancelled_by is not None:
+        sys.stderr.write(f"interrupted by {signal.Signals(executor.cancelled_by).name}: {n_done} of {n_runs} runs "
+                         f"finished; {counts['interrupted']} interrupted (resumable with dlexp train --resume) and "
+                         f"{counts['cancelled']} cancelled, as the table shows\n")
+        raise typer.Exit(SIGNAL_EXIT.get(executor.cancelled_by, 130))
+    lost = {status: counts[status] for status in ("failed", "interrupted", "cancelled") if counts[status]}
+    if lost and not allow_failures:
+        detail = ", ".join(f"{n} {status}" for status, n in lost.items())
+        sys.stderr.write(f"error: {sum(lost.values())} of {n_runs} runs did not finish ({detail}); "
+                         "--allow-failures accepts that\n")
+        raise typer.Exit(1)
+    if counts["diverged"] and fail_on_divergence:
+        sys.stderr.write(f"error: {counts['diverged']} of {n_runs} runs diverged (--fail-on-divergence)\n")
+        raise typer.Exit(1)
     raise typer.Exit(1 if failures else 0)
 
 

@@ -156,7 +156,7 @@ model:
 training:
   epochs: 50
   batch_size: 32               # 1 = stochastic GD, full = batch GD, N = mini-batch
-  shuffle: true
+  shuffle: true                # false: every epoch takes the training rows in file order
   loss: auto                   # mae mse huber bce (log_loss) cce sparse_cce; auto picks from the data
   optimizer: {{name: adam, lr: 0.001}}   # sgd momentum nesterov adam adamw adamax adadelta rmsprop adagrad nadam
   schedule: null               # or {{name: step, step_size: 10, gamma: 0.5}}

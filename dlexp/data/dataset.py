@@ -1,4 +1,4 @@
-"""``load_data``: config -> generated or read data -> shuffled split -> standardized features."""
+"""``load_data``: config -> generated or read data -> random split (file order kept) -> standardized features."""
 
 from __future__ import annotations
 
