@@ -17,7 +17,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dlexp.errors import ConfigError, read_user_file
+from dlexp.errors import ConfigError, read_user_file, show_value
 from dlexp.registry import did_you_mean, normalize_spec
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -191,8 +191,7 @@ def _check_spec(registry_getter, kind: str, value: Any, **extra: Any) -> Any:
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
-    text = _one_line(repr(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return show_value(value, limit)
 
 
 def _activations():
@@ -417,16 +416,37 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _size(self) -> ExperimentConfig:
-        widths = self.model.hidden_sizes()
-        n_in = self.data.n_features if self.data.source == "synthetic" else 100
-        sizes = [n_in, *widths, 10]
-        n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
-        if n_params > MAX_PARAMETERS:
-            raise ValueError(
-                f"model: about {n_params:,} parameters, above the limit of {MAX_PARAMETERS:,}; "
-                "use fewer or narrower layers"
-            )
+        # The widths the data will give are not known before it is read: count with the fewest inputs
+        # and outputs it can have, so only a model that is surely too large is refused here. The exact
+        # count is checked by experiment.prepare once the data's widths are known.
+        n_in, n_out = 1, 1
+        if self.data.source == "synthetic":
+            from dlexp.data.synthetic import KINDS
+
+            kind = KINDS[self.data.kind]
+            n_in = kind.n_features or self.data.n_features
+            if kind.task == "classification" and (kind.n_classes or self.data.n_classes) > 2:
+                n_out = kind.n_classes or self.data.n_classes
+        check_parameter_count([n_in, *self.model.hidden_sizes(), n_out], self.model.batchnorm, "at least ")
         return self
+
+
+def parameter_count(sizes: list[int], batchnorm: bool) -> int:
+    """The parameters of an MLP with these layer widths (inputs first, outputs last), as
+    :class:`dlexp.nn.model.MLP` lays them out: W and b per layer, gamma and beta instead of b with
+    BatchNorm on a hidden layer."""
+    hidden = sum(sizes[1:-1])
+    return sum(a * b for a, b in itertools.pairwise(sizes)) + (2 * hidden if batchnorm else hidden) + sizes[-1]
+
+
+def check_parameter_count(sizes: list[int], batchnorm: bool, bound: str = "", why: str = "") -> None:
+    """ValueError naming the count and the cap when the model would have more than MAX_PARAMETERS."""
+    n_params = parameter_count(sizes, batchnorm)
+    if n_params > MAX_PARAMETERS:
+        shown = sizes if len(sizes) <= 8 else [*sizes[:4], f"... {len(sizes) - 6} more ...", *sizes[-2:]]
+        layers = " -> ".join(f"{s:,}" if isinstance(s, int) else s for s in shown)
+        raise ValueError(f"model: {bound}{n_params:,} parameters (layer widths {layers}{why}), above the limit of "
+                         f"{MAX_PARAMETERS:,}; use fewer or narrower layers")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,9 +472,7 @@ def _count_nodes(obj: Any, limit: int) -> int:
 
 def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
     """Read a YAML file into a mapping with ``safe_load``; every failure is a one-line ConfigError."""
-    raw = read_user_file(path, shown, "a YAML config file", ConfigError)
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{shown}: {len(raw):,} bytes; a config may be at most {MAX_CONFIG_BYTES:,}")
+    raw = read_user_file(path, shown, "a YAML config file", ConfigError, MAX_CONFIG_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

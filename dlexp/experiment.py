@@ -30,6 +30,7 @@ from dlexp import __version__
 from dlexp import rundir as rd
 from dlexp.config import (
     ExperimentConfig,
+    check_parameter_count,
     parse_yaml_mapping,
     read_yaml_mapping,
     resolved_dict,
@@ -135,13 +136,42 @@ def _check_activation_memory(cfg: ExperimentConfig, n_train: int, n_outputs: int
                            f"{MAX_ACTIVATION_BYTES / 2**30:.0f} GiB; use a smaller batch_size or fewer/narrower layers")
 
 
+def _check_model_size(cfg: ExperimentConfig, n_inputs: int, n_outputs: int, shown: str, bound: str = "") -> None:
+    """The parameter count for the data's widths against the cap, before the model exists.
+
+    ``bound="at least "`` when the widths are lower bounds (a CSV's feature columns, counted before any
+    is checked or encoded; one-hot encoding can only add inputs).
+    """
+    where = cfg.data.path if cfg.data.source == "csv" else f"synthetic {cfg.data.kind}"
+    why = f"; {n_inputs:,} inputs and {n_outputs:,} outputs from the data, {where}"
+    if bound:
+        why = f"; {n_inputs:,} feature columns in {where}"
+    try:
+        check_parameter_count([n_inputs, *cfg.model.hidden_sizes(), n_outputs], cfg.model.batchnorm, bound, why)
+    except ValueError as exc:
+        raise ConfigError(f"{shown}: {exc}") from None
+
+
+def _check_target_memory(dataset, loss, n_outputs: int, itemsize: int, shown: str) -> None:
+    """Refuse one-hot targets that could not fit in memory (many rows times many classes)."""
+    if dataset.task != "classification" or n_outputs == 1 or loss.name == "sparse_cce":
+        return
+    rows = len(dataset.X_train) + len(dataset.X_val) + len(dataset.X_test)
+    needed = rows * n_outputs * itemsize
+    if needed > MAX_ACTIVATION_BYTES:
+        raise _field_error(shown, "training.loss", f"one-hot targets for {rows:,} rows x {n_outputs:,} classes "
+                           f"need about {needed / 2**30:.1f} GiB, above the limit of "
+                           f"{MAX_ACTIVATION_BYTES / 2**30:.0f} GiB; use sparse_cce, or fewer rows or classes")
+
+
 def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Prepared:
     """Load data and build model, loss, optimizer and schedule. Raises DlexpError; writes nothing."""
     from dlexp.data import load_data
 
     rngs = make_generators(cfg.seed)
     try:
-        dataset = load_data(cfg.data, Path(base_dir), rngs["data"])
+        dataset = load_data(cfg.data, Path(base_dir), rngs["data"],
+                            check_inputs=lambda n: _check_model_size(cfg, n, 1, shown, "at least "))
     except DataError as exc:
         if cfg.data.source == "csv":
             raise  # names the CSV file as written in the config
@@ -162,7 +192,9 @@ def prepare(cfg: ExperimentConfig, base_dir: Path, shown: str = "config") -> Pre
         raise _field_error(shown, "training.early_stopping.monitor", f"'{stopping.monitor}' needs a classification "
                            "task but the data is regression; use val_loss or train_loss")
     dtype = np.dtype(cfg.dtype)
+    _check_model_size(cfg, dataset.X_train.shape[1], n_outputs, shown)
     _check_activation_memory(cfg, len(dataset.X_train), n_outputs, dtype.itemsize, shown)
+    _check_target_memory(dataset, loss, n_outputs, dtype.itemsize, shown)
     try:
         model = MLP(dataset.X_train.shape[1], cfg.model.hidden_sizes(), n_outputs,
                     activation=cfg.model.activation, init=cfg.model.init, dropout=cfg.model.dropout,
@@ -263,8 +295,7 @@ class RunWriter(Callback):
         file it was to replace is kept."""
         try:
             write(path, *args)
-        except OSError as exc:
-            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        except OSError as exc:  # atomic_write has removed its temporary file
             raise DlexpError(f"{path}: cannot write ({exc.strerror}); the previous file is kept and the run "
                              "stopped") from None
 
@@ -477,7 +508,6 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
         rd.write_json_atomic(run_dir / rd.SUMMARY, summary)
     except OSError:  # no room for a second copy on a full disk: overwrite in place, in the old one's space
         try:
-            (run_dir / rd.SUMMARY).with_name(rd.SUMMARY + ".tmp").unlink(missing_ok=True)
             (run_dir / rd.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         except OSError:
             pass

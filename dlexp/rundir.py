@@ -16,20 +16,24 @@ Layout of ``RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
     .lock              held (``flock``) by the one process writing the directory; holds its pid
 
 CSV rows are written whole and flushed, numbers in Python's shortest round-trip form, NaN as
-an empty field; JSON and npz files go to a temporary name and are renamed into place.
+an empty field; every other file dlexp writes (JSON, YAML, npz, PNG, report CSVs) goes through
+:func:`atomic_write`: a new temporary file, renamed into place.
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import itertools
 import json
 import math
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dlexp.errors import DlexpError
 
@@ -207,20 +211,44 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_TMP_NUMBERS = itertools.count()
+
+
+@contextmanager
+def atomic_write(path: Path, binary: bool = False) -> Iterator[IO]:
+    """A file object whose content replaces ``path`` only when the block ends without an error.
+
+    It writes a new temporary file next to ``path`` (created exclusively, so nothing already there, a
+    symlink included, is written through), then fsyncs it and renames it over ``path``. The rename
+    replaces a symlink at ``path`` rather than writing into its target. A folder at ``path`` is refused
+    (DlexpError) before anything is created, and on any error the temporary file is removed, so no
+    ``*.tmp`` is left behind. Text is UTF-8 with ``\\n`` line ends on every system.
+    """
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise DlexpError(f"{path}: is a directory; expected the name of a file to write")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{next(_TMP_NUMBERS)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_write(path) as fh:
         json.dump(data, fh, indent=2, sort_keys=False, default=_json_value, allow_nan=False)
         fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fh.write(text)
 
 
 def _json_value(obj):

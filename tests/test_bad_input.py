@@ -7,6 +7,7 @@ the file, the field path or column, and what was wrong or what is accepted.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,17 @@ import numpy as np
 import pytest
 from conftest import run_subprocess
 
+from dlexp.errors import MAX_ERROR_CHARS, has_controls
+
 DIR = object()  # in Case.files: create a directory at this path
+FIFO = object()  # in Case.files: create a named pipe at this path
+
+
+@dataclass(frozen=True)
+class Sparse:
+    """In Case.files: a sparse file of ``size`` bytes (a huge file that costs no disk or time to write)."""
+
+    size: int
 
 OK = """\
 seed: 1
@@ -38,6 +49,15 @@ GOOD_CSV = "age,income,label\n" + "".join(
 
 def csv_config(path: str = "data/x.csv", target: str = "label", extra: str = "") -> str:
     return f"data: {{source: csv, path: {path}, target: {target}}}\ntraining: {{epochs: 1}}\n{extra}"
+
+
+def wide_csv(n_columns: int, n_rows: int = 4) -> str:
+    header = ",".join(f"c{i}" for i in range(n_columns)) + ",label\n"
+    return header + "".join(",".join(["1"] * n_columns) + f",{r % 2}\n" for r in range(n_rows))
+
+
+# 2 text columns of 40 distinct values each: 2 columns in the header, 80 inputs once one-hot encoded
+CATEGORICAL_CSV = "a,b,label\n" + "".join(f"a{i},b{i},{i % 2}\n" for i in range(40))
 
 
 @dataclass
@@ -86,7 +106,7 @@ CASES = [
     case("non-string-key", "model: {3: relu}\n", ["exp.yaml: line 1, column 9: key '3' is read as a number"]),
     case("deeply-nested", "model: " + "[" * 3000 + "]" * 3000 + "\n", ["exp.yaml: YAML nested too deeply"]),
     case("too-large", "# " + "x" * 1_000_001 + "\n",
-         ["exp.yaml: 1,000,004 bytes; a config may be at most 1,000,000"]),
+         ["exp.yaml: 1,000,004 bytes; a YAML config file may be at most 1,000,000 bytes"]),
     case("missing-config", None, ["nope.yaml: file not found"], args=["train", "nope.yaml"]),
     case("config-is-directory", None, ["confdir: is a directory; expected a YAML config file"],
          args=["train", "confdir"], files={"confdir": DIR}),
@@ -169,7 +189,7 @@ CASES = [
          ["exp.yaml: model: give either 'hidden'", "or 'depth' and 'width', not both"]),
     case("huge-depth", "model: {depth: 100000}\n", ["exp.yaml: model.depth: must be <= 1000 (got 100000)"]),
     case("over-parameter-cap", "model: {depth: 1000, width: 1000}\n",
-         ["exp.yaml: model: about", "parameters, above the limit of 50,000,000"]),
+         ["exp.yaml: model: at least 1,000,003,001 parameters (layer widths 2 -> 1,000", "above the limit of 50,000,000"]),
     case("name-with-slash", "name: a/b\n", ["exp.yaml: name: must be 1-100 characters", "(got 'a/b')"]),
     # --- schema: names of things ----------------------------------------------------------------
     case("unknown-activation", "model: {activation: rleu}\n",
@@ -317,6 +337,69 @@ CASES = [
     case("train-no-args", None, ["train: give a CONFIG file or --resume RUN_DIR"], args=["train"]),
     case("validate-bad-config", "training: {epochs: 0}\n",
          ["exp.yaml: training.epochs: must be >= 1 (got 0)"], args=["validate", "exp.yaml"]),
+    # --- files that are not regular files, or too large: refused before they are read -----------------
+    case("config-is-dev-zero", None, ["/dev/zero: is a character device; expected a YAML config file"],
+         args=["train", "/dev/zero"]),
+    case("config-is-dev-urandom", None, ["/dev/urandom: is a character device; expected a YAML config file"],
+         args=["validate", "/dev/urandom"]),
+    case("config-is-fifo", None, ["pipe.yaml: is a FIFO (named pipe); expected a YAML config file"],
+         args=["train", "pipe.yaml"], files={"pipe.yaml": FIFO}),
+    case("config-huge-sparse", Sparse(5 * 10**9),
+         ["exp.yaml: 5,000,000,000 bytes; a YAML config file may be at most 1,000,000 bytes"]),
+    case("csv-is-dev-zero", csv_config("/dev/zero"), ["/dev/zero: is a character device; expected a CSV file"]),
+    case("csv-is-fifo", csv_config(), ["data/x.csv: is a FIFO (named pipe); expected a CSV file"],
+         files={"data/x.csv": FIFO}),
+    case("csv-too-large", csv_config(), ["data/x.csv: 200,000,001 bytes; a CSV file may be at most 200,000,000 bytes"],
+         files={"data/x.csv": Sparse(200_000_001)}),
+    # --- the parameter cap, counted with the data's real widths -----------------------------------------
+    case("csv-too-wide-for-the-model", csv_config(extra="model: {hidden: [100000]}\n"),
+         ["exp.yaml: model: at least 60,200,001 parameters (layer widths 600 -> 100,000 -> 1",
+          "600 feature columns in data/x.csv", "above the limit of 50,000,000"],
+         files={"data/x.csv": wide_csv(600)}),
+    case("csv-one-hot-too-wide-for-the-model", csv_config(extra="model: {hidden: [100000, 490]}\n"),
+         ["exp.yaml: model: 57,", "parameters (layer widths 80 -> 100,000 -> 490 -> 1",
+          "80 inputs and 1 outputs from the data, data/x.csv", "above the limit of 50,000,000"],
+         files={"data/x.csv": CATEGORICAL_CSV}),
+    case("n-classes-1000-over-parameter-cap",
+         "data: {kind: blobs, n_classes: 1000, n_samples: 2000}\nmodel: {hidden: [60000]}\n",
+         ["exp.yaml: model: at least 60,181,000 parameters (layer widths 2 -> 60,000 -> 1,000)",
+          "above the limit of 50,000,000"]),
+    case("n-classes-1000-one-hot-targets-too-large",
+         "data: {kind: blobs, n_classes: 1000, n_samples: 600000}\nmodel: {hidden: [4]}\n",
+         ["exp.yaml: training.loss: one-hot targets for 600,000 rows x 1,000 classes need about 4.5 GiB",
+          "use sparse_cce"]),
+    # --- user input echoed: bounded, control characters escaped -----------------------------------------
+    case("check-100k-digits-then-garbage", OK, ["--check 'val_acc>=1111", "...': expected NAME OP NUMBER"],
+         args=["train", "exp.yaml", "--check", "val_acc>=" + "1" * 100_000 + "x"]),
+    case("check-number-not-finite", OK, ["--check 'val_acc>=1e999': the number is too large for a float"],
+         args=["train", "exp.yaml", "--check", "val_acc>=1e999"]),
+    case("csv-header-with-esc-and-nul-name", csv_config(target="lable"),
+         ["data/x.csv: target column 'lable' not found", "a\\x1b[2J"],
+         files={"data/x.csv": "a\x1b[2J,label\n1,no\n2,yes\n"}),
+    case("csv-nul-in-header", csv_config(), ["data/x.csv: contains a NUL byte (line 1 of the file)"],
+         files={"data/x.csv": "a\x00b,label\n1,no\n2,yes\n"}),
+    case("config-value-with-esc", 'model: {activation: "re\\e[31mlu"}\n',
+         ["exp.yaml: model.activation: unknown activation 're\\x1b[31mlu'"]),
+    case("config-key-with-esc", 'model: {"a\\e]0;pwned\\a": 1}\n',
+         ["exp.yaml: model['a\\x1b]0;pwned\\x07']: unknown key"]),
+    case("config-huge-value", "model: {activation: " + "x" * 50_000 + "}\n",
+         ["exp.yaml: model.activation: unknown activation 'xxx", "characters cut", "(accepted: elu,"]),
+    case("file-name-with-esc", None, ["bad\\x1b[2J.yaml: file not found"], args=["train", "bad\x1b[2J.yaml"]),
+    case("file-name-very-long", None, ["characters cut", "x.yaml: cannot open"], args=["train", "d/" * 5000 + "x.yaml"]),
+    case("unknown-option-with-esc", OK, ["No such option: --x\\x1b[2J"],
+         args=["train", "exp.yaml", "--x\x1b[2J"]),
+    case("name-with-newline-option", OK, ["--name 'a\\nb': must be 1-100 characters"],
+         args=["train", "exp.yaml", "--name", "a\nb"]),
+    # --- smaller edges ----------------------------------------------------------------------------------
+    case("adamw-weight-decay-null", "training: {optimizer: {name: adamw, weight_decay: null}}\n",
+         ["exp.yaml: training.optimizer: weight_decay must be a number (got None)"]),
+    case("adamw-keras-weight-decay-null",
+         "training: {optimizer: {name: adamw, convention: keras, weight_decay: null}}\n",
+         ["exp.yaml: training.optimizer: weight_decay must be a number (got None)", "without weight decay is adam"]),
+    case("init-name-with-newline", None, ["'a\\nb.yaml': a file name with a line break or control characters"],
+         args=["init", "a\nb.yaml"]),
+    case("init-name-with-esc", None, ["'a\\x1b[2Jb.yaml': a file name with a line break"],
+         args=["init", "a\x1b[2Jb.yaml"]),
 ]
 # fmt: on
 
@@ -330,7 +413,12 @@ def materialize(tmp_path: Path, c: Case) -> Path:
             target.mkdir(parents=True, exist_ok=True)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
+        if content is FIFO:
+            os.mkfifo(target)
+        elif isinstance(content, Sparse):
+            with open(target, "wb") as fh:
+                fh.truncate(content.size)
+        elif isinstance(content, bytes):
             target.write_bytes(content)
         else:
             target.write_text(content, encoding="utf-8")
@@ -348,8 +436,10 @@ def full_args(c: Case) -> list[str]:
 def assert_one_line_error(result, expect: list[str]) -> str:
     assert result.code == 2, (result.code, result.stderr)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    lines = result.stderr.split("\n")
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1] == "", result.stderr
+    assert not has_controls(lines[0]), f"raw control character in {lines[0]!r}"
+    assert len(lines[0]) <= len("error: ") + MAX_ERROR_CHARS, len(lines[0])
     for part in expect:
         assert part in lines[0], f"{part!r} not in {lines[0]!r}"
     return lines[0]

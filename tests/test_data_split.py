@@ -38,7 +38,24 @@ def test_stratified_split_keeps_class_proportions():
     assert np.bincount(labels[val]).tolist() == [100, 60, 40]
     assert np.bincount(labels[test]).tolist() == [50, 30, 20]
     assert np.bincount(labels[train]).tolist() == [350, 210, 140]
-    assert not np.array_equal(np.sort(train), train)  # shuffled, not grouped by class
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+def test_split_keeps_each_part_in_file_order_and_draws_the_rows_at_random(stratified):
+    labels = np.repeat(np.arange(3), [50, 30, 20]) if stratified else None
+    a = split_indices(100, 0.2, 0.1, np.random.default_rng(5), labels)
+    b = split_indices(100, 0.2, 0.1, np.random.default_rng(6), labels)
+    for part in a:
+        assert np.all(np.diff(part) > 0)  # ascending row index: the order rows have in the file
+    assert not np.array_equal(a[1], b[1])  # which rows are validation rows is random
+    assert a[1].max() - a[1].min() > 2 * len(a[1])  # spread over the file, not one block of rows
+
+
+def test_split_without_val_or_test_is_every_row_in_file_order():
+    labels = np.array([2, 0, 1, 0, 2, 1, 1])
+    for lab in (None, labels):
+        train, val, test = split_indices(7, 0.0, 0.0, np.random.default_rng(0), lab)
+        assert train.tolist() == list(range(7)) and len(val) == len(test) == 0
 
 
 def test_stratified_split_keeps_a_train_row_for_every_class():

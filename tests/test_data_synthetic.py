@@ -28,6 +28,12 @@ def test_classification_shapes_dtypes_labels(kind):
     assert np.isfinite(X).all()
 
 
+@pytest.mark.parametrize("kind", CLASSIFICATION)
+def test_rows_come_in_random_order_not_grouped_by_class(kind):
+    y = make(kind, n=200, c=2)[1]
+    assert np.count_nonzero(np.diff(y)) > 50  # grouped by class would change label once
+
+
 @pytest.mark.parametrize("kind,d", [("linear", 4), ("sine", 1)])
 def test_regression_shapes_dtypes(kind, d):
     X, y = make(kind, n=50, d=4)

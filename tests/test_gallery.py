@@ -190,17 +190,17 @@ def test_shipped_gallery_datasets_equal_the_generator(tmp_path):
         assert (tmp_path / name).read_bytes() == (REPO / "data" / "gallery" / name).read_bytes(), name
 
 
-def test_batchnorm_swings_come_from_running_statistics(tmp_path):
-    """Claim 4's diagnosis, on the seed whose logged accuracy dips (0.77 at epoch 28): scored with
-    the validation set's own batch statistics, the same epochs stay within 0.02 of each other."""
+def test_batchnorm_swings_come_mostly_from_running_statistics(tmp_path):
+    """Claim 4's diagnosis, on the seed whose logged accuracy dips most (seed 0, to 0.71):
+    scored with the validation set's own batch statistics, the same epochs dip to 0.89 only, a third
+    of the logged swing (docs/experiments.md quotes these numbers)."""
     from dlexp.gallery.vanishing import batch_statistics_curves
 
-    mapping = build_config("deep_sigmoid.yaml", ["model.batchnorm=true"], seed=1, data_dir=tmp_path, name="bn")
+    mapping = build_config("deep_sigmoid.yaml", ["model.batchnorm=true"], seed=0, data_dir=tmp_path, name="bn")
     running, batch = batch_statistics_curves({"config": mapping})
-    assert len(running) == len(batch) == 5
-    assert max(running) - min(running) > 0.15  # the logged dip
-    assert max(batch) - min(batch) <= 0.02
-    assert min(batch) >= 0.97
+    assert running == pytest.approx([0.96, 0.71, 0.965, 0.975, 0.985], abs=1e-9)
+    assert batch == pytest.approx([0.97, 0.89, 0.97, 0.975, 0.975], abs=1e-9)
+    assert max(batch) - min(batch) <= (max(running) - min(running)) / 2
 
 
 PAPER_VERDICT = r"(reproduced|reproduced in part|not reproduced)"

@@ -18,7 +18,7 @@ from dlexp.cli.help import (
     DlexpGroup,
     examples_epilog,
 )
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -156,8 +156,8 @@ def split_global_flags(args: list[str]) -> list[str]:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print one ``error:`` line on stderr and exit."""
-    sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
+    """Print one ``error:`` line on stderr (controls escaped, length bounded) and exit."""
+    sys.stderr.write(f"error: {terminal_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)
 

@@ -88,6 +88,7 @@ def run_tuned(config: Path, *, optimizers: str, lrs: list[str], convention: str,
     from dlexp.cli.display import RunsProgress
     from dlexp.cli.tables import print_table
     from dlexp.config import validate_mapping
+    from dlexp.experiment import SIGNAL_EXIT
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.optimizers import check_convention, parse_optimizers
@@ -121,7 +122,7 @@ def run_tuned(config: Path, *, optimizers: str, lrs: list[str], convention: str,
                                 on_result=progress.on_result)
         if any(row["status"] in ("interrupted", "cancelled") for row in outcome.rows):
             sys.stderr.write(f"interrupted during the lr tuning; its runs are in {outcome.sweep_dir}\n")
-            raise typer.Exit(130)
+            raise typer.Exit(SIGNAL_EXIT.get(executor.cancelled_by, 130))
         choices = choose_lrs(tuning_records(plan, outcome.results), names)
         budget_epochs = budget or validate_mapping(plan.runs[0].config, str(config)).training.epochs
         document = tuning_document(plan, choices, outcome.sweep_dir, budget_epochs)

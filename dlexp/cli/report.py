@@ -12,7 +12,7 @@ import typer
 
 from dlexp.cli.app import app, human_console, is_interactive
 from dlexp.cli.options import GRID, OUTPUT, ConfigArg, JobsOption, JsonOption, SetOption, quiet_option
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -271,7 +271,7 @@ def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, 
         if run["error"]:
             where = (f"{run['activation']}, depth {run['depth']}, {run['init']}, "
                      f"batchnorm {'on' if run['batchnorm'] else 'off'}, seed {run['seed']}")
-            sys.stderr.write(f"failed: {where}: {' '.join(str(run['error']).split())}\n")
+            sys.stderr.write(f"failed: {where}: {terminal_line(run['error'])}\n")
     for line in hits:
         sys.stderr.write(f"fail-on: {line}\n")
     return 1 if hits else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +26,7 @@ from dlexp.cli.options import (
     SetOption,
     quiet_option,
 )
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, terminal_line
 from dlexp.registry import did_you_mean
 
 if TYPE_CHECKING:
@@ -56,6 +57,12 @@ CheckOption = Annotated[list[str], typer.Option(
     help="Assert on every grid point's mean, e.g. 'val_acc>=0.9'; exit 1 if one fails.")]
 QuietOption = Annotated[bool, quiet_option("No progress bar and no table.")]
 TUNING = "Learning-rate tuning"
+AllowFailuresOption = Annotated[bool, typer.Option(
+    "--allow-failures", rich_help_panel=CHECKS,
+    help="Exit 0 even when runs failed or were interrupted (they are counted in the table either way).")]
+FailOnDivergenceOption = Annotated[bool, typer.Option(
+    "--fail-on-divergence", rich_help_panel=CHECKS,
+    help="Exit 1 when a run diverged (by default a diverged run is a result).")]
 
 
 @app.command(examples=[
@@ -78,6 +85,8 @@ def sweep(
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
+    allow_failures: AllowFailuresOption = False,
+    fail_on_divergence: FailOnDivergenceOption = False,
 ) -> None:
     """Train every combination of the --grid values, × seeds; a table of mean ± std per grid point.
 
@@ -90,7 +99,7 @@ def sweep(
     axes = [parse_axis(text) for text in grid]
     _run("sweep", config, axes, notes={}, sets=sets, seeds=seeds, jobs=jobs, executor_name=executor,
          scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks, json_out=json_out,
-         quiet=quiet, target_loss=None)
+         quiet=quiet, target_loss=None, allow_failures=allow_failures, fail_on_divergence=fail_on_divergence)
 
 
 @app.command("compare-optimizers", examples=[
@@ -145,6 +154,8 @@ def compare_optimizers(
     checks: CheckOption = [],
     json_out: JsonOption = False,
     quiet: QuietOption = False,
+    allow_failures: AllowFailuresOption = False,
+    fail_on_divergence: FailOnDivergenceOption = False,
 ) -> None:
     """Train one config with each optimizer: same data, initial weights and batch order per seed.
 
@@ -164,7 +175,8 @@ def compare_optimizers(
                   tune_seeds=tune_seeds or 3, budget=budget, batch_sizes=batch_sizes, grid=grid,
                   common={"sets": sets, "seeds": seeds, "jobs": jobs, "executor_name": executor,
                           "scheduler": scheduler, "runs_dir": runs_dir, "name": name, "sort": sort, "checks": checks,
-                          "json_out": json_out, "quiet": quiet, "target_loss": target_loss})
+                          "json_out": json_out, "quiet": quiet, "target_loss": target_loss,
+                          "allow_failures": allow_failures, "fail_on_divergence": fail_on_divergence})
         return
     given = [flag for flag, value in (("--lr-grid", lr_grids), ("--tune-seeds", tune_seeds), ("--budget", budget))
              if value]
@@ -183,7 +195,8 @@ def compare_optimizers(
     extra_sets = list(sets) + ([f"training.epochs={epochs}"] if epochs is not None else [])
     _run("compare-optimizers", config, axes, notes=notes, sets=extra_sets, seeds=seeds, jobs=jobs,
          executor_name=executor, scheduler=scheduler, runs_dir=runs_dir, name=name, sort=sort, checks=checks,
-         json_out=json_out, quiet=quiet, target_loss=target_loss)
+         json_out=json_out, quiet=quiet, target_loss=target_loss, allow_failures=allow_failures,
+         fail_on_divergence=fail_on_divergence)
 
 
 def _validate_common(sort: str, checks: list[str], executor: str, scheduler: str | None) -> None:
@@ -213,30 +226,42 @@ def make_executor(executor_name: str, scheduler: str | None, jobs: int | None, n
 def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
          executor_name: str, scheduler: str | None, runs_dir: Path, name: str | None, sort: str,
          checks: list[str], json_out: bool, quiet: bool, target_loss: float | None,
-         make_plan=None, n_runs: int | None = None) -> None:
+         make_plan=None, n_runs: int | None = None, allow_failures: bool = False,
+         fail_on_divergence: bool = False) -> None:
     """Validate, run and report one sweep; the body of both commands.
 
     ``make_plan(executor, console)``, if given, returns the plan instead of the grid of ``axes``
     (compare-optimizers --tune-lr runs its tuning sweep there); ``n_runs`` then sizes the workers.
+
+    Exit: 130 / 143 when SIGINT / SIGTERM cancelled the sweep (after the partial table); 1 when a
+    run failed or was interrupted (unless ``allow_failures``), a run diverged with
+    ``fail_on_divergence``, or a ``--check`` failed; else 0.
     """
     from dlexp.cli.display import RunsProgress
+    from dlexp.experiment import SIGNAL_EXIT
     from dlexp.sweep.engine import run_sweep
     from dlexp.sweep.grid import build_plan
+    from dlexp.sweep.runner import cancel_on_signals
 
     n_runs = n_runs or math.prod(len(axis.values) for axis in axes) * seeds
     executor = make_executor(executor_name, scheduler, jobs, n_runs)
     console = human_console(json_out)
     # Workers start (or the cluster is reached) while every run is validated; nothing is written
     # before both succeed.
-    with executor:
-        if make_plan is not None:
-            plan = make_plan(executor, console)
-        else:
-            plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
-        progress = RunsProgress(console, len(plan.runs), executor.slots, is_interactive(console, quiet))
-        with progress:
-            outcome = run_sweep(plan, executor, runs_dir or DEFAULT_RUNS_DIR, sort=sort, target_loss=target_loss,
-                                on_result=progress.on_result)
+    try:
+        with cancel_on_signals(executor), executor:
+            if make_plan is not None:
+                plan = make_plan(executor, console)
+            else:
+                plan = build_plan(config, axes, sets=sets, seeds=seeds, name=name, kind=kind, notes=notes)
+            progress = RunsProgress(console, len(plan.runs), executor.slots, is_interactive(console, quiet))
+            with progress:
+                outcome = run_sweep(plan, executor, runs_dir or DEFAULT_RUNS_DIR, sort=sort, target_loss=target_loss,
+                                    on_result=progress.on_result)
+    except KeyboardInterrupt:  # a signal before any run started: nothing to tabulate
+        signum = executor.cancelled_by or signal.SIGINT
+        sys.stderr.write(f"interrupted by {signal.Signals(signum).name} before the sweep started; no run was made\n")
+        raise typer.Exit(SIGNAL_EXIT.get(signum, 130)) from None
     failures = []
     for point in outcome.points:
         summary = point["summary"]
@@ -253,12 +278,25 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     for row in outcome.rows:
         if row["status"] == "failed":
             sys.stderr.write(f"failed: run {row['run']} ({plan.points[row['point']].label}, seed {row['seed']}): "
-                             f"{' '.join(str(row['error']).split())}\n")
+                             f"{terminal_line(row['error'])}\n")
     for line in failures:
         sys.stderr.write(f"check failed: {line}\n")
-    if any(row["status"] == "interrupted" for row in outcome.rows):
-        sys.stderr.write("interrupted: the runs not finished are marked interrupted or cancelled in the table\n")
-        raise typer.Exit(130)
+    counts = outcome.document["counts"]
+    n_done = counts["completed"] + counts["diverged"]
+    if executor.cancelled_by is not None:
+        sys.stderr.write(f"interrupted by {signal.Signals(executor.cancelled_by).name}: {n_done} of {n_runs} runs "
+                         f"finished; {counts['interrupted']} interrupted (resumable with dlexp train --resume) and "
+                         f"{counts['cancelled']} cancelled, as the table shows\n")
+        raise typer.Exit(SIGNAL_EXIT.get(executor.cancelled_by, 130))
+    lost = {status: counts[status] for status in ("failed", "interrupted", "cancelled") if counts[status]}
+    if lost and not allow_failures:
+        detail = ", ".join(f"{n} {status}" for status, n in lost.items())
+        sys.stderr.write(f"error: {sum(lost.values())} of {n_runs} runs did not finish ({detail}); "
+                         "--allow-failures accepts that\n")
+        raise typer.Exit(1)
+    if counts["diverged"] and fail_on_divergence:
+        sys.stderr.write(f"error: {counts['diverged']} of {n_runs} runs diverged (--fail-on-divergence)\n")
+        raise typer.Exit(1)
     raise typer.Exit(1 if failures else 0)
 
 

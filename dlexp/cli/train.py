@@ -22,7 +22,7 @@ from dlexp.cli.options import (
     SetOption,
     quiet_option,
 )
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, has_controls, show_value
 
 
 def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | None):
@@ -33,7 +33,7 @@ def load_with_cli(config: Path, sets: list[str], seed: int | None, name: str | N
         overrides.append(f"seed={seed}")
     if name is not None:
         if not NAME_PATTERN.match(name):
-            raise ConfigError(f"--name {name!r}: must be 1-100 characters of letters, digits, '.', '_' or '-', "
+            raise ConfigError(f"--name {show_value(name)}: must be 1-100 characters of letters, digits, '.', '_' or '-', "
                               "not starting with '.' or '-' (it names a folder inside --runs-dir)")
         overrides.append(f"name={json.dumps(name)}")
     return load_config(config, overrides)
@@ -169,15 +169,18 @@ def init(
 
     Generated from the config schema, so it names every key the installed dlexp knows.
     """
-    from dlexp.config import load_config
-
+    if has_controls(str(path)):
+        raise ConfigError(f"{show_value(str(path))}: a file name with a line break or control characters is "
+                          "refused; choose a name of printable characters")
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists; use --force to overwrite")
     if path.parent and not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist")
+    from dlexp.config import parse_yaml_mapping, validate_mapping
     from dlexp.rundir import write_text_atomic
     from dlexp.starter import starter_yaml
 
-    write_text_atomic(path, starter_yaml(str(path)))
-    load_config(path)  # the starter must itself be valid
+    text = starter_yaml(str(path))
+    validate_mapping(parse_yaml_mapping(text, str(path)), str(path))  # the starter must itself be valid
+    write_text_atomic(path, text)
     stdout_console().print(f"wrote {path}", highlight=False)

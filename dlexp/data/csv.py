@@ -40,10 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.errors import DataError, read_user_file
+from dlexp.errors import DataError, read_user_file, show_value
 
 MAX_LISTED_COLUMNS = 30  # column lists in messages are cut after this many
-MAX_DECOMPRESSED_BYTES = 2**31  # a compressed CSV may expand to at most this
+# A CSV file, or the text a compressed one expands to, may have at most this many bytes; a larger one is
+# refused before it is read (or decompressed) further.
+MAX_CSV_BYTES = 200_000_000
 DELIMITERS = (",", ";", "\t", "|")  # detected in this order of preference
 SNIFF_LINES = 50  # lines looked at to detect the delimiter
 
@@ -291,7 +293,7 @@ def parse_csv_text(text: str, shown: str, fmt: CsvFormat) -> CsvFile:
 
 
 def _read_text(resolved: Path, shown: str, encoding: str, hint: str) -> str:
-    raw = read_user_file(resolved, shown, "a CSV file", DataError, hint=hint)
+    raw = read_user_file(resolved, shown, "a CSV file", DataError, MAX_CSV_BYTES, hint=hint)
     raw = _decompress(raw, resolved, shown)
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
@@ -334,9 +336,9 @@ def _decompress(raw: bytes, path: Path, shown: str) -> bytes:
 
 def _read_limited(stream, shown: str) -> bytes:
     with stream:
-        data = stream.read(MAX_DECOMPRESSED_BYTES + 1)
-    if len(data) > MAX_DECOMPRESSED_BYTES:
-        raise DataError(f"{shown}: expands to more than {MAX_DECOMPRESSED_BYTES:,} bytes; "
+        data = stream.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise DataError(f"{shown}: expands to more than {MAX_CSV_BYTES:,} bytes; "
                         "decompress it or use a smaller file")
     return data
 
@@ -489,8 +491,7 @@ def list_columns(columns: list[str]) -> str:
 
 
 def show(value: object) -> str:
-    text = repr(str(value))
-    return text if len(text) <= 40 else text[:37] + "...'"
+    return show_value(str(value), 40)
 
 
 def one_line(value: object) -> str:

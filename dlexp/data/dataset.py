@@ -1,8 +1,9 @@
-"""``load_data``: config -> generated or read data -> shuffled split -> standardized features."""
+"""``load_data``: config -> generated or read data -> random split (file order kept) -> standardized features."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,14 @@ class Dataset:
         return self.X_train.shape[1]
 
 
-def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Dataset:
+def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator,
+              check_inputs: Callable[[int], None] | None = None) -> Dataset:
     """Build the dataset ``cfg`` describes; ``rng`` is its only randomness (generation, then split).
 
     A relative ``cfg.path`` is read from ``base_dir`` (the config file's folder). Bad data raises
     :class:`~dlexp.errors.DataError` with one line naming the file as written in the config.
+    ``check_inputs(n)``, if given, is called with a CSV's number of feature columns as soon as they are
+    chosen, before any column is checked or encoded, so a model too wide for them is refused early.
     """
     if cfg.source == "synthetic":
         X, y, kind = _synthetic(cfg, rng)
@@ -74,7 +78,7 @@ def load_data(cfg: DataConfig, base_dir: Path, rng: np.random.Generator) -> Data
         description = f"synthetic {cfg.kind} ({len(X)} samples, {detail})"
         notes, delimiter, reading = [], None, None
     else:
-        table = _csv_table(cfg, Path(base_dir))
+        table = _csv_table(cfg, Path(base_dir), check_inputs)
         X, y, task, encoding = table.X, table.y, table.task, table.encoding
         n_classes = len(encoding.classes["names"]) if encoding.classes is not None else None
         feature_names = encoding.feature_names
@@ -150,7 +154,7 @@ def _frozen(*arrays: np.ndarray) -> None:
         array.flags.writeable = False
 
 
-def _csv_table(cfg: DataConfig, base_dir: Path):
+def _csv_table(cfg: DataConfig, base_dir: Path, check_inputs: Callable[[int], None] | None):
     path = base_dir / cfg.path
     try:
         stat = path.stat()
@@ -159,7 +163,7 @@ def _csv_table(cfg: DataConfig, base_dir: Path):
     key = ("csv", str(path.resolve()), stat.st_mtime_ns, stat.st_size, cfg.path,
            cfg.model_dump_json(include=_READ_FIELDS))
     if key not in _cache:
-        table = read_csv_table(cfg, base_dir)
+        table = read_csv_table(cfg, base_dir, check_inputs)
         _frozen(table.X, table.y)
         _remember(key, table)
     return _cache[key]

@@ -1,4 +1,4 @@
-"""Shuffled train/val/test split (stratified for classification) and feature standardization.
+"""Random train/val/test split (stratified for classification) and feature standardization.
 
 Counts: a split with fraction ``f > 0`` gets ``max(1, floor(n * f + 0.5))`` rows (round half up);
 a split with ``f == 0`` gets none; train gets the rest and must keep at least one row.
@@ -9,8 +9,10 @@ then the leftover rows go one at a time to the class with the largest unmet shar
 class index), never taking a class's last training row. So every class keeps at least one train
 row and the totals equal the unstratified ones.
 
-Every draw comes from the generator passed in: a permutation per class (or of all rows), then a
-permutation of each split so its classes are mixed.
+Which rows go where is drawn from the generator passed in (a permutation per class, or of all
+rows); each part then keeps the rows in the order they have in the data (ascending row index), so
+with ``training.shuffle: false`` an epoch visits the training rows in file order and a run can be
+replayed batch by batch elsewhere.
 """
 
 from __future__ import annotations
@@ -62,14 +64,15 @@ def split_indices(
     where: str = "data",
     target: str = "target",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row indices ``(train, val, test)``; stratified by ``labels`` (int64 class indices) if given."""
+    """Row indices ``(train, val, test)``, each ascending; stratified by ``labels`` (int64 classes) if given."""
     n_val = split_count(n, val_fraction)
     n_test = split_count(n, test_fraction)
     if n - n_val - n_test < 1:
         raise _too_few(where, n, val_fraction, test_fraction, n_val, n_test)
     if labels is None:
         order = rng.permutation(n)
-        return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
+        parts = order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
+        return tuple(np.sort(part) for part in parts)
 
     present = np.flatnonzero(np.bincount(labels))
     sizes = np.bincount(labels)[present]
@@ -88,7 +91,7 @@ def split_indices(
         val_parts.append(rows[:n_cls_val])
         test_parts.append(rows[n_cls_val : n_cls_val + n_cls_test])
         train_parts.append(rows[n_cls_val + n_cls_test :])
-    return tuple(rng.permutation(np.concatenate(parts)) for parts in (train_parts, val_parts, test_parts))
+    return tuple(np.sort(np.concatenate(parts)) for parts in (train_parts, val_parts, test_parts))
 
 
 def fit_standardizer(

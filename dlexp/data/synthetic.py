@@ -4,7 +4,9 @@ Classification kinds return ``X`` float64 ``(n, d)`` and ``y`` int64 ``(n,)`` cl
 regression kinds return ``y`` float64 ``(n, 1)``. ``noise`` is the standard deviation of the
 Gaussian noise each generator adds (where it is added is said per generator); with ``noise=0``
 the geometry is exact. Class sizes are as equal as possible: ``n // C`` each, and the first
-``n % C`` classes one more. Rows come grouped by class; ``load_data`` shuffles when it splits.
+``n % C`` classes one more. The generators draw rows grouped by class; ``make_synthetic`` then puts
+them in a random order (drawn from the same generator), which plays the part of a CSV's file order:
+the split keeps it and ``training.shuffle: false`` trains in it.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def make_synthetic(
     task: str,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, Kind]:
-    """Generate ``kind`` after checking the config fits it; returns ``(X, y, kind_info)``.
+    """Generate ``kind`` after checking the config fits it; returns ``(X, y, kind_info)``, rows in random order.
 
     ``n_features`` is used by blobs and linear only (the others have a fixed dimension);
     ``n_classes`` by spirals and blobs; moons, circles and xor refuse anything but 2.
@@ -200,4 +202,5 @@ def make_synthetic(
             f"above the limit of {MAX_VALUES:,}; lower data.n_samples or data.n_features"
         )
     X, y = info.make(n_samples, d, n_classes, float(noise), rng)
-    return np.ascontiguousarray(X, dtype=np.float64), y, info
+    order = rng.permutation(n_samples)  # no class-sorted "file": shuffle: false must still mix classes
+    return np.ascontiguousarray(X[order], dtype=np.float64), y[order], info

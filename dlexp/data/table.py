@@ -18,6 +18,7 @@ the categories, the classes); it encodes any other file with the same columns th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,12 @@ def csv_format(cfg) -> CsvFormat:
                      delimiter=cfg.delimiter, comment=cfg.comment, encoding=cfg.encoding)
 
 
-def read_csv_table(cfg, base_dir: Path) -> Table:
-    """Load ``cfg.path`` (relative to ``base_dir``) as ``cfg`` (a ``DataConfig``) says; see the module rules."""
+def read_csv_table(cfg, base_dir: Path, check_inputs: Callable[[int], None] | None = None) -> Table:
+    """Load ``cfg.path`` (relative to ``base_dir``) as ``cfg`` (a ``DataConfig``) says; see the module rules.
+
+    ``check_inputs(n)`` is called with the number of feature columns once they are chosen, before any is
+    checked or one-hot encoded (encoding only adds inputs), so a caller can refuse a too-wide file early.
+    """
     shown = cfg.path
     table = read_csv(Path(base_dir) / cfg.path, shown, csv_format(cfg))
     if table.n_rows == 0:
@@ -135,6 +140,8 @@ def read_csv_table(cfg, base_dir: Path) -> Table:
     target = resolve_column(table, cfg.target, "target column", "data.target")
     notes: list[str] = []
     feature_columns = choose_features(table, target, cfg, notes)
+    if check_inputs is not None:
+        check_inputs(len(feature_columns))
     kinds: dict[str, np.ndarray] = {}
     for name in table.names:  # checked in file order so the first problem reported is the leftmost
         if name == target or name in feature_columns:

@@ -17,7 +17,6 @@ gallery itself regenerates them into its runs folder and points each run there.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dlexp.gallery.core import REPO
+from dlexp.rundir import atomic_write
 
 SPARSE_ROWS, SPARSE_FEATURES, SPARSE_ACTIVE = 1200, 100, 3
 OUTLIER_FRACTION, OUTLIER_SHIFT = 0.10, 8.0
@@ -32,12 +32,10 @@ DATA_SEEDS = {"sparse.csv": 10, "diabetes-outliers.csv": 12}
 
 
 def _write_rows(path: Path, header: list[str], rows) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def sparse_features(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -321,8 +321,8 @@ def measure_adaptive(ctx: Context) -> ClaimResult:
         f" At the same learning rate (table 3) Adam is ahead at {rates['adam']} and Adamax at "
         f"{rates['adamax']}: Adamax divides each step by the largest recent |g| of the parameter, never "
         "less than Adam's root-mean-square, so its steps are shorter and it needs a larger learning rate "
-        "for the same speed. Compared at one learning rate, either can look better; each at its best, they "
-        "are level.")
+        "for the same speed. Compared at one learning rate, either can look better; each at its best, "
+        + ("Adamax is ahead." if adamax_better else "Adam is ahead." if adamax_worse else "they are level."))
     fig, ax = new_figure()
     colors = dict(zip(names, ("tab:grey", "tab:blue", "tab:orange", "tab:purple", "tab:green")))
     for n in names:

@@ -14,6 +14,7 @@ import numpy as np
 
 from dlexp import __version__
 from dlexp.gallery.core import FULL_SEEDS, PAPER_SEEDS, QUICK_SEEDS, Table
+from dlexp.rundir import write_text_atomic
 
 
 def duration(seconds: float) -> str:
@@ -188,7 +189,5 @@ def write_page(run) -> Path:
     lines.append(SEE_ALSO)
     path = Path(run.markdown)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines))
     return path

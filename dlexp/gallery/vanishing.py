@@ -362,12 +362,19 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
             f"{', '.join(f'{a:.2f}' for a in curve_worst)}), against {swing_relu:.3f} for the ReLU network. "
             "Its final number depends on the epoch you stop at; the mean is what to trust.")
         running, batch = batch_statistics_curves(bn[worst])
-        finding += (
-            " The swings come from BatchNorm's running statistics, not from the weights: scored with the "
-            "validation set's own batch statistics instead, the same epochs give "
-            f"{', '.join(f'{a:.2f}' for a in batch)} (logged: {', '.join(f'{a:.2f}' for a in running)}). "
-            "At lr 0.1 the weights change faster than the running averages (momentum 0.1 over batches of "
-            "32) follow, so evaluation mode normalises with stale estimates.")
+        swing_running, swing_batch = max(running) - min(running), max(batch) - min(batch)
+        scored = (f"scored with the validation set's own batch statistics instead, the same epochs give "
+                  f"{', '.join(f'{a:.2f}' for a in batch)} (logged: {', '.join(f'{a:.2f}' for a in running)})")
+        stale = (" At lr 0.1 the weights change faster than the running averages (momentum 0.1 over batches "
+                 "of 32) follow, so evaluation mode normalises with stale estimates.")
+        if swing_batch <= 0.02:
+            finding += f" The swings come from BatchNorm's running statistics, not from the weights: {scored}." + stale
+        elif swing_batch <= swing_running / 2:
+            finding += (f" Most of the swing comes from BatchNorm's running statistics, the rest from the weights: "
+                        f"{scored}, a swing of {swing_batch:.2f} instead of {swing_running:.2f}." + stale)
+        else:
+            finding += (f" The swings come from the weights, not from BatchNorm's running statistics: {scored}, "
+                        f"a swing of {swing_batch:.2f} against {swing_running:.2f} logged.")
     fig, ax = new_figure()
     for results, label, color in ((base, "sigmoid", "tab:red"), (bn, "sigmoid + BatchNorm", "tab:purple"),
                                   (relu, "ReLU + He (reference)", "tab:green")):

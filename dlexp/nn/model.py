@@ -31,7 +31,6 @@ activation and dropout. Every layer of a block and the layer before it must have
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -613,20 +612,17 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an ``.npz`` that ``np.load`` reads, byte-for-byte reproducible, atomically.
 
     ``np.savez`` stamps the current time into the zip; here every member gets a fixed date so the
-    same arrays give the same bytes. Written to ``path.tmp``, fsynced, then renamed into place.
+    same arrays give the same bytes. Written through :func:`dlexp.rundir.atomic_write`.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for key, value in arrays.items():
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_STORED
-                with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from dlexp.rundir import atomic_write
+
+    with atomic_write(Path(path), binary=True) as fh, \
+            zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
 
 
 def _moments(total, squares, count: int) -> tuple[float, float]:

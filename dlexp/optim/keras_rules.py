@@ -188,6 +188,8 @@ class AdamW(Adam):
     ::
 
         p <- p - p * weight_decay * learning_rate        then the Adam update
+
+    ``weight_decay: null`` is refused, as Keras refuses it, rather than silently training plain Adam.
     """
 
     name = "adamw"
@@ -201,7 +203,9 @@ class AdamW(Adam):
         epsilon: float = 1e-7,
         amsgrad: bool = False,
     ):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay)
+        if weight_decay is None:
+            raise ValueError("weight_decay must be a number (got None); AdamW without weight decay is adam")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, check_nonnegative("weight_decay", weight_decay))
 
 
 class Adamax(KerasOptimizer):

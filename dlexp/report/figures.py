@@ -9,7 +9,6 @@ legend or colourbar; sizes are fixed in inches at ``DPI`` so a PNG is exactly
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 
 from dlexp.report.gradients import bound_log10
 from dlexp.report.rundata import RunData
+from dlexp.rundir import atomic_write
 
 DPI = 100
 RUN_FIGSIZE = (9.0, 5.5)
@@ -36,9 +36,8 @@ def _save(fig, path: Path) -> Path:
     """Write through a temporary name so a half-written PNG never carries the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=DPI)
-    os.replace(tmp, path)
+    with atomic_write(path, binary=True) as fh:
+        fig.savefig(fh, format="png", dpi=DPI)
     return path
 
 

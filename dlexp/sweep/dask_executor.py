@@ -9,6 +9,7 @@ the executor starts, so dlexp works without the ``dask`` extra.
 from __future__ import annotations
 
 import logging
+import signal
 import uuid
 from collections.abc import Callable
 
@@ -28,6 +29,12 @@ class DaskExecutor:
     submitted one per worker thread at a time, so a dying worker holds no other run. On the
     LocalCluster the task is not retried (``allowed-failures: 0``); an external scheduler applies
     its own setting (dask's default retries it on up to 3 more workers before giving up).
+
+    :meth:`cancel` (SIGINT or SIGTERM): the tasks are cancelled; runs in flight are recorded
+    ``interrupted``, the others ``cancelled``, and leaving the executor closes the LocalCluster, which
+    ends its worker processes (a run in flight is stopped where it is; its last checkpoint stays
+    resumable). On an external scheduler, a task already running finishes on its worker: Dask cannot
+    interrupt it.
     """
 
     name = "dask"
@@ -42,8 +49,24 @@ class DaskExecutor:
         self.client = None
         self.cluster = None
         self.slots = self.jobs
+        self.cancelled_by: int | None = None
+
+    def cancel(self, signum: int) -> None:
+        """Called from a signal handler in the main thread: the first signal stops the wait in
+        :meth:`run` (or the cluster's start) with KeyboardInterrupt; later ones are ignored while
+        the cluster closes."""
+        if self.cancelled_by is None:
+            self.cancelled_by = signum
+            raise KeyboardInterrupt
 
     def __enter__(self) -> DaskExecutor:
+        try:
+            return self._start()
+        except BaseException:  # a failed or interrupted start leaves no cluster behind
+            self.__exit__()
+            raise
+
+    def _start(self) -> DaskExecutor:
         try:
             import dask
             from distributed import Client, LocalCluster
@@ -94,9 +117,9 @@ class DaskExecutor:
                 where[fut.key] = k
                 running.add(fut)
 
-        for _ in range(self.slots):
-            submit_next()
         try:
+            for _ in range(self.slots):
+                submit_next()
             for fut in running:
                 k = where.pop(fut.key)
                 results[k] = self._collect(fut, specs[k])
@@ -105,8 +128,13 @@ class DaskExecutor:
                 if on_result:
                     on_result(results[k])
         except KeyboardInterrupt:
-            self.client.cancel([fut for fut in running.futures])
-            raise
+            self.cancelled_by = self.cancelled_by or signal.SIGINT
+            self.client.cancel(list(running.futures))
+            submitted = set(where.values())
+            for k, result in enumerate(results):
+                if result is None:
+                    results[k] = (not_run_result(specs[k], "interrupted", "stopped by its sweep (Dask task cancelled)")
+                                  if k in submitted else not_run_result(specs[k], "cancelled"))
         return results  # type: ignore[return-value]
 
     @staticmethod

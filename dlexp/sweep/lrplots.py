@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dlexp.rundir import atomic_write
 
 
 def _figure(width: float = 7.5, height: float = 4.6):
@@ -28,9 +29,8 @@ def _colors(n: int):
 
 
 def _save(fig, path: Path) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    with atomic_write(Path(path), binary=True) as fh:
+        fig.savefig(fh, format="png")
 
 
 def plot_range_test(path: Path, analysis: dict[str, Any], title: str) -> None:

@@ -3,13 +3,13 @@ min–max over them as a band; training loss on the left, validation loss on the
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dlexp.rundir import atomic_write
 from dlexp.sweep.aggregate import _finite
 
 
@@ -72,7 +72,6 @@ def plot_loss_curves(path: Path, labels: list[str], histories: list[list[list[di
     fig.suptitle(title)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", fontsize="small", frameon=False,
                bbox_to_anchor=(plots_w / (plots_w + legend_w) + 0.01, 0.86))
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    with atomic_write(Path(path), binary=True) as fh:
+        fig.savefig(fh, format="png")
 
