@@ -44,7 +44,8 @@ def test_quick_gallery_runs_every_claim_and_writes_the_page(cli, tmp_path):
     assert result.code == 0, result.stdout + result.stderr
     for claim in CLAIMS:
         # progress: "[ 7] Dropout reduces overfitting ..." then "     <verdict> (12.3 s, 6 runs) ..."
-        match = re.search(rf"\[\s*{claim.id}\] .*\n\s+{VERDICT} \(", result.stdout)
+        # (a long claim title wraps at 80 columns, so the title may take more than one line)
+        match = re.search(rf"\[\s*{claim.id}\] [^\[]*?\n\s+{VERDICT} \(", result.stdout)
         assert match, f"claim {claim.id} has no verdict in:\n{result.stdout}"
     assert "DIRECTION FAILED" not in result.stdout
     assert re.search(r"total wall time: \d+\.\d s", result.stdout)

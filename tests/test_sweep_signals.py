@@ -72,7 +72,8 @@ def start_sweep(tmp_path: Path, *args: str) -> subprocess.Popen:
     config = write_config(tmp_path / "long.yaml", LONG)
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
     return subprocess.Popen([sys.executable, "-m", "dlexp", "sweep", str(config), "--grid",
-                             "training.optimizer.lr=0.01,0.02", "--runs-dir", str(tmp_path / "runs"), *args],
+                             "training.optimizer.lr=0.01,0.02", "--runs-dir", str(tmp_path / "runs"),
+                             "--wide", *args],  # --wide: the status column is kept in an 80-column log
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
 
