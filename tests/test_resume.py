@@ -252,9 +252,13 @@ def test_sigkill_at_random_moments_leaves_whole_rows_and_resumes_exactly(tmp_pat
             _only_whole_rows(run)
         except AssertionError as exc:
             raise AssertionError(f"kill times drawn with seed {seed}: {exc}") from exc
+        summary = run / "summary.json"
+        if summary.exists() and json.loads(summary.read_text())["status"] == "completed":
+            break  # on a fast machine the run can end before the next kill: nothing left to resume
         proc = _resume_proc(run)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, (seed, err)
+    else:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, (seed, err)
     assert_same(run, reference(tmp_path, cfg))
 
 
