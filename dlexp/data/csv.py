@@ -134,11 +134,7 @@ class CsvFile:
             missing = np.isnan(values)
             if missing.any():
                 self._missing_error(name, missing)
-            infinite = np.isinf(values)
-            if infinite.any():
-                row = int(np.argmax(infinite)) + 1
-                raise DataError(f"{self.shown}: column '{name}': infinite value {show(self._cell(row, name))} at "
-                                f"{self.where(row)}; only finite numbers are accepted")
+            self._refuse_infinite(name, values, lambda row: self._cell(row, name))
         return values
 
     def _load_strings(self, wanted: list[str]) -> None:
@@ -168,12 +164,16 @@ class CsvFile:
                 f"{self.shown}: column '{name}': {n_bad} non-numeric {plural} among numbers, first "
                 f"{show(values[row - 1])} at {self.where(row)}; a numeric column accepts only numbers"
             )
+        self._refuse_infinite(name, parsed, lambda row: values[row - 1])
+        return True
+
+    def _refuse_infinite(self, name: str, parsed: np.ndarray, cell) -> None:
+        """Refuse the first infinity in a numeric column; ``cell(row)`` is the text of data row ``row``."""
         infinite = np.isinf(parsed)
         if infinite.any():
             row = int(np.argmax(infinite)) + 1
-            raise DataError(f"{self.shown}: column '{name}': infinite value {show(values[row - 1])} at "
+            raise DataError(f"{self.shown}: column '{name}': infinite value {show(cell(row))} at "
                             f"{self.where(row)}; only finite numbers are accepted")
-        return True
 
     # -- locating rows (error paths only) -----------------------------------------------------
 
