@@ -162,7 +162,33 @@ def stacked(table: Table) -> list[Table]:
 
 
 def _print(console: Console, renderable: RenderableType) -> None:
+    if isinstance(renderable, Table):
+        _settle_widths(console, renderable)
     console.print(renderable, crop=False)
+
+
+def _settle_widths(console: Console, table: Table) -> None:
+    """Give each column a width of at least its longest word when the table is narrower than it wants.
+
+    rich squeezes a too-wide table by shrinking its widest columns first, below their longest word
+    (``optimize|r``, ``(default|)``) even where a layout that breaks only at spaces fits. Here the
+    column with the most room above its minimum gives up one character at a time instead.
+    """
+    options = console.options.update_width(10_000)
+    # rich's own per-column measurement and padding (private; the public Measurement covers whole tables)
+    ranges = [table._measure_column(console, options, column) for column in table.columns]
+    borders = max_width(console, table) - sum(r.maximum for r in ranges)
+    widths = [r.maximum for r in ranges]
+    excess = sum(widths) + borders - console.width
+    if excess <= 0:
+        return
+    for _ in range(excess):
+        k = max(range(len(widths)), key=lambda i: (widths[i] - ranges[i].minimum, widths[i]))
+        if widths[k] <= ranges[k].minimum:
+            return  # cannot fit without folding a word; rich folds
+        widths[k] -= 1
+    for index, (column, width) in enumerate(zip(table.columns, widths)):
+        column.width = max(width - table._get_padding_width(index), 1)
 
 
 def print_table(console: Console, table: Table, *, optional: Sequence[str] = (), rest: str = "") -> None:
