@@ -31,8 +31,8 @@ from dlexp import rundir as rd
 from dlexp.config import (
     ExperimentConfig,
     check_parameter_count,
+    load_mapping,
     parse_yaml_mapping,
-    read_yaml_mapping,
     resolved_dict,
     validate_mapping,
 )
@@ -575,8 +575,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
         if status == "completed":
             raise DlexpError(f"{shown}: the run already completed; nothing to resume")
     config_path = run_dir / rd.CONFIG
-    data = read_yaml_mapping(config_path, str(config_path))
-    cfg = validate_mapping(data, str(config_path))
+    cfg = validate_mapping(load_mapping(config_path), str(config_path))
     p = prepare(cfg, run_dir, str(config_path))
     record = config_record(cfg)
     arrays = _read_checkpoint(ckpt) if ckpt.exists() else None

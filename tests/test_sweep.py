@@ -255,6 +255,38 @@ def test_grid_value_parsing():
     assert parse_value("'1,2'") == "1,2"
 
 
+@pytest.mark.parametrize("value, problem", [
+    ("{name: sgd, name: adam}", "duplicate key 'name' (first given on line 1); give each key once"),
+    ("!!python/name:os.system", "the value is not valid YAML"),
+])
+def test_set_and_grid_read_a_value_with_one_parser(cli, tiny, tmp_path, value, problem):
+    # --grid once read values with plain yaml.safe_load, so a key given twice in a mapping silently
+    # kept the last; now both options go through dlexp.config.parse_value and say the same line.
+    text = f"training.optimizer={value}"
+    lines = {}
+    for option in ("--set", "--grid"):
+        result = cli("sweep", tiny, option, text, "--runs-dir", tmp_path / "runs", "--jobs", "1")
+        assert result.code == 2, result.stderr
+        assert not (tmp_path / "runs").exists()
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {option} {text!r}: ") and problem in line, line
+        lines[option] = line.replace(option, "OPTION", 1)
+    assert lines["--set"] == lines["--grid"]
+
+
+def test_one_loader_applies_set_and_grid_values():
+    from dlexp.config import load_mapping, parse_override
+    from dlexp.errors import ConfigError
+
+    with pytest.raises(ConfigError) as by_grid:
+        parse_axis("model.hidden={a: 1, a: 2},[8]")
+    assert "duplicate key 'a'" in str(by_grid.value)
+    assert parse_override("training.optimizer.lr=1e-3") == (["training", "optimizer", "lr"], 0.001)
+    assert parse_axis("training.optimizer.lr=1e-3").values == [0.001]
+    mapping = load_mapping(Path(__file__).parents[1] / "configs/quickstart.yaml", ["model.hidden=[8, 8]", "training.optimizer.lr=1e-3"])
+    assert mapping["model"]["hidden"] == [8, 8] and mapping["training"]["optimizer"]["lr"] == 0.001
+
+
 # ---------------------------------------------------------------------------------------------
 # The compare-optimizers face, divergence, files.
 

@@ -10,7 +10,6 @@ split, initial weights, batch order and dropout masks); ``±`` is the sample sta
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.config import load_mapping, validate_mapping
 from dlexp.errors import DlexpError
 from dlexp.resources import examples_root
 
@@ -159,12 +158,13 @@ class Claim:
 # -- configs -------------------------------------------------------------------------------------
 
 
-def read_gallery_config(config: str) -> dict[str, Any]:
+def gallery_config_path(config: str) -> Path:
+    """``configs/gallery/CONFIG``; GalleryError when it is missing."""
     path = GALLERY_CONFIGS / config
     if not path.exists():
         raise GalleryError(f"configs/gallery/{config}: not found in {GALLERY_CONFIGS} (an installed dlexp "
                            "carries it as dlexp/examples/; reinstall from a wheel or run from a checkout)")
-    return read_yaml_mapping(path, f"configs/gallery/{config}")
+    return path
 
 
 def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: Path,
@@ -172,10 +172,7 @@ def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: 
     """One run's config mapping: the file, then overrides, seed and name; validated here (one line if bad)."""
     from dlexp.gallery.datasets import point_to_generated
 
-    mapping = copy.deepcopy(read_gallery_config(config))
-    for text in overrides:
-        parts, value = parse_override(text)
-        apply_override(mapping, parts, value, text)
+    mapping = load_mapping(gallery_config_path(config), overrides, shown=f"configs/gallery/{config}")
     mapping["seed"] = int(seed)
     mapping["name"] = name
     point_to_generated(mapping, data_dir)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.config import config_base_dir, load_mapping, validate_mapping
 from dlexp.errors import DlexpError
 from dlexp.report.gradients import (
     FIXES,
@@ -151,10 +151,7 @@ def point_config(base: dict[str, Any], point: dict[str, Any], steps: int) -> dic
 def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
     """Every grid point's config, validated (a ConfigError names the point) before anything runs."""
     config_path = Path(config_path)
-    base = read_yaml_mapping(config_path, str(config_path))
-    for text in sets:
-        parts, value = parse_override(text)
-        apply_override(base, parts, value, text)
+    base = load_mapping(config_path, sets)
     validate_mapping(base, str(config_path))
     model = base.get("model") or {}
     inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]

@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.config import (
+    apply_override,
+    config_base_dir,
+    load_mapping,
+    parse_key,
+    parse_value,
+    validate_mapping,
+)
 from dlexp.errors import ConfigError
 from dlexp.sweep.runner import RunSpec
 
@@ -113,34 +118,20 @@ def split_values(text: str, option: str) -> list[str]:
     return tokens
 
 
-def parse_value(text: str) -> Any:
-    """A grid value, read as YAML like ``--set`` values are (``0.1`` -> 0.1, ``full`` -> "full")."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
-        return float(value)  # YAML 1.1 reads 1e-3 as a string
-    return value
-
-
 def parse_axis(text: str, option: str = "--grid") -> Axis:
     """``"KEY=V1,V2,..."`` -> :class:`Axis`. Raises ConfigError naming the option and the text."""
     shown = f"{option} {text!r}"
     key, sep, rest = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
+    if not sep or not key.strip():
         raise ConfigError(f"{shown}: expected KEY=V1,V2,..., e.g. --grid training.optimizer.lr=0.1,0.01")
-    if any(not part for part in key.split(".")) or re.search(r"\s", key):
-        raise ConfigError(f"{shown}: malformed key {key!r}; expected a dotted path such as "
-                          "training.batch_size")
+    key = ".".join(parse_key(key, shown, example="training.batch_size"))
     if key in RESERVED_KEYS:
         raise ConfigError(f"{shown}: '{key}' cannot be swept; {RESERVED_KEYS[key]}")
     texts = split_values(rest, shown)
     duplicates = sorted({t for t in texts if texts.count(t) > 1})
     if duplicates:
         raise ConfigError(f"{shown}: value {duplicates[0]!r} is listed twice")
-    return Axis(key=key, texts=texts, values=[parse_value(t) for t in texts])
+    return Axis(key=key, texts=texts, values=[parse_value(t, shown) for t in texts])
 
 
 def unique_titles(axes: list[Axis]) -> None:
@@ -153,24 +144,12 @@ def unique_titles(axes: list[Axis]) -> None:
 
 
 def _apply(data: dict[str, Any], key: str, value: Any, option: str) -> None:
-    try:
-        apply_override(data, key.split("."), copy.deepcopy(value), f"{key}={value}")
-    except ConfigError as exc:  # apply_override speaks of --set; say which option it was
-        raise ConfigError(str(exc).replace("--set ", f"{option} ", 1)) from None
+    apply_override(data, key.split("."), copy.deepcopy(value), f"{key}={value}", option)
 
 
 def _safe_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "-", str(text)).lstrip(".-")
     return name[:60] or "sweep"
-
-
-def read_config_with_sets(config_path: Path, sets: list[str] = ()) -> dict[str, Any]:
-    """The config file as a mapping with the ``--set`` overrides applied (not validated)."""
-    data = read_yaml_mapping(Path(config_path), str(config_path))
-    for text in sets:
-        parts, value = parse_override(text)
-        apply_override(data, parts, value, text)
-    return data
 
 
 def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), seeds: int = 1,
@@ -194,7 +173,7 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
     if n_points * seeds > MAX_RUNS:
         raise ConfigError(f"the grid has {n_points:,} points × {seeds} seeds = {n_points * seeds:,} runs; "
                           f"at most {MAX_RUNS:,} runs per sweep")
-    data = read_config_with_sets(config_path, sets)
+    data = load_mapping(config_path, sets)
     base_seed = data.get("seed", 0)
     if not isinstance(base_seed, int) or isinstance(base_seed, bool):
         validate_mapping(data, shown)  # says what is wrong with the seed
