@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dlexp.sweep.engine import run_sweep
+from dlexp.sweep.folder import run_sweep
 from dlexp.sweep.grid import build_plan, parse_axis
 from dlexp.sweep.runner import LocalExecutor, default_jobs
 

@@ -1,9 +1,21 @@
-"""A sweep plan: the cartesian grid of dotted-key overrides × seeds, every run validated up front.
+"""The one plan of "run many configs": a base config × axes of overrides × seeds, every run validated up front.
 
-``parse_axis("training.optimizer.lr=0.1,0.01")`` reads one ``--grid``; :func:`build_plan` applies
-``--set`` overrides and each grid point to the config mapping and validates every run's config,
-then prepares (loads the data, builds the model, checks loss/task agreement for) every grid point
-once, all before anything is written — so bad input fails with one line and leaves no trace.
+A :class:`SweepPlan` lists every run's config mapping, its grid point and its seed; any executor of
+:mod:`dlexp.sweep.runner` runs it (:func:`dlexp.sweep.runner.run_plan`). :func:`plan_runs` builds
+one from a base mapping and :class:`Axis` es; every command that trains many configs goes through
+it with its own preset axes:
+
+- ``dlexp sweep``: the ``--grid`` axes (:func:`build_plan`);
+- ``dlexp compare-optimizers``, ``--tune-lr`` and ``lr-find``: an optimizer axis first
+  (:mod:`dlexp.sweep.optimizers`, :mod:`dlexp.sweep.tuning`, :mod:`dlexp.sweep.lrfind`);
+- ``dlexp grad-report --config``: depth × activation × init × BatchNorm (:mod:`dlexp.report.grid`);
+- the gallery: one axis of named variants, each a list of ``KEY=VALUE`` overrides
+  (:meth:`dlexp.gallery.core.Context.train`).
+
+``parse_axis("training.optimizer.lr=0.1,0.01")`` reads one ``--grid`` (values parsed by
+:func:`dlexp.config.parse_value`, as ``--set`` values are). Every run's config is validated and,
+by default, every grid point prepared (data loaded, model built, loss/task agreement checked)
+before anything is written — so bad input fails with one line and leaves no trace.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import copy
 import itertools
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +34,7 @@ from dlexp.config import (
     config_base_dir,
     load_mapping,
     parse_key,
+    parse_override,
     parse_value,
     validate_mapping,
 )
@@ -35,15 +49,42 @@ _OPEN, _CLOSE = "[{(", "]})"
 
 @dataclass
 class Axis:
-    """One swept key and its values, in the order given."""
+    """One swept key and its values, in the order given.
+
+    With ``overrides=True`` each value is a list of ``(dotted key, value)`` pairs set together
+    (a named variant, e.g. the gallery's "He init" = ``model.init=he_normal``); ``key`` then only
+    names the axis.
+    """
 
     key: str  # dotted, e.g. "training.optimizer.lr"
     texts: list[str]  # the values as typed (labels, sweep.csv)
     values: list[Any]  # the values as parsed (YAML), applied to the config
     title: str = ""  # short column title in tables
+    overrides: bool = False
 
     def __post_init__(self) -> None:
         self.title = self.title or self.key.split(".")[-1]
+
+    @classmethod
+    def of_variants(cls, key: str, variants: dict[str, Sequence[str]]) -> Axis:
+        """An axis of named variants, each a list of ``KEY=VALUE`` strings (parsed as ``--set`` values)."""
+        values = []
+        for overrides in variants.values():
+            pairs = []
+            for text in overrides:
+                parts, value = parse_override(text)
+                pairs.append((".".join(parts), value, text))
+            values.append(pairs)
+        return cls(key=key, texts=list(variants), values=values, overrides=True)
+
+    def apply(self, mapping: dict[str, Any], index: int, option: str = "--grid") -> None:
+        """Set this axis's ``index``-th value in ``mapping``."""
+        if not self.overrides:
+            value = self.values[index]
+            apply_override(mapping, self.key.split("."), copy.deepcopy(value), f"{self.key}={value}", option)
+            return
+        for key, value, text in self.values[index]:
+            apply_override(mapping, key.split("."), copy.deepcopy(value), text)
 
 
 @dataclass
@@ -71,7 +112,7 @@ class PlannedRun:
 class SweepPlan:
     kind: str  # "sweep" or "compare-optimizers"
     name: str
-    config_path: Path
+    config_path: Path | None
     base_dir: Path
     axes: list[Axis]
     points: list[GridPoint]
@@ -81,7 +122,8 @@ class SweepPlan:
     extra: dict[str, Any] = field(default_factory=dict)  # more facts for sweep.json (e.g. the lr tuning)
 
     def specs(self, runs_dir: Path) -> list[RunSpec]:
-        runs_dir = str(Path(runs_dir).resolve())
+        """One :class:`RunSpec` per run, in plan order, each writing its run directory into ``runs_dir``."""
+        runs_dir = str(runs_dir)
         return [RunSpec(config=run.config, base_dir=str(self.base_dir), shown=run.shown, runs_dir=runs_dir,
                         point={"point": run.point, "seed": run.seed, **self.points[run.point].settings},
                         index=run.index)
@@ -143,13 +185,53 @@ def unique_titles(axes: list[Axis]) -> None:
                     other.title = other.key
 
 
-def _apply(data: dict[str, Any], key: str, value: Any, option: str) -> None:
-    apply_override(data, key.split("."), copy.deepcopy(value), f"{key}={value}", option)
-
-
 def _safe_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "-", str(text)).lstrip(".-")
     return name[:60] or "sweep"
+
+
+def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, shown: str, base_dir: Path,
+              run_name: Callable[[GridPoint, int], str], kind: str = "sweep", name: str = "",
+              config_path: Path | None = None, sets: Sequence[str] = (),
+              notes: dict[tuple[str, str], dict[str, Any]] | None = None,
+              finish: Callable[[dict[str, Any]], None] | None = None, check_data: str = "points") -> SweepPlan:
+    """Every run of ``base`` × the product of ``axes`` × ``seeds``, validated; writes nothing.
+
+    Runs are ordered by grid point (the first axis varies slowest), then seed. A run's config is
+    ``base`` with its point's values applied, ``seed`` and ``name = run_name(point, seed)`` set, then
+    ``finish(config)`` if given. ``notes`` maps (axis key, value text) to facts recorded on the grid
+    points with that value. ``check_data``: ``"points"`` prepares every grid point (data, loss/task,
+    model), ``"first"`` the first point only, ``"none"`` nothing beyond validation.
+    Raises DlexpError (one line) on the first bad key, value, config or data.
+    """
+    from dlexp.experiment import prepare
+
+    points: list[GridPoint] = []
+    runs: list[PlannedRun] = []
+    for k, combo in enumerate(itertools.product(*[range(len(a.values)) for a in axes])):
+        point = GridPoint(index=k, settings={a.key: a.texts[i] for a, i in zip(axes, combo)})
+        for a, i in zip(axes, combo):
+            point.notes.update((notes or {}).get((a.key, a.texts[i]), {}))
+        mapping = copy.deepcopy(base)
+        for a, i in zip(axes, combo):
+            a.apply(mapping, i)
+        where = f"{shown} [{point.label}]" if axes else shown
+        first = None
+        for seed in seeds:
+            run_config = dict(mapping, seed=seed, name=run_name(point, seed))
+            if finish is not None:
+                finish(run_config)
+            cfg = validate_mapping(run_config, where)
+            if first is None:
+                first = cfg
+            runs.append(PlannedRun(index=len(runs), point=k, seed=seed, config=run_config,
+                                   shown=f"{where} seed {seed}"))
+        if check_data == "points" or (check_data == "first" and k == 0):
+            prepared = prepare(first, base_dir, where)  # data, loss/task and model checks; nothing written
+            point.task = prepared.dataset.task
+        points.append(point)
+    return SweepPlan(kind=kind, name=name, config_path=config_path, base_dir=base_dir, axes=axes, points=points,
+                     seeds=list(seeds), runs=runs, sets=list(sets))
 
 
 def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), seeds: int = 1,
@@ -179,33 +261,9 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
         validate_mapping(data, shown)  # says what is wrong with the seed
         raise ConfigError(f"{shown}: seed: must be an integer (got {base_seed!r})")
     base_name = _safe_name(data.get("name") or config_path.stem)
-    base_dir = config_base_dir(config_path)
     unique_titles(axes)
-
-    from dlexp.experiment import prepare
-
-    points: list[GridPoint] = []
-    runs: list[PlannedRun] = []
-    seed_list = [base_seed + seed_offset + s for s in range(seeds)]
-    for k, combo in enumerate(itertools.product(*[list(zip(a.texts, a.values)) for a in axes])):
-        point = GridPoint(index=k, settings={a.key: text for a, (text, _) in zip(axes, combo)})
-        for a, (text, _) in zip(axes, combo):
-            point.notes.update((notes or {}).get((a.key, text), {}))
-        mapping = copy.deepcopy(data)
-        for a, (_, value) in zip(axes, combo):
-            _apply(mapping, a.key, value, "--grid")
-        where = f"{shown} [{point.label}]" if axes else shown
-        first = None
-        for seed in seed_list:
-            run_config = dict(mapping, seed=seed, name=f"{base_name}-p{k}-s{seed}")
-            cfg = validate_mapping(run_config, where)
-            if first is None:
-                first = cfg
-            runs.append(PlannedRun(index=len(runs), point=k, seed=seed, config=run_config,
-                                   shown=f"{where} seed {seed}"))
-        prepared = prepare(first, base_dir, where)  # data, loss/task and model checks; nothing written
-        point.task = prepared.dataset.task
-        points.append(point)
-    return SweepPlan(kind=kind, name=_safe_name(name) if name else base_name, config_path=config_path,
-                     base_dir=base_dir, axes=axes, points=points, seeds=seed_list, runs=runs, sets=list(sets))
+    return plan_runs(data, axes, [base_seed + seed_offset + s for s in range(seeds)], shown=shown,
+                     base_dir=config_base_dir(config_path), run_name=lambda point, seed: f"{base_name}-p{point.index}-s{seed}",
+                     kind=kind, name=_safe_name(name) if name else base_name, config_path=config_path, sets=sets,
+                     notes=notes)
 

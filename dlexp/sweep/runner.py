@@ -386,3 +386,31 @@ def run_local(specs: list[RunSpec], jobs: int = 1, on_result: OnResult | None = 
     """Run specs with ``jobs`` worker processes (1: in this process). Results in spec order."""
     with LocalExecutor(min(jobs, max(1, len(specs)))) as executor:
         return executor.run(specs, on_result)
+
+
+def make_executor(name: str = "local", scheduler: str | None = None, jobs: int | None = None,
+                  n_runs: int | None = None):
+    """A :class:`LocalExecutor` (``name`` "local") or ``DaskExecutor`` ("dask") with ``jobs`` workers
+    (default: the cores), at most ``n_runs``. Not started: use it as a context manager."""
+    workers = jobs or default_jobs()
+    workers = max(1, min(workers, n_runs) if n_runs else workers)
+    if name == "dask":
+        from dlexp.sweep.dask_executor import DaskExecutor
+
+        return DaskExecutor(workers, scheduler)
+    return LocalExecutor(workers)
+
+
+def run_plan(plan, runs_dir: Path, executor=None, *, jobs: int = 1,
+             on_result: OnResult | None = None) -> list[Result]:
+    """Run every run of a :class:`~dlexp.sweep.grid.SweepPlan`, its run directories into ``runs_dir``.
+
+    The one runner behind sweeps, compare-optimizers, lr-find, grad-report's grid and the gallery.
+    ``executor``: an entered LocalExecutor or DaskExecutor; without one, ``jobs`` local processes
+    are started for this plan and stopped after it. Results come back in plan order, one per run,
+    and never raise for a run that diverged or failed (its ``status`` and ``error`` say so).
+    """
+    specs = plan.specs(runs_dir)
+    if executor is not None:
+        return executor.run(specs, on_result)
+    return run_local(specs, jobs, on_result)

@@ -1,4 +1,7 @@
-"""Run a validated :class:`~dlexp.sweep.grid.SweepPlan` on an executor and write its sweep folder.
+"""The sweep folder: run a validated :class:`~dlexp.sweep.grid.SweepPlan` on an executor and write its files.
+
+``dlexp sweep``, ``compare-optimizers`` (and its ``--tune-lr`` tuning sweep) and ``lr-find`` write
+this folder; every plan runs through :func:`dlexp.sweep.runner.run_plan`.
 
 Layout of ``RUNS_DIR/sweeps/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
 
@@ -34,7 +37,7 @@ from dlexp.sweep.aggregate import (
 )
 from dlexp.sweep.grid import SweepPlan
 from dlexp.sweep.plot import plot_loss_curves
-from dlexp.sweep.runner import OnResult
+from dlexp.sweep.runner import OnResult, run_plan
 
 SWEEP_JSON = "sweep.json"
 SWEEP_CSV = "sweep.csv"
@@ -82,7 +85,7 @@ def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_los
     check_sort_key(sort)
     started = time.time()
     sweep_dir = create_sweep_dir(Path(runs_dir).resolve() / "sweeps", plan.name, started)
-    results = executor.run(plan.specs(sweep_dir / "runs"), on_result)
+    results = run_plan(plan, sweep_dir / "runs", executor, on_result=on_result)
     rows = run_rows(plan, results, target_loss)
     points, sorted_by = sort_points(point_rows(plan, rows, results), sort)
     write_csv(sweep_dir / SWEEP_CSV, run_columns(plan), rows)
