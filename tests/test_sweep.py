@@ -133,6 +133,32 @@ def test_jobs_2_equals_jobs_1_bit_for_bit(cli, tiny, tmp_path):
         assert json.loads((Path(row.run_dir) / "summary.json").read_text())["status"] == "completed"
 
 
+def test_longest_runs_start_first_and_results_do_not_depend_on_the_order(tiny, tmp_path):
+    from dlexp.sweep.runner import longest_first, run_plan
+
+    plan = _plan(tiny, grid=("training.epochs=2,4", "training.optimizer.lr=0.1,0.01"))
+    costs = [run.cost for run in plan.runs]  # epochs × rows × parameters: the 4-epoch points cost twice as much
+    assert costs[4] == 2 * costs[0] > 0 and len(set(costs)) == 2
+    specs = plan.specs(tmp_path)
+    assert longest_first(specs) == [4, 5, 6, 7, 0, 1, 2, 3]  # ties keep plan order
+    names, files = {}, {}
+    for order in ("costliest first", "cheapest first"):
+        if order == "cheapest first":
+            for run in plan.runs:
+                run.cost = -run.cost
+        with LocalExecutor(2) as executor:
+            results = run_plan(plan, tmp_path / order, executor)
+        assert [r["index"] for r in results] == list(range(8))  # plan order, whatever ran first
+        assert all(r["status"] == "completed" for r in results)
+        names[order] = [Path(r["run_dir"]).name.rsplit("-", 2)[0] for r in results]
+        files[order] = {Path(r["run_dir"]).name.rsplit("-", 2)[0]:
+                        {f: (Path(r["run_dir"]) / f).read_bytes()
+                         for f in ("metrics.csv", "grad_norms.csv", "config.yaml", "checkpoints/final.npz")}
+                        for r in results}
+    assert names["costliest first"] == names["cheapest first"] == [f"tiny-p{k // 2}-s{3 + k % 2}" for k in range(8)]
+    assert files["costliest first"] == files["cheapest first"]
+
+
 def test_dask_local_cluster_gives_the_local_table_and_files(cli, tiny, tmp_path):
     pytest.importorskip("distributed")
     args = ["sweep", tiny, "--grid", "training.optimizer.lr=0.1,0.01", "--seeds", "2", "--json", "--quiet"]

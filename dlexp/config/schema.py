@@ -414,6 +414,12 @@ class ExperimentConfig(StrictModel):
         # The widths the data will give are not known before it is read: count with the fewest inputs
         # and outputs it can have, so only a model that is surely too large is refused here. The exact
         # count is checked by experiment.prepare once the data's widths are known.
+        check_parameter_count(self.least_layer_sizes(), self.model.batchnorm, "at least ")
+        return self
+
+    def least_layer_sizes(self) -> list[int]:
+        """Layer widths, inputs first, with the fewest inputs and outputs the data can give (the exact
+        widths of synthetic data; 1 and 1 for a CSV file, not read yet)."""
         n_in, n_out = 1, 1
         if self.data.source == "synthetic":
             from dlexp.data.synthetic import KINDS
@@ -422,8 +428,7 @@ class ExperimentConfig(StrictModel):
             n_in = kind.n_features or self.data.n_features
             if kind.task == "classification" and (kind.n_classes or self.data.n_classes) > 2:
                 n_out = kind.n_classes or self.data.n_classes
-        check_parameter_count([n_in, *self.model.hidden_sizes(), n_out], self.model.batchnorm, "at least ")
-        return self
+        return [n_in, *self.model.hidden_sizes(), n_out]
 
 
 def parameter_count(sizes: list[int], batchnorm: bool) -> int:

@@ -38,6 +38,7 @@ from dlexp.config import (
     parse_value,
     validate_mapping,
 )
+from dlexp.config.schema import parameter_count
 from dlexp.errors import ConfigError
 from dlexp.sweep.runner import RunSpec
 
@@ -106,6 +107,7 @@ class PlannedRun:
     seed: int
     config: dict[str, Any]
     shown: str
+    cost: float = 0.0  # epochs × training rows × parameters (see run_cost)
 
 
 @dataclass
@@ -126,7 +128,7 @@ class SweepPlan:
         runs_dir = str(runs_dir)
         return [RunSpec(config=run.config, base_dir=str(self.base_dir), shown=run.shown, runs_dir=runs_dir,
                         point={"point": run.point, "seed": run.seed, **self.points[run.point].settings},
-                        index=run.index)
+                        index=run.index, cost=run.cost)
                 for run in self.runs]
 
     @property
@@ -190,6 +192,20 @@ def _safe_name(text: str) -> str:
     return name[:60] or "sweep"
 
 
+def run_cost(cfg, rows: int | None = None, sizes: list[int] | None = None) -> float:
+    """A run's relative cost, to start the longest runs first: epochs × training rows × parameters.
+
+    ``rows`` and ``sizes`` (layer widths) are the prepared data's where known; otherwise the config's
+    sample count less the validation and test fractions, and :meth:`ExperimentConfig.least_layer_sizes`.
+    Early stopping and per-step overheads are ignored: it orders runs, it does not time them.
+    """
+    if rows is None:
+        data = cfg.data
+        rows = data.n_samples * (1 - data.val_fraction - data.test_fraction) if data.source == "synthetic" else 1
+    sizes = sizes or cfg.least_layer_sizes()
+    return float(cfg.training.epochs) * float(rows) * float(parameter_count(sizes, cfg.model.batchnorm))
+
+
 def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, shown: str, base_dir: Path,
               run_name: Callable[[GridPoint, int], str], kind: str = "sweep", name: str = "",
               config_path: Path | None = None, sets: Sequence[str] = (),
@@ -208,6 +224,7 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
 
     points: list[GridPoint] = []
     runs: list[PlannedRun] = []
+    data_shapes: dict[str, tuple[int, int, int]] = {}  # data config -> (training rows, inputs, outputs)
     for k, combo in enumerate(itertools.product(*[range(len(a.values)) for a in axes])):
         point = GridPoint(index=k, settings={a.key: a.texts[i] for a, i in zip(axes, combo)})
         for a, i in zip(axes, combo):
@@ -217,6 +234,7 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
             a.apply(mapping, i)
         where = f"{shown} [{point.label}]" if axes else shown
         first = None
+        mine = []
         for seed in seeds:
             run_config = dict(mapping, seed=seed, name=run_name(point, seed))
             if finish is not None:
@@ -224,11 +242,22 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
             cfg = validate_mapping(run_config, where)
             if first is None:
                 first = cfg
-            runs.append(PlannedRun(index=len(runs), point=k, seed=seed, config=run_config,
+            mine.append(PlannedRun(index=len(runs) + len(mine), point=k, seed=seed, config=run_config,
                                    shown=f"{where} seed {seed}"))
+        data_key = first.data.model_dump_json()
         if check_data == "points" or (check_data == "first" and k == 0):
             prepared = prepare(first, base_dir, where)  # data, loss/task and model checks; nothing written
             point.task = prepared.dataset.task
+            data_shapes[data_key] = (len(prepared.dataset.X_train), prepared.dataset.X_train.shape[1],
+                                     prepared.dataset.preprocessing.n_outputs)
+        if data_key in data_shapes:  # a point not prepared costs as one with the same data that was
+            rows, n_in, n_out = data_shapes[data_key]
+            cost = run_cost(first, rows, [n_in, *first.model.hidden_sizes(), n_out])
+        else:
+            cost = run_cost(first)
+        for run in mine:
+            run.cost = cost
+        runs.extend(mine)
         points.append(point)
     return SweepPlan(kind=kind, name=name, config_path=config_path, base_dir=base_dir, axes=axes, points=points,
                      seeds=list(seeds), runs=runs, sets=list(sets))

@@ -52,6 +52,17 @@ class RunSpec:
     runs_dir: str
     point: dict[str, Any] = field(default_factory=dict)  # the grid point's overrides (for tables)
     index: int = 0
+    cost: float = 0.0  # relative cost (epochs × rows × parameters): the costliest runs start first
+
+
+def longest_first(specs: list[RunSpec]) -> list[int]:
+    """The order parallel executors start runs in: highest ``cost`` first, ties in plan order.
+
+    A long run started last would keep one worker busy while the others idle; started first, the
+    short runs fill in around it. Results never depend on this order (each run's numbers come from
+    its own seed), and come back in plan order.
+    """
+    return sorted(range(len(specs)), key=lambda k: (-specs[k].cost, k))
 
 
 def default_jobs() -> int:
@@ -360,7 +371,7 @@ class LocalExecutor:
         threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="dlexp-sweep-slot")
         finished = False
         try:
-            futures = {threads.submit(in_slot, spec): k for k, spec in enumerate(specs)}
+            futures = {threads.submit(in_slot, specs[k]): k for k in longest_first(specs)}
             pending = set(futures)
             while pending:
                 try:
