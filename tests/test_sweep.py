@@ -184,6 +184,25 @@ def _die_on_run_1(spec):
     return run_one(spec)
 
 
+def _blas_threads(spec):
+    """A task reporting its worker's BLAS thread pools and environment."""
+    from threadpoolctl import threadpool_info
+
+    return {"index": spec.index, "status": "completed",
+            "threads": [pool["num_threads"] for pool in threadpool_info()],
+            "env": [os.environ.get(var) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")]}
+
+
+def test_each_worker_computes_with_one_blas_thread(tiny, tmp_path):
+    before = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    with LocalExecutor(2, task=_blas_threads) as executor:
+        results = executor.run(_plan(tiny).specs(tmp_path))
+    for result in results:
+        assert result["env"] == ["1", "1", "1"], result
+        assert result["threads"] and set(result["threads"]) == {1}, result
+    assert {var: os.environ.get(var) for var in before} == before  # this process's environment is left alone
+
+
 def _plan(tiny, grid=("training.optimizer.lr=0.1,0.01",), seeds=2):
     return build_plan(tiny, [parse_axis(g) for g in grid], seeds=seeds)
 

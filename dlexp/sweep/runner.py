@@ -85,6 +85,26 @@ def one_blas_thread():
         yield
 
 
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def blas_env_for_children():
+    """Processes started inside the block get ``BLAS_ENV`` = 1 in their environment, so their BLAS
+    starts with one thread whatever they import first; this process's own environment is restored."""
+    with _ENV_LOCK:
+        saved = {var: os.environ.get(var) for var in BLAS_ENV}
+        os.environ.update({var: "1" for var in BLAS_ENV})
+        try:
+            yield
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
+
+
 _busy = False  # in a worker process: True while it runs a task
 
 
@@ -234,7 +254,8 @@ class LocalExecutor:
         # spawn, not fork: forking a process that runs threads (the slots, rich, BLAS) can deadlock
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=worker_init)
-        pool.submit(_ready)
+        with blas_env_for_children():  # a spawn pool starts its process inside submit
+            pool.submit(_ready)
         with self._lock:
             self._pools.append(pool)
         return pool
