@@ -2,9 +2,11 @@
 
 :func:`load_config` (path, ``--set`` overrides) is the one way in: :mod:`dlexp.config.load` reads
 the file, applies the overrides and turns every mistake into one line; :mod:`dlexp.config.schema`
-holds the models, each field with its type, range and default.
+holds the models, each field with its type, range and default; :mod:`dlexp.config.components`
+checks the component fields (activation, init, loss, optimizer, schedule) against their registries.
 """
 
+from dlexp.config.components import _short_repr, scientific_to_float, spec_names
 from dlexp.config.load import (
     MAX_CONFIG_BYTES,
     MAX_YAML_NODES,
@@ -38,12 +40,9 @@ from dlexp.config.schema import (
     ResidualConfig,
     StrictModel,
     TrainingConfig,
-    _short_repr,
     check_parameter_count,
     parameter_count,
     resolved_dict,
-    scientific_to_float,
-    spec_names,
 )
 
 __all__ = [

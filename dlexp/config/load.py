@@ -18,13 +18,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dlexp.config.schema import (
-    ExperimentConfig,
-    ModelConfig,
-    TrainingConfig,
-    _short_repr,
-    scientific_to_float,
-)
+from dlexp.config.components import _short_repr, scientific_to_float
+from dlexp.config.schema import ExperimentConfig, ModelConfig, TrainingConfig
 from dlexp.errors import ConfigError, read_user_file
 from dlexp.registry import did_you_mean
 

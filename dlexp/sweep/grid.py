@@ -33,12 +33,12 @@ from dlexp.config import (
     apply_override,
     config_base_dir,
     load_mapping,
+    parameter_count,
     parse_key,
     parse_override,
     parse_value,
     validate_mapping,
 )
-from dlexp.config.schema import parameter_count
 from dlexp.errors import ConfigError
 from dlexp.sweep.runner import RunSpec
 
