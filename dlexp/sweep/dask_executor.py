@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from dlexp.errors import DlexpError
-from dlexp.sweep.runner import (
+from dlexp.sweep.task import (
     BLAS_ENV,
     OnResult,
     Result,
