@@ -13,7 +13,8 @@ Every grid point is the base config with these overrides:
   step, so the report's "first epoch" is step 1 (the gradients at initialisation) and its "last
   epoch" is step N. ``--steps 0`` keeps the base config's own epochs, batch size and logging.
 
-The runs go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
+The runs are a plan of the sweeps' runner (:func:`dlexp.sweep.grid.plan_runs` with these preset
+axes, run by :func:`dlexp.sweep.runner.run_plan`, local or Dask); they go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
 run directories (:func:`dlexp.report.gradients.grad_report`), so ``dlexp grad-report FOLDER/runs/*``
 reproduces any run's table. The matrix cell of (configuration, depth) is the mean and sample std
 (ddof=1) over seeds of log10(first layer's ‖∂L/∂W‖ / output layer's), over the first epoch (with
@@ -75,10 +76,9 @@ class GridPlan:
     config_path: Path
     base: dict[str, Any]  # the base mapping, --set applied
     axes: GridAxes
-    points: list[dict[str, Any]]  # POINT_COLUMNS + name
-    configs: list[dict[str, Any]]
+    points: list[dict[str, Any]]  # per run: POINT_COLUMNS + name
+    sweep: SweepPlan  # the same runs, as the runner takes them
     columns: list[tuple[str, str, bool]] = field(default_factory=list)  # (activation, init, batchnorm)
-    runs: SweepPlan | None = None  # the runs, as the runner takes them
 
 
 # -- parsing of the axis options --------------------------------------------------------------
@@ -188,8 +188,7 @@ def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
                      check_data="first")
     points = [{**point_of(runs.points[run.point], run.seed), "name": run.config["name"]} for run in runs.runs]
     columns = [(a, i, b) for a in axes.activations for i in inits for b in batchnorm]
-    return GridPlan(config_path=config_path, base=base, axes=axes, points=points,
-                    configs=[run.config for run in runs.runs], columns=columns, runs=runs)
+    return GridPlan(config_path=config_path, base=base, axes=axes, points=points, sweep=runs, columns=columns)
 
 
 def make_folder(runs_dir: Path, out: Path | None) -> Path:
@@ -208,7 +207,7 @@ def run_plan(plan: GridPlan, folder: Path, executor=None, *, jobs: int = 1,
     """Train every point into ``folder/runs`` (on ``executor``, else ``jobs`` processes); results in plan order."""
     from dlexp.sweep.runner import run_plan as run_many
 
-    return run_many(plan.runs, folder / "runs", executor, jobs=jobs, on_result=on_result)
+    return run_many(plan.sweep, folder / "runs", executor, jobs=jobs, on_result=on_result)
 
 
 # -- reading the runs back --------------------------------------------------------------------

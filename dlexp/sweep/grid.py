@@ -220,7 +220,7 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
     model), ``"first"`` the first point only, ``"none"`` nothing beyond validation.
     Raises DlexpError (one line) on the first bad key, value, config or data.
     """
-    from dlexp.experiment import prepare
+    from dlexp.prepare import prepare
 
     points: list[GridPoint] = []
     runs: list[PlannedRun] = []
@@ -237,7 +237,8 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
         mine = []
         for seed in seeds:
             run_config = dict(mapping, seed=seed, name=run_name(point, seed))
-            if finish is not None:
+            if finish is not None:  # it may edit nested sections: give it this run's own
+                run_config = copy.deepcopy(run_config)
                 finish(run_config)
             cfg = validate_mapping(run_config, where)
             if first is None:
