@@ -191,9 +191,11 @@ def slug(text: str) -> str:
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    """Mean and sample standard deviation (ddof=1) by the sweep tables' rule
+    (:func:`dlexp.sweep.aggregate.mean_std`): the std of a single value is NaN, undefined."""
+    from dlexp.sweep.aggregate import mean_std as sweep_mean_std  # the sweep package loads its runner
+
+    return sweep_mean_std(np.asarray(values, dtype=float).ravel().tolist())
 
 
 def standard_error(values: Sequence[float]) -> float:
@@ -233,13 +235,9 @@ def pm(values: Sequence[float], digits: int = 3, decimals: int | None = None) ->
     """``mean ± std`` (sample std, ddof=1)."""
     mean, std = mean_std(values)
     if decimals is not None:
-        return f"{mean:.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
+        spread = f"{std:.{decimals}f}" if math.isfinite(std) else num(std)
+        return f"{mean:.{decimals}f} ± {spread}".replace("-", "−")
     return f"{num(mean, digits)} ± {num(std, 2)}"
-
-
-def pct(values: Sequence[float], decimals: int = 1) -> str:
-    mean, std = mean_std(np.asarray(values, dtype=float) * 100)
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f} %"
 
 
 def final(result: dict[str, Any], key: str) -> float:
