@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlexp.errors import ConfigError, read_user_file, show_value
+from dlexp.names import safe_name
 from dlexp.registry import did_you_mean, normalize_spec
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -735,8 +736,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         parts, value = parse_override(text)
         apply_override(data, parts, value, text)
     if data.get("name") is None:
-        stem = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lstrip(".-") or "run"
-        data["name"] = stem[:100]
+        data["name"] = safe_name(path.stem)
     return validate_mapping(data, shown)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 
 from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.resources import examples_root
 
 REPO = examples_root()  # the checkout, or the copy of configs/ and data/ bundled in the installed package
@@ -106,7 +106,7 @@ class Context:
         for label, overrides in variants.items():
             for seed in seeds:
                 mapping = build_config(config, [*common, *overrides], seed=seed, data_dir=self.data_dir,
-                                       name=f"c{self.claim_id:02d}-{slug(label)}-s{seed}")
+                                       name=f"c{self.claim_id:02d}-{safe_name(label, limit=60)}-s{seed}")
                 specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS),
                                      shown=f"configs/gallery/{config}", runs_dir=str(self.runs_dir),
                                      point={"variant": label, "seed": seed}, index=len(specs)))
@@ -181,10 +181,6 @@ def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: 
     point_to_generated(mapping, data_dir)
     validate_mapping(mapping, f"configs/gallery/{config}")
     return mapping
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
 
 
 # -- statistics ----------------------------------------------------------------------------------
