@@ -57,12 +57,22 @@ STEP_COLUMNS = ["step", "epoch", "lr", "loss"]
 
 def metrics_columns(classification: bool, test: bool = False) -> list[str]:
     """metrics.csv's columns: each split's metrics (train, val, and test when there is a test split)."""
+    prefixes = ("train", "val", "test") if test else ("train", "val")
+    cols = ["epoch", "step", *split_metric_columns(*prefixes, classification=classification)]
+    return cols + ["penalty", "lr", "grad_norm_total"]
+
+
+def split_metric_columns(*splits: str, classification: bool | None = None) -> list[str]:
+    """metrics.csv's ``{split}_{metric}`` names, metric by metric, of :func:`dlexp.trainer.split_metric_names`:
+    a classifier's (``True``: loss, acc), a regressor's (``False``), or every name either logs (``None``).
+    The one source of metric-name lists: summaries, sweep tables, checks and the early-stopping monitor."""
     from dlexp.trainer import split_metric_names
 
-    prefixes = ("train", "val", "test") if test else ("train", "val")
-    cols = ["epoch", "step"]
-    cols += [f"{prefix}_{name}" for name in split_metric_names(classification) for prefix in prefixes]
-    return cols + ["penalty", "lr", "grad_norm_total"]
+    if classification is None:
+        names = dict.fromkeys((*split_metric_names(True), *split_metric_names(False)))
+    else:
+        names = split_metric_names(classification)
+    return [f"{split}_{name}" for name in names for split in splits]
 
 
 def format_value(value: Any) -> str:
