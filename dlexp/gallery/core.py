@@ -11,7 +11,6 @@ split, initial weights, batch order and dropout masks); ``±`` is the sample sta
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 
 from dlexp.config import load_mapping
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.resources import examples_root
 
 REPO = examples_root()  # the checkout, or the copy of configs/ and data/ bundled in the installed package
@@ -184,7 +184,7 @@ def gallery_plan(config: str, variants: dict[str, Sequence[str]], seeds: Sequenc
     base = load_mapping(gallery_config_path(config), common, shown=shown)
     return plan_runs(base, [Axis.of_variants(VARIANT, variants)], [int(seed) for seed in seeds], shown=shown,
                      base_dir=GALLERY_CONFIGS,
-                     run_name=run_name or (lambda point, seed: f"c{claim_id:02d}-{slug(point.settings[VARIANT])}-s{seed}"),
+                     run_name=run_name or (lambda point, seed: f"c{claim_id:02d}-{safe_name(point.settings[VARIANT], limit=60)}-s{seed}"),
                      kind="gallery", name=f"claim-{claim_id:02d}",
                      finish=lambda mapping: point_to_generated(mapping, data_dir), check_data="none")
 
@@ -197,17 +197,15 @@ def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: 
     return plan.runs[0].config
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
-
-
 # -- statistics ----------------------------------------------------------------------------------
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    """Mean and sample standard deviation (ddof=1) by the sweep tables' rule
+    (:func:`dlexp.sweep.aggregate.mean_std`): the std of a single value is NaN, undefined."""
+    from dlexp.sweep.aggregate import mean_std as sweep_mean_std  # the sweep package loads its runner
+
+    return sweep_mean_std(np.asarray(values, dtype=float).ravel().tolist())
 
 
 def standard_error(values: Sequence[float]) -> float:
@@ -247,13 +245,9 @@ def pm(values: Sequence[float], digits: int = 3, decimals: int | None = None) ->
     """``mean ± std`` (sample std, ddof=1)."""
     mean, std = mean_std(values)
     if decimals is not None:
-        return f"{mean:.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
+        spread = f"{std:.{decimals}f}" if math.isfinite(std) else num(std)
+        return f"{mean:.{decimals}f} ± {spread}".replace("-", "−")
     return f"{num(mean, digits)} ± {num(std, 2)}"
-
-
-def pct(values: Sequence[float], decimals: int = 1) -> str:
-    mean, std = mean_std(np.asarray(values, dtype=float) * 100)
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f} %"
 
 
 def final(result: dict[str, Any], key: str) -> float:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from dlexp.config import config_base_dir, load_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.report.gradients import (
     FIXES,
     LAYER_COLUMNS,
@@ -166,8 +167,7 @@ def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
     model = base.get("model") or {}
     inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]
     batchnorm = axes.batchnorm if axes.batchnorm is not None else [bool(model.get("batchnorm", False))]
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", config_path.stem).lstrip(".-")
-    base_name = str(base.get("name") or stem or "grid")
+    base_name = str(base.get("name") or safe_name(config_path.stem, default="grid"))
     base_seed = int(base.get("seed", 0) or 0)
     preset = [Axis("model.depth", [str(d) for d in axes.depths], list(axes.depths), "depth"),
               Axis("model.activation", list(axes.activations), list(axes.activations), "activation"),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from dlexp.config import (
     validate_mapping,
 )
 from dlexp.errors import ConfigError
+from dlexp.names import safe_name
 from dlexp.sweep.runner import RunSpec
 
 MAX_RUNS = 10_000
@@ -187,11 +187,6 @@ def unique_titles(axes: list[Axis]) -> None:
                     other.title = other.key
 
 
-def _safe_name(text: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", str(text)).lstrip(".-")
-    return name[:60] or "sweep"
-
-
 def run_cost(cfg, rows: int | None = None, sizes: list[int] | None = None) -> float:
     """A run's relative cost, to start the longest runs first: epochs × training rows × parameters.
 
@@ -290,10 +285,10 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
     if not isinstance(base_seed, int) or isinstance(base_seed, bool):
         validate_mapping(data, shown)  # says what is wrong with the seed
         raise ConfigError(f"{shown}: seed: must be an integer (got {base_seed!r})")
-    base_name = _safe_name(data.get("name") or config_path.stem)
+    base_name = safe_name(data.get("name") or config_path.stem, limit=60, default="sweep")
     unique_titles(axes)
     return plan_runs(data, axes, [base_seed + seed_offset + s for s in range(seeds)], shown=shown,
                      base_dir=config_base_dir(config_path), run_name=lambda point, seed: f"{base_name}-p{point.index}-s{seed}",
-                     kind=kind, name=_safe_name(name) if name else base_name, config_path=config_path, sets=sets,
+                     kind=kind, name=safe_name(name, limit=60, default="sweep") if name else base_name, config_path=config_path, sets=sets,
                      notes=notes)
 
