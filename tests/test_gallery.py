@@ -239,6 +239,25 @@ def test_batchnorm_swings_come_mostly_from_running_statistics(tmp_path):
 PAPER_VERDICT = r"(reproduced|reproduced in part|not reproduced)"
 
 
+def test_one_quick_paper_end_to_end(cli, tmp_path):
+    """The default suite's end-to-end check of `dlexp gallery --papers`: one paper (the quickest, He et al.
+    2016) trains for real, decides, and writes papers.md with its figure; every paper is the slow test below."""
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    result = cli("gallery", "--papers", "--quick", "--only", "5", "--jobs", "2", "--out", out, "--runs-dir", runs)
+    assert result.code == 0, result.stdout + result.stderr
+    paper = PAPERS[4]
+    assert re.search(rf"\[\s*5\] .*\n\s+{PAPER_VERDICT} \(.*direction ok", result.stdout), result.stdout
+    page = (out / "papers.md").read_text(encoding="utf-8")
+    assert "Quick mode" in page and [p.name for p in out.iterdir() if p.suffix == ".md"] == ["papers.md"]
+    section = page.split(f"## 5. {paper.title}")[1]
+    assert f"**Paper.** {paper.paper}" in section and "## 4. " not in page
+    assert re.search(rf"\*\*Verdict: {PAPER_VERDICT}\.\*\*", section)
+    assert "± " in section and "*Rule:*" in section
+    assert re.findall(r"\]\(figures/([\w.-]+\.png)\)", page) == ["paper-5-resnet.png"]
+    assert (out / "figures" / "paper-5-resnet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow  # every paper, about 10 s on an idle 2-core machine: `pytest -m slow` (CI runs it)
 def test_quick_papers_gallery_asserts_every_direction(cli, tmp_path):
     """The CI check of `dlexp gallery --papers`: every paper gets a verdict and its direction holds."""
     out, runs = tmp_path / "docs", tmp_path / "runs"
