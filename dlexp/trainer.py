@@ -25,26 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from dlexp.callbacks import Callback, EarlyStopping
 from dlexp.nn.histograms import LayerHistograms
 from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
+from dlexp.rundir import schema
+from dlexp.rundir.schema import split_metric_names
 
-
-class Callback:
-    """Receives records as training goes. Every method is optional."""
-
-    def on_epoch(self, row: dict[str, Any]) -> None: ...
-
-    def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None: ...
-
-    def on_histograms(self, rows: list[dict[str, Any]]) -> None: ...
-
-    def on_step(self, row: dict[str, Any]) -> None:
-        """Every step's ``{step, epoch, lr, loss}`` (mini-batch data loss before the update); per-step
-        schedules only."""
-
-    def on_epoch_end(self, trainer: Trainer) -> None: ...
-
+__all__ = ["Callback", "EarlyStopping", "FitResult", "Split", "Trainer", "evaluate", "predicted_classes",
+           "split_metric_names", "split_metrics"]
 
 @dataclass
 class Split:
@@ -84,11 +73,6 @@ def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float
     """
     metrics = split_metrics(model, loss, split, chunk)
     return metrics["loss"], metrics.get("acc", float("nan"))
-
-
-def split_metric_names(classification: bool) -> tuple[str, ...]:
-    """What :func:`split_metrics` reports for a split, in metrics.csv's order."""
-    return ("loss", "acc") if classification else ("loss", "rmse", "mae", "r2")
 
 
 def split_metrics(model, loss, split: Split | None, chunk: int = 8192, *,
@@ -170,6 +154,7 @@ class Trainer:
         self.clip_grad_norm = clip_grad_norm
         self.clip_grad_value = clip_grad_value
         self.early_stopping = early_stopping
+        self.stopper = EarlyStopping(early_stopping)  # also keeps the best epoch row for the summary
         self.grad_every = int(grad_every)
         self.histograms_every = int(histograms_every)
         self._histograms = LayerHistograms(model) if self.histograms_every else None
@@ -186,8 +171,6 @@ class Trainer:
         self.perm: np.ndarray | None = None
         self.grad_norm_sum = 0.0
         self.grad_norm_count = 0
-        self.best: dict[str, Any] = {}
-        self.wait = 0
         self.history: list[dict[str, Any]] = []
         self._stop_reason: str | None = None
         self._lr_cache: tuple[int, float] = (-1, 0.0)
@@ -289,10 +272,9 @@ class Trainer:
             self._record_epoch(row)
             if not self._finite_row(row):
                 return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())
-            stop_early = self._update_early_stopping(row)
-            for cb in self.callbacks:
+            for cb in (self.stopper, *self.callbacks):
                 cb.on_epoch_end(self)
-            if stop_early:
+            if self.stopper.stop:
                 result = self._result("completed")
                 result.stopped_early = True
                 return result
@@ -357,12 +339,12 @@ class Trainer:
         epoch = self.epoch + 1  # the epoch this step belongs to
         step = self.step
         grad_norms, param_norms, update_norms = grad_norms.tolist(), param_norms.tolist(), update_norms.tolist()
+        columns = schema.GRAD_COLUMNS
         grad_rows = []
         for k, layer, param in self._row_order:
             pn = param_norms[k]
-            grad_rows.append({"step": step, "epoch": epoch, "layer": layer, "param": param,
-                              "grad_norm": grad_norms[k], "param_norm": pn,
-                              "update_ratio": update_norms[k] / pn if pn > 0 else float("nan")})
+            grad_rows.append(dict(zip(columns, (step, epoch, layer, param, grad_norms[k], pn,
+                                                update_norms[k] / pn if pn > 0 else float("nan")))))
         for row in layer_rows:
             row["step"] = step
             row["epoch"] = epoch
@@ -413,26 +395,9 @@ class Trainer:
                              "layer": layer}
         return result
 
-    def _update_early_stopping(self, row: dict[str, Any]) -> bool:
-        monitor = (self.early_stopping or {}).get("monitor", "val_loss")
-        if "val" in monitor and not math.isfinite(row.get(monitor, float("nan"))):
-            monitor = monitor.replace("val", "train")
-        value = row.get(monitor, float("nan"))
-        maximize = monitor.endswith("acc")
-        best = self.best.get(monitor)
-        min_delta = (self.early_stopping or {}).get("min_delta", 0.0)
-        improved = best is None or (value > best + min_delta if maximize else value < best - min_delta)
-        if improved:
-            self.best = dict(row, monitor=monitor)
-            self.best[monitor] = value
-            self.wait = 0
-            return False
-        self.wait += 1
-        return self.early_stopping is not None and self.wait >= self.early_stopping.get("patience", 10)
-
     def _result(self, status: str) -> FitResult:
         final = self.history[-1] if self.history else {}
-        best = {k: v for k, v in self.best.items()}
+        best = dict(self.stopper.best)
         result = FitResult(status=status, epochs=self.epoch, steps=self.step, final=dict(final), best=best)
         if status == "completed" and self._stopped_by_rule is not None:
             result.stopped_early, result.stop_reason = True, self._stopped_by_rule
@@ -447,19 +412,19 @@ class Trainer:
             value = np.asarray(value)
             if value.shape == self.model.params.shape:
                 for name in self.model.param_names:
-                    arrays[f"optim.{key}.{name}"] = self.model.view_of(value, name).copy()
+                    arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] = self.model.view_of(value, name).copy()
             else:
-                arrays[f"optim.{key}"] = value.copy()
+                arrays[f"{schema.OPTIMIZER_PREFIX}{key}"] = value.copy()
         counters = {"step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
                     "grad_norm_sum": self.grad_norm_sum, "grad_norm_count": self.grad_norm_count,
-                    "wait": self.wait, "best": self.best, "history": self.history,
+                    **self.stopper.state_dict(), "history": self.history,
                     "shuffle_rng": self.shuffle_rng.bit_generator.state,
                     "dropout_rng": self.dropout_rng.bit_generator.state}
         if self.stop_rule is not None:
-            counters["stop_rule"] = self.stop_rule.state_dict()
-        arrays["trainer.state"] = np.array(json.dumps(counters, default=_json_default))
-        arrays["trainer.perm"] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
-        arrays["trainer.has_perm"] = np.array(self.perm is not None)
+            counters[schema.STOP_RULE_STATE] = self.stop_rule.state_dict()
+        arrays[schema.TRAINER_STATE] = np.array(json.dumps(counters, default=_json_default))
+        arrays[schema.TRAINER_PERM] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
+        arrays[schema.TRAINER_HAS_PERM] = np.array(self.perm is not None)
         return arrays
 
     def restore(self, arrays: dict[str, np.ndarray], n_train: int | None = None) -> None:
@@ -471,9 +436,9 @@ class Trainer:
         for key, value in self.opt_state.items():
             value = np.asarray(value)
             if value.shape != model.params.shape:
-                state[key] = arrays[f"optim.{key}"]
+                state[key] = arrays[f"{schema.OPTIMIZER_PREFIX}{key}"]
                 continue
-            pieces = {name: arrays[f"optim.{key}.{name}"] for name in model.param_names}
+            pieces = {name: arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] for name in model.param_names}
             for name, piece in pieces.items():
                 if piece.shape != model.shapes[name]:
                     raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
@@ -485,9 +450,9 @@ class Trainer:
                 model.view_of(flat, name)[...] = piece
             state[key] = flat
         self.optimizer.check_state(model.params, state)
-        counters = _counters(arrays["trainer.state"])
-        has_perm = arrays["trainer.has_perm"]
-        perm = arrays["trainer.perm"]
+        counters = _counters(arrays[schema.TRAINER_STATE])
+        has_perm = arrays[schema.TRAINER_HAS_PERM]
+        perm = arrays[schema.TRAINER_PERM]
         if has_perm.shape != () or has_perm.dtype != np.bool_:
             raise ValueError(f"trainer.has_perm: {has_perm.dtype}{list(has_perm.shape)}, expected bool[]")
         if bool(has_perm) and (perm.ndim != 1 or perm.dtype.kind not in "iu"
@@ -503,13 +468,14 @@ class Trainer:
             raise ValueError("trainer.state: a generator state is not a PCG64 state") from None
         if self.stop_rule is not None:
             try:
-                self.stop_rule.load_state_dict(counters["stop_rule"])
+                self.stop_rule.load_state_dict(counters[schema.STOP_RULE_STATE])
             except (TypeError, ValueError, KeyError):
                 raise ValueError("trainer.state: no state of this run's stop rule ('stop_rule')") from None
         model.load_state_dict(arrays)
         self.opt_state = state
-        for name in _COUNTERS:
+        for name in _LOOP_COUNTERS:
             setattr(self, name, counters[name])
+        self.stopper.load_state_dict({key: counters[key] for key in self.stopper.state_dict()})
         self.shuffle_rng.bit_generator.state = shuffle_rng.bit_generator.state
         self.dropout_rng.bit_generator.state = dropout_rng.bit_generator.state
         self.perm = np.array(perm, dtype=np.int64) if bool(has_perm) else None
@@ -520,6 +486,7 @@ class Trainer:
 _COUNT = (int, "a non-negative integer")
 _COUNTERS = {"step": _COUNT, "epoch": _COUNT, "batch_index": _COUNT, "grad_norm_sum": ((int, float), "a number"),
              "grad_norm_count": _COUNT, "wait": _COUNT, "best": (dict, "a mapping"), "history": (list, "a list")}
+_LOOP_COUNTERS = ("step", "epoch", "batch_index", "grad_norm_sum", "grad_norm_count", "history")  # the rest: stopper
 
 
 def _counters(array: np.ndarray) -> dict[str, Any]:

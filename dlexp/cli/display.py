@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Any
 
 from rich.console import Console
@@ -34,23 +33,25 @@ def sparkline(values: list[float], log: bool = True) -> str:
 
 
 class GradCollector(Callback):
-    """Mean gradient norm of each layer's W per epoch, kept in memory for the end-of-run table."""
+    """Gradient norms of each layer's W, kept in memory for the end-of-run table (mean per epoch)."""
 
     def __init__(self):
-        self.sums = defaultdict(lambda: [0.0, 0])
+        self.epochs: list[int] = []
+        self.layers: list[int] = []
+        self.values: list[float] = []
 
     def on_step_rows(self, grad_rows, layer_rows):
         for row in grad_rows:
             if row["param"] == "W":
-                acc = self.sums[(row["layer"], row["epoch"])]
-                acc[0] += row["grad_norm"]
-                acc[1] += 1
+                self.epochs.append(row["epoch"])
+                self.layers.append(row["layer"])
+                self.values.append(row["grad_norm"])
 
     def per_layer(self) -> dict[int, list[float]]:
-        layers = sorted({layer for layer, _ in self.sums})
-        epochs = sorted({e for _, e in self.sums})
-        return {layer: [self.sums[(layer, e)][0] / self.sums[(layer, e)][1] if (layer, e) in self.sums
-                        else float("nan") for e in epochs] for layer in layers}
+        from dlexp.rundir.summary import layer_epoch_means
+
+        layers, _epochs, means = layer_epoch_means(self.epochs, self.layers, self.values)
+        return {layer: means[i].tolist() for i, layer in enumerate(layers)}
 
 
 class TrainDisplay(Callback):

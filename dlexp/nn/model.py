@@ -31,7 +31,6 @@ activation and dropout. Every layer of a block and the layer before it must have
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +38,11 @@ import numpy as np
 
 from dlexp.nn import batchnorm as bn
 from dlexp.nn import layernorm as ln
+from dlexp.nn import stats
 from dlexp.nn.activations import SELU, Activation, make_activation
 from dlexp.nn.initializers import make_initializer
+from dlexp.rundir.files import save_npz_atomic
+from dlexp.rundir.schema import ARCHITECTURE
 
 NORMS = ("none", "batchnorm", "layernorm")
 DROPOUT_MODES = ("inverted", "scale_at_inference", "alpha")
@@ -502,62 +504,15 @@ class MLP:
         parts = [self.forward(X[s : s + chunk], training=False).copy() for s in range(0, len(X), chunk)]
         return np.concatenate(parts) if parts else np.empty((0, self.sizes[-1]), dtype=self.dtype)
 
-    # -- statistics -----------------------------------------------------------------------
+    # -- statistics (dlexp.nn.stats) ---------------------------------------------------------
 
     def segment_squares(self, flat: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """Squared L2 norm of each parameter's segment of ``flat``, in ``memory_order`` (float64).
-
-        Many small segments: square once and ``np.add.reduceat`` (two NumPy calls in all). Large
-        segments: one BLAS dot per segment, which reads memory once and writes nothing.
-        """
-        if self.n_params < 4096 * len(self.memory_order):
-            np.multiply(flat, flat, out=scratch)
-            return np.add.reduceat(scratch, self.segment_starts).astype(np.float64)
-        ends = self._segment_ends
-        return np.array([np.dot(flat[a:b], flat[a:b]) for a, b in zip(self.segment_starts, ends)], dtype=np.float64)
+        """Squared L2 norm of each parameter's segment of ``flat`` (see :func:`dlexp.nn.stats.segment_squares`)."""
+        return stats.segment_squares(self, flat, scratch)
 
     def layer_stats(self) -> list[dict]:
-        """Per-layer activation statistics of the last forward pass (one dict per Dense layer).
-
-        ``saturated_fraction``: share of (sample, unit) entries whose local derivative is below
-        5% of the activation's maximum derivative. ``dead_fraction``: share of units whose
-        activation is exactly 0 for every sample of the batch (dead ReLUs). The output layer
-        reports its logits' mean and std, with NaN for the two fractions.
-        """
-        ws = self._last_ws
-        act = self.activation
-        rows = []
-        n_hidden = self.n_layers - 1
-        if n_hidden:
-            counts = [ws.n * w for w in self.sizes[1:-1]]
-            if len(ws.a_flat) < 4096 * n_hidden:  # many small layers: a few reduceat calls in all
-                sums = np.add.reduceat(ws.a_flat, ws.starts)
-                squares = np.add.reduceat(ws.a_flat * ws.a_flat, ws.starts)
-                mask = act.saturated_mask(ws.u_flat, ws.a_flat)
-                saturated = np.add.reduceat(mask, ws.starts, dtype=np.intp)
-                column_sums = [ws.ones @ a for a in ws.a[:n_hidden]] if act.can_die else None
-            else:  # few large layers: per layer a BLAS gemv (column sums) and dot, which read memory once
-                column_sums = [ws.ones @ a for a in ws.a[:n_hidden]]
-                sums = [c.sum() for c in column_sums]
-                flats = [ws.a_flat[int(b) : int(b) + c] for b, c in zip(ws.starts, counts)]
-                squares = [np.dot(f, f) for f in flats]
-                saturated = [act.saturated_count(ws.u[i], ws.a[i]) for i in range(n_hidden)]
-            # plain Python numbers from here on: indexing NumPy arrays element by element is slow
-            sums = np.asarray(sums, dtype=np.float64).tolist()
-            squares = np.asarray(squares, dtype=np.float64).tolist()
-            saturated = np.asarray(saturated).tolist()
-            # a unit is dead when it is 0 for the whole batch: activations are >= 0 where can_die
-            dead = [int(np.count_nonzero(c == 0)) for c in column_sums] if act.can_die else [0] * n_hidden
-            for i, (count, width) in enumerate(zip(counts, self.sizes[1:-1])):
-                mean, std = _moments(sums[i], squares[i], count)
-                rows.append({"layer": i, "activation": act.name, "act_mean": mean, "act_std": std,
-                             "saturated_fraction": saturated[i] / count, "dead_fraction": dead[i] / width})
-        z = ws.z[-1]
-        flat = z.reshape(-1)
-        mean, std = _moments((ws.ones @ z).sum(), np.dot(flat, flat), flat.size)
-        rows.append({"layer": self.n_layers - 1, "activation": self.output_activation, "act_mean": mean,
-                     "act_std": std, "saturated_fraction": float("nan"), "dead_fraction": float("nan")})
-        return rows
+        """Per-layer activation statistics of the last forward pass (see :func:`dlexp.nn.stats.layer_stats`)."""
+        return stats.layer_stats(self)
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -585,7 +540,7 @@ class MLP:
     def save(self, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> None:
         """Write parameters, buffers and the architecture to ``.npz`` atomically (tmp file + rename)."""
         arrays = self.state_dict()
-        arrays["meta.architecture"] = np.array(json.dumps(self.architecture, sort_keys=True))
+        arrays[ARCHITECTURE] = np.array(json.dumps(self.architecture, sort_keys=True))
         if extra:
             arrays.update(extra)
         save_npz_atomic(path, arrays)
@@ -593,7 +548,7 @@ class MLP:
     @classmethod
     def load(cls, path: str | Path) -> MLP:
         with np.load(path, allow_pickle=False) as data:
-            arch = json.loads(str(data["meta.architecture"]))
+            arch = json.loads(str(data[ARCHITECTURE]))
             model = cls(arch["n_inputs"], arch["hidden"], arch["n_outputs"],
                         activation=arch["activation"], init=arch["init"], dropout=arch["dropout"],
                         dropout_mode=arch["dropout_mode"], batchnorm=arch["batchnorm"],
@@ -606,29 +561,3 @@ class MLP:
         return (f"MLP({' → '.join(map(str, self.sizes))}, activation={self.activation!r}, "
                 f"norm={self.norm}, residual={self.residual}, dropout={self.dropout}, params={self.n_params:,}, "
                 f"{self.dtype.name})")
-
-
-def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an ``.npz`` that ``np.load`` reads, byte-for-byte reproducible, atomically.
-
-    ``np.savez`` stamps the current time into the zip; here every member gets a fixed date so the
-    same arrays give the same bytes. Written through :func:`dlexp.rundir.atomic_write`.
-    """
-    from dlexp.rundir import atomic_write
-
-    with atomic_write(Path(path), binary=True) as fh, \
-            zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
-
-
-def _moments(total, squares, count: int) -> tuple[float, float]:
-    """Mean and (biased) std from a sum and a sum of squares: one pass over the data, not two.
-
-    Exact enough for statistics: the variance loses relative precision of about eps * mean^2 / var.
-    """
-    mean = float(total) / count
-    return mean, max(float(squares) / count - mean * mean, 0.0) ** 0.5

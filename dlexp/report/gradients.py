@@ -44,6 +44,7 @@ import pandas as pd
 
 from dlexp.errors import DlexpError
 from dlexp.report.rundata import RunData, read_run
+from dlexp.rundir.summary import layer_epoch_means
 
 VERDICTS = ["healthy", "saturated", "dead", "vanishing", "exploding"]  # mild to severe
 PROBLEMS = VERDICTS[1:]
@@ -143,7 +144,11 @@ def layer_table(run: RunData, th: Thresholds) -> tuple[pd.DataFrame, int, int]:
     first, last = int(w["epoch"].min()), int(w["epoch"].max())
 
     def mean_by_layer(frame: pd.DataFrame, epoch: int, column: str) -> pd.Series:
-        return frame[frame["epoch"] == epoch].groupby("layer")[column].mean()
+        """The column's mean per layer over the epoch's rows (the same means as the summary's grad_ratio)."""
+        rows = frame[frame["epoch"] == epoch]
+        layers, _, means = layer_epoch_means(rows["epoch"].to_numpy(), rows["layer"].to_numpy(),
+                                             rows[column].to_numpy(dtype=np.float64))
+        return pd.Series(means[:, 0] if layers else [], index=layers, dtype=float).dropna()
 
     first_norm = mean_by_layer(w, first, "grad_norm")
     last_norm = mean_by_layer(w, last, "grad_norm")

@@ -1,0 +1,91 @@
+"""The listener that writes a run directory as training goes: the CSVs, row by row, and the resumable
+checkpoint ``checkpoints/last.npz``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dlexp.callbacks import Callback
+from dlexp.errors import DlexpError
+from dlexp.rundir import schema
+from dlexp.rundir.csvlog import CsvLog
+from dlexp.rundir.files import save_npz_atomic
+from dlexp.signals import SignalStop
+
+
+class RunWriter(Callback):
+    """Writes the CSVs and checkpoints of a run directory as records arrive."""
+
+    def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
+                 config_record: dict[str, np.ndarray], histograms: bool = False, log_steps: bool = False,
+                 test: bool = False):
+        self.run_dir = run_dir
+        def log(file: schema.CsvFile) -> CsvLog:
+            return CsvLog(run_dir / file.name, file.columns)
+
+        self.metrics = log(schema.metrics_file(classification, test))
+        self.grads = log(schema.GRAD_NORMS_FILE)
+        self.layers = log(schema.LAYER_STATS_FILE)
+        self.timing = log(schema.TIMING_FILE)
+        self.histograms = log(schema.HISTOGRAMS_FILE) if histograms else None
+        self.steps = log(schema.STEPS_FILE) if log_steps else None
+        self.logs = [log for log in (self.grads, self.layers, self.histograms, self.steps, self.metrics, self.timing)
+                     if log]
+        self.checkpoint_every = checkpoint_every
+        self.started = started
+        self.elapsed_before = 0.0
+        self.config_record = config_record
+        self.signals = SignalStop()
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written or resumed from
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def on_epoch(self, row):
+        with self.signals.held():
+            for log in self.logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
+                log.flush()
+            self.metrics.write([row], flush=True)
+            self.timing.write([dict(zip(schema.TIMING_COLUMNS, (row["epoch"], row["step"], round(self.elapsed(), 4))))],
+                              flush=True)
+
+    def on_step_rows(self, grad_rows, layer_rows):
+        self.grads.write(grad_rows)
+        self.layers.write(layer_rows)
+
+    def on_histograms(self, rows):
+        self.histograms.write(rows)
+
+    def on_step(self, row):
+        self.steps.write([row])
+
+    def on_epoch_end(self, trainer):
+        if self.checkpoint_every and trainer.epoch % self.checkpoint_every == 0:
+            self.checkpoint(trainer)
+
+    def checkpoint(self, trainer):
+        with self.signals.held():
+            for log in self.logs:
+                log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
+            arrays = trainer.checkpoint_arrays()
+            arrays[schema.ELAPSED] = np.array(self.elapsed())
+            arrays.update(self.config_record)
+            self.save(save_npz_atomic, self.run_dir / schema.CHECKPOINTS / schema.LAST_CHECKPOINT, arrays)
+            self.checkpoint_step = trainer.step
+
+    def save(self, write, path: Path, *args) -> None:
+        """``write(path, *args)`` (an atomic save); a full disk becomes one line naming the file, and the
+        file it was to replace is kept."""
+        try:
+            write(path, *args)
+        except OSError as exc:  # atomic_write has removed its temporary file
+            raise DlexpError(f"{path}: cannot write ({exc.strerror}); the previous file is kept and the run "
+                             "stopped") from None
+
+    def close(self):
+        for log in self.logs:
+            log.close()
