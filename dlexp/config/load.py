@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from dlexp.config.components import _short_repr, scientific_to_float
 from dlexp.config.schema import ExperimentConfig, ModelConfig, TrainingConfig
 from dlexp.errors import ConfigError, read_user_file
+from dlexp.names import safe_name
 from dlexp.registry import did_you_mean
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -332,18 +333,12 @@ def load_mapping(path: str | Path, overrides: Sequence[str] = (), *, shown: str 
     return data
 
 
-def default_name(path: str | Path) -> str:
-    """A run name from a config file's stem: characters a folder name may not hold become '-'."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(path).stem).lstrip(".-") or "run"
-    return stem[:100]
-
-
 def load_config(path: str | Path, overrides: Sequence[str] = (), *, shown: str | None = None) -> ExperimentConfig:
     """Read, override and validate a config. The config's name defaults to the file's stem."""
     shown = str(path) if shown is None else shown
     data = load_mapping(path, overrides, shown=shown)
     if data.get("name") is None:
-        data["name"] = default_name(path)
+        data["name"] = safe_name(Path(path).stem)
     return validate_mapping(data, shown)
 
 
