@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from dlexp.config.components import _short_repr, scientific_to_float
 from dlexp.config.schema import ExperimentConfig, ModelConfig, TrainingConfig
-from dlexp.names import safe_name
 from dlexp.errors import ConfigError, read_user_file
+from dlexp.names import safe_name
 from dlexp.registry import did_you_mean
 
 MAX_CONFIG_BYTES = 1_000_000
