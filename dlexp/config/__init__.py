@@ -14,6 +14,7 @@ from dlexp.config.load import (
     _format_loc,
     apply_override,
     config_base_dir,
+    default_name,
     format_validation_error,
     load_config,
     load_mapping,
@@ -28,7 +29,6 @@ from dlexp.config.load import (
 from dlexp.config.schema import (
     MAX_BATCH_SIZE,
     MAX_PARAMETERS,
-    MONITORS,
     NAME_PATTERN,
     OMITTED_AT_DEFAULT,
     DataConfig,
@@ -46,10 +46,10 @@ from dlexp.config.schema import (
 )
 
 __all__ = [
-    "MAX_BATCH_SIZE", "MAX_CONFIG_BYTES", "MAX_PARAMETERS", "MAX_YAML_NODES", "MONITORS", "NAME_PATTERN", "OMITTED_AT_DEFAULT",
+    "MAX_BATCH_SIZE", "MAX_CONFIG_BYTES", "MAX_PARAMETERS", "MAX_YAML_NODES", "NAME_PATTERN", "OMITTED_AT_DEFAULT",
     "ConfigLoader", "DataConfig", "DivergenceConfig", "EarlyStoppingConfig", "ExperimentConfig", "LoggingConfig",
     "ModelConfig", "ResidualConfig", "StrictModel", "TrainingConfig", "_format_loc", "_short_repr",
-    "apply_override", "check_parameter_count", "config_base_dir", "format_validation_error",
+    "apply_override", "check_parameter_count", "config_base_dir", "default_name", "format_validation_error",
     "load_config", "load_mapping", "parameter_count", "parse_key", "parse_override", "parse_value",
     "parse_yaml_mapping", "read_yaml_mapping", "resolved_dict", "scientific_to_float", "spec_names",
     "validate_mapping", "yaml_load",

@@ -333,12 +333,17 @@ def load_mapping(path: str | Path, overrides: Sequence[str] = (), *, shown: str 
     return data
 
 
+def default_name(path: str | Path) -> str:
+    """A run name from a config file's stem: characters a folder name may not hold become '-'."""
+    return safe_name(Path(path).stem)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = (), *, shown: str | None = None) -> ExperimentConfig:
     """Read, override and validate a config. The config's name defaults to the file's stem."""
     shown = str(path) if shown is None else shown
     data = load_mapping(path, overrides, shown=shown)
     if data.get("name") is None:
-        data["name"] = safe_name(Path(path).stem)
+        data["name"] = default_name(path)
     return validate_mapping(data, shown)
 
 

@@ -25,7 +25,7 @@ from dlexp.config.components import (
     scientific_to_float,
 )
 from dlexp.registry import did_you_mean
-from dlexp.rundir import split_metric_columns
+from dlexp.rundir.schema import split_metric_columns
 
 MAX_BATCH_SIZE = 10_000_000
 MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
