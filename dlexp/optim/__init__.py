@@ -47,10 +47,10 @@ CONVENTIONS = ("torch", "keras")
 
 TORCH_OPTIMIZERS: Registry[Optimizer] = Registry("torch optimizer")
 KERAS_OPTIMIZERS: Registry[Optimizer] = Registry("keras optimizer")
-for _cls in torch_rules.OPTIMIZERS:
-    TORCH_OPTIMIZERS.add(_cls.name, _cls)
-for _cls in keras_rules.OPTIMIZERS:
-    KERAS_OPTIMIZERS.add(_cls.name, _cls)
+for _factory in torch_rules.OPTIMIZERS:  # classes, and presets over them (momentum, nesterov)
+    TORCH_OPTIMIZERS.add(_factory.name, _factory)
+for _factory in keras_rules.OPTIMIZERS:
+    KERAS_OPTIMIZERS.add(_factory.name, _factory)
 
 _REGISTRIES = {"torch": TORCH_OPTIMIZERS, "keras": KERAS_OPTIMIZERS}
 # The base learning rate's argument name in each convention.

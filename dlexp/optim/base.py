@@ -21,7 +21,9 @@ every operation is elementwise, so chunking changes no result bit.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -154,6 +156,33 @@ class Optimizer:
             buffers = tuple(np.empty(size, dtype=dtype) for _ in range(self.n_scratch))
             self._scratch_cache[key] = buffers
         return buffers
+
+
+def preset(cls: type[Optimizer], name: str, doc: str, **defaults: Any) -> Callable[..., Optimizer]:
+    """A registered name for ``cls`` with other defaults, as tinygrad's ``SGD`` presets are one-line
+    factories over one class. The factory's signature is ``cls``'s with ``defaults`` filled in, so the
+    registry checks arguments (did-you-mean included) and reads default learning rates from it as
+    from a class; the optimizer it builds carries ``name`` (checkpoints and summaries record it)."""
+    signature = inspect.signature(cls)
+    unknown = sorted(set(defaults) - set(signature.parameters))
+    if unknown:
+        raise TypeError(f"preset {name!r}: {cls.__name__} has no argument(s) {unknown}")
+    signature = signature.replace(parameters=[
+        p.replace(default=defaults.get(p.name, p.default)) for p in signature.parameters.values()])
+
+    def factory(*args: Any, **kwargs: Any) -> Optimizer:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        optimizer = cls(**bound.arguments)
+        optimizer.name = name
+        return optimizer
+
+    factory.__signature__ = signature
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    factory.name = name
+    factory.convention = cls.convention
+    return factory
 
 
 def chunk_grid(size: int, itemsize: int, chunk_bytes: int) -> list[tuple[int, int]]:

@@ -26,6 +26,7 @@ from dlexp.optim.base import (
     check_unit,
     decay_params_torch,
     l2_into_grad,
+    preset,
 )
 
 
@@ -560,36 +561,8 @@ class NAdam(Optimizer):
         p += g
 
 
-class Momentum(SGD):
-    """Preset ``momentum``: :class:`SGD` with momentum 0.9."""
+momentum = preset(SGD, "momentum", "Preset ``momentum``: :class:`SGD` with momentum 0.9.", momentum=0.9)
+nesterov = preset(SGD, "nesterov", "Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead.",
+                  momentum=0.9, nesterov=True)
 
-    name = "momentum"
-
-    def __init__(
-        self,
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-    ):
-        super().__init__(lr, momentum, dampening, weight_decay, nesterov)
-
-
-class Nesterov(SGD):
-    """Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead."""
-
-    name = "nesterov"
-
-    def __init__(
-        self,
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = True,
-    ):
-        super().__init__(lr, momentum, dampening, weight_decay, nesterov)
-
-
-OPTIMIZERS = (SGD, Momentum, Nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, NAdam)
+OPTIMIZERS = (SGD, momentum, nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, NAdam)
