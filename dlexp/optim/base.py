@@ -50,6 +50,8 @@ class Optimizer:
     chunk_bytes: ClassVar[int] = 1 << 20
 
     def __init__(self, lr: float, hyperparams: dict[str, Any], slots: tuple[str, ...]):
+        # The base learning rate, the config's ``lr`` (``learning_rate`` in Keras' convention). The rate
+        # a step uses is :meth:`step`'s ``lr`` argument: the schedule's value for this epoch or step.
         self.lr = lr
         self.hyperparams = hyperparams
         # Names of the flat per-parameter state arrays (depends on hyperparameters).
@@ -95,15 +97,16 @@ class Optimizer:
     # ------------------------------------------------------------------- step
     def step(self, params: np.ndarray, grads: np.ndarray, state: State, lr: float,
              norms: UpdateNorms | None = None) -> None:
-        """One update, in place on ``params`` and ``state``. Overwrites ``grads`` (scratch).
+        """One update at learning rate ``lr`` (this step's, from the schedule; ``self.lr`` is the base),
+        in place on ``params`` and ``state``. Overwrites ``grads`` (scratch).
 
         With ``norms``, each chunk's ``||theta||`` and ``||delta theta||`` are measured while the
         chunk is in cache (see :class:`~dlexp.optim.norms.UpdateNorms`): ``delta theta`` is the
-        step array the update added (:meth:`one_addition`), or else ``theta_after - theta_before``.
+        step array the update added (:meth:`returns_delta`), or else ``theta_after - theta_before``.
         """
         coef = self._advance(state, float(lr))
         grid = chunk_grid(params.shape[0], params.itemsize, self.chunk_bytes)
-        copy = norms is not None and not self.one_addition()  # else the step array gives ||delta||
+        copy = norms is not None and not self.returns_delta()  # else the step array gives ||delta||
         if norms is not None:
             norms.begin(grid, params.dtype)
         longest = grid[0][1] if grid else 0
@@ -139,13 +142,13 @@ class Optimizer:
         """Elementwise part of the step on (a chunk of) the flat arrays.
 
         Returns the step array ``d`` when the parameters changed by one operation ``p += d`` or
-        ``p -= d`` (see :meth:`one_addition`), else None.
+        ``p -= d`` (see :meth:`returns_delta`), else None.
         """
         raise NotImplementedError
 
-    def one_addition(self) -> bool:
-        """Whether ``_update`` changes the parameters in one addition of a step array, which it
-        returns (so ``||delta theta||`` needs no copy of the parameters). False for updates made
+    def returns_delta(self) -> bool:
+        """Whether ``_update`` returns delta theta: it changes the parameters in one addition of a step
+        array and returns that array (so ``||delta theta||`` needs no copy of the parameters). False for updates made
         of two parts, such as decoupled weight decay followed by the gradient step."""
         return True
 

@@ -65,7 +65,7 @@ class KerasOptimizer(Optimizer):
         if self.weight_decay != 0.0:
             decay_params_keras(p, lr, self.weight_decay, scratch)
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return self.weight_decay == 0.0  # decoupled decay is a second change to p
 
 

@@ -174,7 +174,7 @@ class Adam(Optimizer):
     def _extra_hyperparams(self) -> dict:
         return {"decoupled_weight_decay": self.decoupled}
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return not (self.decoupled and self.weight_decay != 0.0)
 
     def _advance(self, state: State, lr: float) -> tuple:
@@ -519,7 +519,7 @@ class NAdam(Optimizer):
         }
         super().__init__(lr, hyper, ("exp_avg", "exp_avg_sq"))
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return False  # the step is added in two parts (gradient, then momentum)
 
     def _scalar_state(self) -> State:
