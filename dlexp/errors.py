@@ -33,16 +33,6 @@ class DataError(DlexpError):
     """A data file or column cannot be used."""
 
 
-class DivergenceError(Exception):
-    """Training produced NaN/Inf. Carries where it happened; not a user error."""
-
-    def __init__(self, message: str, *, step: int, epoch: int, layer: str | None):
-        super().__init__(message)
-        self.step = step
-        self.epoch = epoch
-        self.layer = layer
-
-
 MAX_ERROR_CHARS = 600  # an error line is cut in the middle beyond this
 MAX_SHOWN_CHARS = 80  # one user-given value quoted inside a message
 
