@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from dlexp.cli.gallery import parse_only
 from dlexp.errors import DlexpError
-from dlexp.gallery import BY_ID, CLAIMS, PAPERS, parse_only
+from dlexp.gallery import BY_ID, CLAIMS, PAPERS
 from dlexp.gallery.core import (
     GALLERY_CONFIGS,
     ClaimResult,
