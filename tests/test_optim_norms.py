@@ -113,7 +113,7 @@ def test_measuring_norms_changes_no_bit_of_the_step(convention, spec):
         np.testing.assert_array_equal(results[0][1][key], results[1][1][key])
 
 
-def test_one_addition_is_false_exactly_for_two_part_updates():
+def test_returns_delta_is_false_exactly_for_two_part_updates():
     assert make_optimizer({"name": "adam"}, "torch").returns_delta()
     assert not make_optimizer({"name": "adamw"}, "torch").returns_delta()
     assert make_optimizer({"name": "adamw", "weight_decay": 0.0}, "torch").returns_delta()
