@@ -31,6 +31,7 @@ from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
 from dlexp.rundir import schema
 from dlexp.rundir.schema import split_metric_names
+from dlexp.rundir.steplog import StepLog
 
 __all__ = ["Callback", "EarlyStopping", "FitResult", "Split", "Trainer", "evaluate", "predicted_classes",
            "split_metric_names", "split_metrics"]
@@ -179,8 +180,13 @@ class Trainer:
         # (index in memory order, layer, param) in row order: layer by layer, W, b, gamma, beta
         parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
         self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
+        self._row_index = np.array([k for k, _, _ in self._row_order], dtype=np.intp)
+        activations = [model.activation.name] * (model.n_layers - 1) + [model.output_activation]
+        self.step_log = StepLog([layer for _, layer, _ in self._row_order], [param for _, _, param in self._row_order],
+                                activations)
         self._scratch = np.empty_like(model.params)
         self._update_norms = UpdateNorms(model.segment_starts, model.n_params)
+        self._row_listeners: list[Callback] = []  # listeners that take each logged step's rows as dicts
 
     # -- control ----------------------------------------------------------------------------
 
@@ -232,8 +238,12 @@ class Trainer:
         Floating-point warnings are silenced: non-finite values are detected explicitly and end the
         run as ``diverged`` with the step and the first offending parameter.
         """
+        self._row_listeners = [cb for cb in self.callbacks if type(cb).on_step_rows is not Callback.on_step_rows]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(train, val, self.test)
+            try:
+                return self._fit(train, val, self.test)
+            finally:
+                self._hand_over_steps()  # the steps logged since the last epoch end (a stopped run)
 
     def _fit(self, train: Split, val: Split | None, test: Split | None) -> FitResult:
         model = self.model
@@ -268,6 +278,7 @@ class Trainer:
                     return self._result(self._stop_reason)
             self.epoch += 1
             self.perm = None
+            self._hand_over_steps()
             row = self.epoch_row(train, val, test)
             self._record_epoch(row)
             if not self._finite_row(row):
@@ -309,8 +320,8 @@ class Trainer:
             rows = self._histograms.rows(self.step, self.epoch + 1)
             for cb in self.callbacks:
                 cb.on_histograms(rows)
-        if log:
-            layer_rows = model.layer_stats()
+        if log:  # before the update, while the workspace holds this step's forward pass
+            model.layer_statistics(self.step_log.layers[self.step_log.count])
         if self.clip_grad_norm is not None:
             clip_by_global_norm(model.grads, self.clip_grad_norm, total_norm)
         if self.clip_grad_value is not None:
@@ -323,7 +334,7 @@ class Trainer:
                 if bad is not None:
                     return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
                                           "a parameter is not finite after the update", bad)
-            self._emit_step(np.sqrt(grad_squares), param_norms, update_norms, layer_rows)
+            self._log_step(np.sqrt(grad_squares), param_norms, update_norms)
         if self.schedule.per_step:
             row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr, "loss": loss_value}
             for cb in self.callbacks:
@@ -335,21 +346,34 @@ class Trainer:
                 self._stop_reason = "completed"
         return None
 
-    def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
-        epoch = self.epoch + 1  # the epoch this step belongs to
-        step = self.step
-        grad_norms, param_norms, update_norms = grad_norms.tolist(), param_norms.tolist(), update_norms.tolist()
-        columns = schema.GRAD_COLUMNS
-        grad_rows = []
-        for k, layer, param in self._row_order:
-            pn = param_norms[k]
-            grad_rows.append(dict(zip(columns, (step, epoch, layer, param, grad_norms[k], pn,
-                                                update_norms[k] / pn if pn > 0 else float("nan")))))
-        for row in layer_rows:
-            row["step"] = step
-            row["epoch"] = epoch
-        for cb in self.callbacks:
-            cb.on_step_rows(grad_rows, layer_rows)
+    def _log_step(self, grad_norms: np.ndarray, param_norms: np.ndarray, update_norms: np.ndarray) -> None:
+        """Put a logged step's gradient rows in the step log (its layer rows are already there)."""
+        log = self.step_log
+        slot = log.count
+        log.steps[slot] = self.step
+        log.epochs[slot] = self.epoch + 1  # the epoch this step belongs to
+        rows = log.grads[slot]
+        index = self._row_index
+        rows[:, 0] = grad_norms[index]
+        norms = param_norms[index]
+        rows[:, 1] = norms
+        ratio = np.full(len(index), np.nan)
+        np.divide(update_norms[index], norms, out=ratio, where=norms > 0)
+        rows[:, 2] = ratio
+        log.count += 1
+        if self._row_listeners:
+            grad_rows, layer_rows = log.rows(slot)
+            for cb in self._row_listeners:
+                cb.on_step_rows(grad_rows, layer_rows)
+        if log.full:
+            self._hand_over_steps()
+
+    def _hand_over_steps(self) -> None:
+        """Give the logged steps to the listeners (``on_step_log``) and empty the log."""
+        if self.step_log.count:
+            for cb in self.callbacks:
+                cb.on_step_log(self.step_log)
+            self.step_log.clear()
 
     def _record_epoch(self, row: dict[str, Any]) -> None:
         self.history.append(row)

@@ -39,14 +39,14 @@ import numpy as np
 from dlexp.nn import batchnorm as bn
 from dlexp.nn import layernorm as ln
 from dlexp.nn import stats
-from dlexp.nn.activations import SELU, Activation, make_activation
+from dlexp.nn.activations import Activation, make_activation
+from dlexp.nn.dense import dense_backward, dense_forward
+from dlexp.nn.dropout import ALPHA_DROPOUT_VALUE, DROPOUT_MODES, dropout_backward, dropout_forward  # noqa: F401
 from dlexp.nn.initializers import make_initializer
 from dlexp.rundir.files import save_npz_atomic
 from dlexp.rundir.schema import ARCHITECTURE
 
 NORMS = ("none", "batchnorm", "layernorm")
-DROPOUT_MODES = ("inverted", "scale_at_inference", "alpha")
-ALPHA_DROPOUT_VALUE = SELU.SCALE * SELU.ALPHA  # λα: a dropped unit is set to −λα before the affine map
 
 
 def residual_blocks(hidden: list[int], every: int) -> list[tuple[int, int]]:
@@ -166,6 +166,7 @@ class MLP:
         self.blocks = residual_blocks(self.sizes[1:-1], self.residual)
         self._block_start = {last: start for start, last in self.blocks}  # last layer -> first
         self._block_last = {start: last for start, last in self.blocks}
+        self._hidden_widths = np.array(self.sizes[1:-1], dtype=np.int64)
         self.output_activation = output_activation
         self.architecture = {
             "n_inputs": self.sizes[0],
@@ -326,11 +327,7 @@ class MLP:
         a = X
         for i in range(self.n_layers):
             ws.inputs[i] = a
-            z = ws.z[i]
-            np.matmul(a, self._p[f"layers.{i}.W"], out=z)
-            b = self._p.get(f"layers.{i}.b")
-            if b is not None:
-                z += b
+            z = dense_forward(a, self._p[f"layers.{i}.W"], self._p.get(f"layers.{i}.b"), ws.z[i])
             if not self.is_hidden(i):
                 return z
             u = z
@@ -351,36 +348,15 @@ class MLP:
                 u = ws.u[i]
             a = self.activation.forward(u, ws.a[i])
             if self.dropout > 0:
-                a = self._dropout_forward(i, a, ws, training, rng)
+                a = dropout_forward(a, self.dropout, self.dropout_mode, training, rng, ws.uniform[i], ws.mask[i],
+                                    ws.drop_out[i])
             if i in self._block_start:  # h + f(h): the input of the block's first Dense is h
                 a = np.add(a, ws.inputs[self._block_start[i]], out=ws.residual_out[i])
         raise AssertionError("unreachable")
 
     def _dropout_forward(self, i, a, ws, training, rng):
-        p = self.dropout
-        out = ws.drop_out[i]
-        if training:
-            if rng is None:
-                raise ValueError("training with dropout needs a numpy.random.Generator")
-            uniform = ws.uniform[i]
-            rng.random(out=uniform, dtype=self.dtype)
-            mask = ws.mask[i]
-            np.greater_equal(uniform, p, out=mask, casting="unsafe")
-            if self.dropout_mode == "alpha":
-                # A·(x·keep + λα·(keep − 1 + p)) = A·(keep·(x + λα) − λα·(1 − p)); the mask keeps A·keep
-                scale = 1.0 / np.sqrt((1.0 - p) * (1.0 + p * ALPHA_DROPOUT_VALUE**2))
-                np.add(a, ALPHA_DROPOUT_VALUE, out=out)
-                out *= mask
-                out -= ALPHA_DROPOUT_VALUE * (1.0 - p)
-                out *= scale
-                mask *= scale
-                return out
-            if self.dropout_mode == "inverted":
-                mask *= 1.0 / (1.0 - p)
-            return np.multiply(a, mask, out=out)
-        if self.dropout_mode == "scale_at_inference":
-            return np.multiply(a, 1.0 - p, out=out)
-        return a
+        return dropout_forward(a, self.dropout, self.dropout_mode, training, rng, ws.uniform[i], ws.mask[i],
+                               ws.drop_out[i])
 
     def backward(self, grad_logits: np.ndarray) -> None:
         """Fill ``self.grads`` with dL/dθ given dL/d(logits) (n, n_outputs) from the last ``forward``."""
@@ -388,24 +364,18 @@ class MLP:
         training = self._last_training
         g = grad_logits
         for i in range(self.n_layers - 1, -1, -1):
-            np.matmul(ws.inputs[i].T, g, out=self._g[f"layers.{i}.W"])
-            gb = self._g.get(f"layers.{i}.b")
-            if gb is not None:
-                np.matmul(ws.ones, g, out=gb)
+            j = i - 1  # the hidden layer feeding Dense i (-1: the inputs, whose gradient is not needed)
+            da = ws.grad_a[j] if i else None
+            dense_backward(ws.inputs[i], self._p[f"layers.{i}.W"], g, self._g[f"layers.{i}.W"],
+                           self._g.get(f"layers.{i}.b"), ws.ones, da)
             if i == 0:
                 return
-            j = i - 1  # the hidden layer feeding Dense i
-            da = ws.grad_a[j]
-            np.matmul(g, self._p[f"layers.{i}.W"].T, out=da)
             if i in self._block_last:  # h feeds the block starting at Dense i and, by the skip, its output
                 da += ws.skip_grad[self._block_last[i]]
             if j in self._block_start:
                 np.copyto(ws.skip_grad[j], da)
             if self.dropout > 0:
-                if training:
-                    da *= ws.mask[j]
-                elif self.dropout_mode == "scale_at_inference":
-                    da *= 1.0 - self.dropout
+                dropout_backward(da, self.dropout, self.dropout_mode, training, ws.mask[j])
             dz = ws.grad_z[j]
             self.activation.backward(ws.u[j], ws.a[j], da, out=dz if self.norm == "none" else da)
             if self.batchnorm:
@@ -513,6 +483,10 @@ class MLP:
     def layer_stats(self) -> list[dict]:
         """Per-layer activation statistics of the last forward pass (see :func:`dlexp.nn.stats.layer_stats`)."""
         return stats.layer_stats(self)
+
+    def layer_statistics(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The same as an array (see :func:`dlexp.nn.stats.layer_statistics`)."""
+        return stats.layer_statistics(self, out)
 
     # -- persistence ----------------------------------------------------------------------
 

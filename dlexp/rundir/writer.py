@@ -53,9 +53,9 @@ class RunWriter(Callback):
             self.timing.write([dict(zip(schema.TIMING_COLUMNS, (row["epoch"], row["step"], round(self.elapsed(), 4))))],
                               flush=True)
 
-    def on_step_rows(self, grad_rows, layer_rows):
-        self.grads.write(grad_rows)
-        self.layers.write(layer_rows)
+    def on_step_log(self, log):
+        self.grads.write_text(log.grad_csv())
+        self.layers.write_text(log.layer_csv())
 
     def on_histograms(self, rows):
         self.histograms.write(rows)
