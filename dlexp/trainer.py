@@ -130,6 +130,9 @@ class Trainer:
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every, histograms_every (0: off):
         as in the config.
+        eval_every: evaluate the splits after every ``eval_every``-th epoch and the last one; other epochs'
+            rows hold NaN split metrics, and neither early stopping nor the divergence check looks at them
+            (patience counts evaluated epochs).
         divergence_loss_factor, divergence_grad_norm: ``training.divergence``'s ``loss_factor`` and
             ``grad_norm_max``; None (the default here) turns a rule off.
         shuffle_rng, dropout_rng: the only randomness used while training.
@@ -142,7 +145,7 @@ class Trainer:
                  grad_every: int = 1, histograms_every: int = 0, divergence_loss_factor: float | None = None,
                  divergence_grad_norm: float | None = None, shuffle_rng: np.random.Generator,
                  dropout_rng: np.random.Generator, callbacks: list[Callback] | None = None,
-                 test: Split | None = None):
+                 test: Split | None = None, eval_every: int = 1):
         self.model = model
         self.test = test
         self.loss = loss
@@ -157,6 +160,7 @@ class Trainer:
         self.early_stopping = early_stopping
         self.stopper = EarlyStopping(early_stopping)  # also keeps the best epoch row for the summary
         self.grad_every = int(grad_every)
+        self.eval_every = int(eval_every)
         self.histograms_every = int(histograms_every)
         self._histograms = LayerHistograms(model) if self.histograms_every else None
         self.divergence_loss_factor = divergence_loss_factor
@@ -207,12 +211,18 @@ class Trainer:
     def evaluate(self, split: Split | None) -> tuple[float, float]:
         return evaluate(self.model, self.loss, split)
 
-    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None) -> dict[str, Any]:
-        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``."""
+    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None,
+                  evaluate: bool = True) -> dict[str, Any]:
+        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``.
+
+        ``evaluate=False`` (an epoch that ``eval_every`` skips): the splits' metrics are NaN, the rest
+        (penalty, lr, grad_norm_total) is filled as always.
+        """
         row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
         classification = train.labels is not None
         splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
-        values = {prefix: split_metrics(self.model, self.loss, split, classification=classification)
+        values = {prefix: split_metrics(self.model, self.loss, split if evaluate else None,
+                                        classification=classification)
                   for prefix, split in splits.items()}
         for name in values["train"]:  # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...
             for prefix in splits:
@@ -279,13 +289,14 @@ class Trainer:
             self.epoch += 1
             self.perm = None
             self._hand_over_steps()
-            row = self.epoch_row(train, val, test)
+            evaluate = self.epoch % self.eval_every == 0 or self.epoch == self.epochs
+            row = self.epoch_row(train, val, test, evaluate)
             self._record_epoch(row)
-            if not self._finite_row(row):
+            if evaluate and not self._finite_row(row):
                 return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())
-            for cb in (self.stopper, *self.callbacks):
+            for cb in (self.stopper, *self.callbacks) if evaluate else self.callbacks:
                 cb.on_epoch_end(self)
-            if self.stopper.stop:
+            if evaluate and self.stopper.stop:
                 result = self._result("completed")
                 result.stopped_early = True
                 return result
