@@ -18,12 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlexp.errors import ConfigError, read_user_file, show_value
+from dlexp.names import safe_name
 from dlexp.registry import did_you_mean, normalize_spec
+from dlexp.rundir import split_metric_columns
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_YAML_NODES = 100_000
 MAX_BATCH_SIZE = 10_000_000
 MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
+MONITORS = tuple(split_metric_columns("val", "train", classification=True))  # early stopping's choices
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 Spec = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias: pydantic evaluates it on Python 3.10)
@@ -322,7 +325,7 @@ class ModelConfig(StrictModel):
 
 
 class EarlyStoppingConfig(StrictModel):
-    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
+    monitor: Literal[MONITORS] = "val_loss"
     patience: int = Field(10, ge=1, le=1_000_000)
     min_delta: float = Field(0.0, ge=0)
 
@@ -737,8 +740,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         parts, value = parse_override(text)
         apply_override(data, parts, value, text)
     if data.get("name") is None:
-        stem = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lstrip(".-") or "run"
-        data["name"] = stem[:100]
+        data["name"] = safe_name(path.stem)
     return validate_mapping(data, shown)
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import math
 import re
 
 import numpy as np
@@ -126,7 +127,8 @@ def test_default_folders_never_overwrite_docs_unless_asked(tmp_path, monkeypatch
 
 def test_statistics_use_the_sample_standard_deviation():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
-    assert mean_std([5.0]) == (5.0, 0.0)
+    mean, std = mean_std([5.0])  # one value: std undefined (NaN), the sweep tables' rule
+    assert mean == 5.0 and math.isnan(std)
     assert pm([1.0, 2.0, 3.0], decimals=2) == "2.00 ± 1.00"
     assert pm([0.001, 0.003]) == "0.00200 ± 0.0014"
     assert num(-2.5e-7, 2) == "−2.5e−07"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dlexp.report.chainrule import classify
+from dlexp.nn.gradcheck import classify
 from dlexp.report.gradients import Thresholds, grad_report, layer_ranges
 from dlexp.report.rundata import read_run
 

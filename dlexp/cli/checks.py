@@ -16,7 +16,7 @@ import re
 
 from dlexp.errors import DlexpError, show_value
 from dlexp.registry import did_you_mean
-from dlexp.trainer import split_metric_names
+from dlexp.rundir import split_metric_columns
 
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
         "<": operator.lt}
@@ -24,9 +24,8 @@ _OPS_LONGEST_FIRST = sorted(_OPS, key=len, reverse=True)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")  # one way to match each text
 
-_SPLIT_METRICS = list(dict.fromkeys((*split_metric_names(True), *split_metric_names(False))))
-TEST = [f"test_{name}" for name in _SPLIT_METRICS]
-METRICS = [f"{split}_{name}" for name in _SPLIT_METRICS for split in ("train", "val")] + [
+TEST = split_metric_columns("test")
+METRICS = split_metric_columns("train", "val") + [
     "penalty", "lr", "grad_norm_total"]
 TOP_LEVEL = ["epochs", "steps", "wall_s", "grad_ratio", "grad_ratio_first_epoch", "n_params"]
 SECTIONS = ["final", "best", "test"]

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from dlexp.cli.tables import num
-from dlexp.trainer import Callback, split_metric_names
+from dlexp.rundir import split_metric_columns
+from dlexp.trainer import Callback
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -101,9 +102,7 @@ def summary_tables(summary: dict, grads: GradCollector) -> list[Table]:
     best = summary.get("best") or {}
     monitor = best.get("monitor", "val_loss")
     metrics.add_column(f"at best {monitor} (epoch {best.get('epoch', '—')})", justify="right")
-    names = dict.fromkeys((*split_metric_names(True), *split_metric_names(False)))  # the test split's rows too
-    for key in (*(f"{split}_{name}" for name in names for split in ("train", "val", "test")),
-                "penalty", "lr", "grad_norm_total"):
+    for key in (*split_metric_columns("train", "val", "test"), "penalty", "lr", "grad_norm_total"):
         if key in final:
             metrics.add_row(key, num(final.get(key)), num(best.get(key)) if key in best else "")
     metrics.add_row("epochs / steps", f"{summary.get('epochs')} / {summary.get('steps')}", "")

@@ -362,7 +362,7 @@ def gradcheck(
     """
     from dlexp.cli.report_tables import gradcheck_table
     from dlexp.cli.tables import print_table, prose
-    from dlexp.report.chainrule import notes, run_gradcheck
+    from dlexp.report.config_gradcheck import notes, run_gradcheck
     from dlexp.rundir import json_safe
 
     result = run_gradcheck(config, list(sets), rows=rows, max_per_param=max_per_param or None, seed=seed)

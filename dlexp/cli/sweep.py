@@ -322,6 +322,7 @@ def sweep_table(outcome) -> Table:
     from rich.table import Table
 
     from dlexp.cli.tables import num
+    from dlexp.sweep.aggregate import FINAL_METRICS
 
     plan = outcome.plan
     compare = plan.kind == "compare-optimizers"
@@ -337,7 +338,7 @@ def sweep_table(outcome) -> Table:
         table.add_column(axis.title)
     if compare:
         table.add_column("lr", justify="right")
-    columns = ["train_loss", "val_loss"] + (["train_acc", "val_acc"] if plan.classification else [])
+    columns = [key for key in FINAL_METRICS if plan.classification or not key.endswith("_acc")]
     for key in columns:
         table.add_column(key.replace("_", " "), justify="right")
     table.add_column("best epoch", justify="right")

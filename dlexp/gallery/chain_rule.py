@@ -21,21 +21,20 @@ from dlexp.gallery.core import (
     num,
 )
 from dlexp.gallery.datasets import point_to_generated
-from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
+from dlexp.nn.gradcheck import (
+    FAIL,
+    NOISE_FACTOR,
+    NOISE_LIMITED,
+    STATUSES,
+    TOLERANCE,
+    UNRESOLVED,
+    check_model,
+    rounding_floor,
+)
 
 BATCH = 8  # samples in the checked batch
 MAX_ENTRIES = 12  # probed entries per parameter (chosen at random) for big parameters
-EPS = float(np.finfo(np.float64).eps)
-NOISE_FACTOR = 10  # the same margin `dlexp gradcheck` allows, so both tools draw the line in one place
-
-
-def rounding_floor(loss_value: float, step: float = STEP) -> float:
-    """The smallest error central differences can promise in float64.
-
-    L(θ ± h) are each rounded to about ε·|L|, so their difference over 2h carries an error of order
-    ε·|L|/h whatever the true slope; NOISE_FACTOR× that is the floor (≈ 2e-9 for |L| ≤ 1, h = 1e-6).
-    """
-    return NOISE_FACTOR * EPS * max(abs(loss_value), 1.0) / step
+BELOW_RESOLUTION = (NOISE_LIMITED, UNRESOLVED)  # not resolved by the 1e-6 relative check, not failed
 
 
 def example_configs() -> list[Path]:
@@ -78,14 +77,6 @@ def check_config(path: Path, seed: int, data_dir: Path):
     return describe(p.model), checks, loss_value
 
 
-def classify(check, floor: float) -> str:
-    """pass: within tolerance; unresolved: only rounding noise separates the two (the slope is too small to
-    measure); fail: a real disagreement."""
-    if check.rel_error <= TOLERANCE:
-        return "pass"
-    return "unresolved" if check.max_abs_error <= floor else "fail"
-
-
 def measure_chain_rule(ctx: Context) -> ClaimResult:
     seeds = ctx.seeds()
     rows, skipped, checked = [], [], 0
@@ -100,21 +91,22 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
             rows.append([f"`{shown}`", "could not build", "—", "—", "—", str(exc)[:80]])
             continue
         checked += 1
-        kinds = {"pass": [], "unresolved": [], "fail": []}
+        kinds = {status: [] for status in STATUSES}
         for _, checks, loss_value in outcomes:
             floor = rounding_floor(loss_value)
             for c in checks:
-                kinds[classify(c, floor)].append(c)
+                kinds[c.status(floor)].append(c)
+        below = [c for status in BELOW_RESOLUTION for c in kinds[status]]
         worst_rel = max(c.rel_error for _, checks, _ in outcomes for c in checks)
         worst_abs = max(c.max_abs_error for _, checks, _ in outcomes for c in checks)
-        if not kinds["unresolved"]:
+        if not below:
             worst_passing = max(worst_passing, worst_rel)
-        if kinds["fail"]:
+        if kinds[FAIL]:
             failed.append(shown)
-            result = "FAIL: " + ", ".join(sorted({c.name for c in kinds["fail"]}))
-        elif kinds["unresolved"]:
-            names = sorted({c.name for c in kinds["unresolved"]}, key=lambda n: (int(n.split(".")[1]), n))
-            unresolved[shown] = max(c.max_abs_grad for c in kinds["unresolved"])
+            result = "FAIL: " + ", ".join(sorted({c.name for c in kinds[FAIL]}))
+        elif below:
+            names = sorted({c.name for c in below}, key=lambda n: (int(n.split(".")[1]), n))
+            unresolved[shown] = max(c.max_abs_grad for c in below)
             result = f"pass; {len(names)} parameters below resolution ({names[0]} … {names[-1]})"
             if profile is None:
                 profile = (shown, outcomes[0][1], rounding_floor(outcomes[0][2]))
@@ -155,10 +147,12 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
             "noise in every layer, and the relative error climbs only because the gradient itself vanishes "
             "towards the input — the vanishing gradient of claim 1, blinding the tool that checks the chain "
             "rule. A parameter counts as *below resolution* when its absolute error is under "
-            f"{NOISE_FACTOR}·ε·max(|L|, 1)/h = {num(floor, 1)}."
+            f"{NOISE_FACTOR:g}·ε·max(|L|, 1)/h = {num(floor, 1)}: *{NOISE_LIMITED}* while its gradient is "
+            f"more than ten times that floor (the two still agree to within it), *{UNRESOLVED}* when the "
+            "gradient itself is within ten times the floor — the labels `dlexp gradcheck` prints."
         )
         layer_rows = [[c.name, num(c.max_abs_grad, 2), num(c.max_abs_error, 2), num(c.rel_error, 2),
-                       classify(c, floor)] for c in checks if c.name.endswith(".W")]
+                       c.status(floor)] for c in checks if c.name.endswith(".W")]
         headers = ["parameter", "max |gradient|", "abs. error", "rel. error", "verdict"]
         tables.append(Table(headers, layer_rows,
                             f"`{name}`, seed {seeds[0]}: per-layer weights, input side first."))
@@ -172,7 +166,8 @@ def measure_chain_rule(ctx: Context) -> ClaimResult:
         finding=finding,
         rule=("Each parameter passes if its relative error max |g − n| / max(|g|, |n|) is ≤ "
               f"{num(TOLERANCE, 1)}; it is below resolution if not, but its absolute error is under the "
-              f"float64 rounding floor {NOISE_FACTOR}·ε·max(|L|, 1)/h; otherwise it fails. Confirmed if "
+              f"float64 rounding floor {NOISE_FACTOR:g}·ε·max(|L|, 1)/h (noise-limited, or unresolved when "
+              "the gradient itself is within ten times the floor); otherwise it fails. Confirmed if "
               "every parameter passes; true, but… if the rest are below resolution; refuted if any fails."),
         direction="no parameter of any example model fails the gradient check",
         direction_ok=not failed,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 
 from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.resources import examples_root
 
 REPO = examples_root()  # the checkout, or the copy of configs/ and data/ bundled in the installed package
@@ -106,7 +106,7 @@ class Context:
         for label, overrides in variants.items():
             for seed in seeds:
                 mapping = build_config(config, [*common, *overrides], seed=seed, data_dir=self.data_dir,
-                                       name=f"c{self.claim_id:02d}-{slug(label)}-s{seed}")
+                                       name=f"c{self.claim_id:02d}-{safe_name(label, limit=60)}-s{seed}")
                 specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS),
                                      shown=f"configs/gallery/{config}", runs_dir=str(self.runs_dir),
                                      point={"variant": label, "seed": seed}, index=len(specs)))
@@ -183,17 +183,15 @@ def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: 
     return mapping
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
-
-
 # -- statistics ----------------------------------------------------------------------------------
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    """Mean and sample standard deviation (ddof=1) by the sweep tables' rule
+    (:func:`dlexp.sweep.aggregate.mean_std`): the std of a single value is NaN, undefined."""
+    from dlexp.sweep.aggregate import mean_std as sweep_mean_std  # the sweep package loads its runner
+
+    return sweep_mean_std(np.asarray(values, dtype=float).ravel().tolist())
 
 
 def standard_error(values: Sequence[float]) -> float:
@@ -233,13 +231,9 @@ def pm(values: Sequence[float], digits: int = 3, decimals: int | None = None) ->
     """``mean ± std`` (sample std, ddof=1)."""
     mean, std = mean_std(values)
     if decimals is not None:
-        return f"{mean:.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
+        spread = f"{std:.{decimals}f}" if math.isfinite(std) else num(std)
+        return f"{mean:.{decimals}f} ± {spread}".replace("-", "−")
     return f"{num(mean, digits)} ± {num(std, 2)}"
-
-
-def pct(values: Sequence[float], decimals: int = 1) -> str:
-    mean, std = mean_std(np.asarray(values, dtype=float) * 100)
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f} %"
 
 
 def final(result: dict[str, Any], key: str) -> float:

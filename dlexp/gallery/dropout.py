@@ -27,6 +27,7 @@ from dlexp.gallery.core import (
     save_figure,
     signed,
 )
+from dlexp.rundir import split_metric_columns
 
 
 def measure_overfitting(ctx: Context) -> ClaimResult:
@@ -35,8 +36,8 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
     runs = ctx.train("dropout.yaml", variants, seeds, common=[f"training.epochs={ctx.pick(200, 100)}"])
 
     def metrics(results):
-        keys = ("train_acc", "val_acc", "train_loss", "val_loss")
-        return {k: np.array([final(r, k) for r in results]) for k in keys}
+        return {k: np.array([final(r, k) for r in results])
+                for k in split_metric_columns("train", "val", classification=True)}
 
     m = {k: metrics(v) for k, v in runs.items()}
     gaps = {k: {"acc": v["train_acc"] - v["val_acc"], "loss": v["val_loss"] - v["train_loss"]}

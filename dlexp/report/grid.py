@@ -38,6 +38,7 @@ import pandas as pd
 
 from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.report.gradients import (
     FIXES,
     LAYER_COLUMNS,
@@ -159,8 +160,7 @@ def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
     model = base.get("model") or {}
     inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]
     batchnorm = axes.batchnorm if axes.batchnorm is not None else [bool(model.get("batchnorm", False))]
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", config_path.stem).lstrip(".-")
-    base_name = str(base.get("name") or stem or "grid")
+    base_name = str(base.get("name") or safe_name(config_path.stem, default="grid"))
     base_seed = int(base.get("seed", 0) or 0)
     columns = [(a, i, b) for a in axes.activations for i in inits for b in batchnorm]
     points, configs = [], []

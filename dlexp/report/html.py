@@ -15,7 +15,6 @@ curves, a verdict per run, and each run's section collapsed below.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from rich.text import Text
 from dlexp import __version__
 from dlexp import rundir as rd
 from dlexp.errors import DlexpError
+from dlexp.names import safe_name
 from dlexp.report.gradients import RunReport, Thresholds, report_run
 from dlexp.report.html_blocks import esc, img_tag, table_html
 from dlexp.report.rundata import RunData, read_run
@@ -352,7 +352,7 @@ class _Figures:
     def draw(self, alt: str, draw: Callable[[Path], Any]) -> str:
         """``draw(path)`` writes a PNG to ``path``, named after ``alt``."""
         self.count += 1
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", alt).strip("-.")[:80] or "figure"
+        stem = safe_name(alt, limit=80, default="figure")
         path = self.folder / f"{stem}.png"
         if path.exists():
             path = self.folder / f"{stem}-{self.count}.png"

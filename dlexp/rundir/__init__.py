@@ -53,6 +53,7 @@ from dlexp.rundir.schema import (
     TIMING,
     TIMING_COLUMNS,
     metrics_columns,
+    split_metric_columns,
 )
 from dlexp.rundir.summary import (
     build_summary,
@@ -70,5 +71,5 @@ __all__ = [
     "METRICS", "STEPS", "STEP_COLUMNS", "SUMMARY", "TEXT_COLUMNS", "TIMING", "TIMING_COLUMNS", "CsvLog", "RunLock",
     "atomic_write", "build_summary", "create_run_dir", "create_unique_dir", "csv_field", "format_value", "grad_ratio",
     "grad_ratios", "is_run_dir", "json_safe", "layer_epoch_means", "metrics_columns", "read_summary", "rows_up_to",
-    "save_npz_atomic", "versions", "write_json_atomic", "write_summary", "write_text_atomic",
+    "save_npz_atomic", "split_metric_columns", "versions", "write_json_atomic", "write_summary", "write_text_atomic",
 ]

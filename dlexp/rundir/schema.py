@@ -71,10 +71,21 @@ def split_metric_names(classification: bool) -> tuple[str, ...]:
     return ("loss", "acc") if classification else ("loss", "rmse", "mae", "r2")
 
 
+def split_metric_columns(*splits: str, classification: bool | None = None) -> list[str]:
+    """metrics.csv's ``{split}_{metric}`` names, metric by metric, of :func:`split_metric_names`: a
+    classifier's (``True``: loss, acc), a regressor's (``False``), or every name either logs (``None``).
+    The one source of metric-name lists: summaries, sweep tables, checks and the early-stopping monitor."""
+    if classification is None:
+        names = dict.fromkeys((*split_metric_names(True), *split_metric_names(False)))
+    else:
+        names = split_metric_names(classification)
+    return [f"{split}_{name}" for name in names for split in splits]
+
+
 def metrics_file(classification: bool, test: bool = False) -> CsvFile:
     """metrics.csv: one row per epoch, each split's metrics (train, val, and test when there is a test split)."""
     prefixes = ("train", "val", "test") if test else ("train", "val")
-    metrics = [f"{prefix}_{name}" for name in split_metric_names(classification) for prefix in prefixes]
+    metrics = split_metric_columns(*prefixes, classification=classification)
     names = [*metrics, "penalty", "lr", "grad_norm_total"]
     return CsvFile(METRICS, (("epoch", INT), ("step", INT), *((name, FLOAT) for name in names)), "epoch")
 

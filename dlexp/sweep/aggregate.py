@@ -17,9 +17,10 @@ import itertools
 import math
 from typing import Any
 
+from dlexp.rundir import split_metric_columns
 from dlexp.sweep.grid import SweepPlan
 
-FINAL_METRICS = ["train_loss", "val_loss", "train_acc", "val_acc"]
+FINAL_METRICS = split_metric_columns("train", "val", classification=True)  # loss and accuracy
 STATS = FINAL_METRICS + ["best_loss", "loss_auc", "epochs_to_target", "wall_s"]
 STATUSES = ["completed", "diverged", "failed", "interrupted", "cancelled"]
 RUN_COLUMNS_HEAD = ["run", "point", "seed"]
@@ -27,9 +28,9 @@ RUN_COLUMNS_TAIL = ["status", "optimizer", "lr", "epochs", "steps", *FINAL_METRI
                     "best_loss", "loss_auc", "epochs_to_target", "wall_s", "run_dir", "error"]
 CURVE_COLUMNS = ["run", "point", "label", "seed", "epoch", "step", *FINAL_METRICS]
 # How each sort key orders: ascending (lower is better) unless listed here.
-DESCENDING = {"train_acc", "val_acc"}
-SORT_KEYS = ["val_loss", "train_loss", "val_acc", "train_acc", "best_loss", "loss_auc", "epochs_to_target",
-             "best_epoch", "wall_s", "grid"]
+DESCENDING = {key for key in FINAL_METRICS if key.endswith("_acc")}
+SORT_KEYS = [*split_metric_columns("val", "train", classification=True), "best_loss", "loss_auc",
+             "epochs_to_target", "best_epoch", "wall_s", "grid"]
 
 
 def run_columns(plan: SweepPlan) -> list[str]:

@@ -20,6 +20,7 @@ import yaml
 
 from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
 from dlexp.errors import ConfigError
+from dlexp.names import safe_name
 from dlexp.sweep.runner import RunSpec
 
 MAX_RUNS = 10_000
@@ -159,11 +160,6 @@ def _apply(data: dict[str, Any], key: str, value: Any, option: str) -> None:
         raise ConfigError(str(exc).replace("--set ", f"{option} ", 1)) from None
 
 
-def _safe_name(text: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", str(text)).lstrip(".-")
-    return name[:60] or "sweep"
-
-
 def read_config_with_sets(config_path: Path, sets: list[str] = ()) -> dict[str, Any]:
     """The config file as a mapping with the ``--set`` overrides applied (not validated)."""
     data = read_yaml_mapping(Path(config_path), str(config_path))
@@ -199,7 +195,7 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
     if not isinstance(base_seed, int) or isinstance(base_seed, bool):
         validate_mapping(data, shown)  # says what is wrong with the seed
         raise ConfigError(f"{shown}: seed: must be an integer (got {base_seed!r})")
-    base_name = _safe_name(data.get("name") or config_path.stem)
+    base_name = safe_name(data.get("name") or config_path.stem, limit=60, default="sweep")
     base_dir = config_base_dir(config_path)
     unique_titles(axes)
 
@@ -227,6 +223,6 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
         prepared = prepare(first, base_dir, where)  # data, loss/task and model checks; nothing written
         point.task = prepared.dataset.task
         points.append(point)
-    return SweepPlan(kind=kind, name=_safe_name(name) if name else base_name, config_path=config_path,
+    return SweepPlan(kind=kind, name=safe_name(name, limit=60, default="sweep") if name else base_name, config_path=config_path,
                      base_dir=base_dir, axes=axes, points=points, seeds=seed_list, runs=runs, sets=list(sets))
 

@@ -1,17 +1,11 @@
-"""The chain rule, checked: a config's backprop gradients against float64 central differences.
+"""`dlexp gradcheck`: a config's backprop gradients against float64 central differences.
 
 The model the config describes is built in float64 (``dtype`` is forced), and the first ``rows``
 training rows are one batch. :func:`dlexp.nn.gradcheck.check_model` probes every parameter (at
 most ``max_per_param`` randomly chosen entries of each) with the config's L1/L2 penalty included,
 and reports ``rel_error = max|g − n| / max(max|g|, max|n|)`` per parameter.
-
-A parameter passes when ``rel_error`` ≤ 1e-6 (``gradcheck.TOLERANCE``). A central difference
-cannot resolve better than its rounding noise, about ε·|L| / h (ε = 2.2e-16, h = 1e-6): a
-vanishing gradient — 10^-7 in the first layer of a deep sigmoid net — is too small for a relative
-check at 1e-6 even when backprop is exact. So a parameter whose absolute error stays below
-``NOISE_FACTOR`` × ε·max(|L|, 1) / h also passes, marked *noise-limited*, and one whose gradient
-itself is within ten times that floor is *unresolved* (reported, not failed). A wrong backward
-rule shows up as an error far above the floor in every layer it feeds.
+:func:`dlexp.nn.gradcheck.classify` names each outcome — pass, pass (noise-limited), unresolved or
+fail — by the rule that module's docstring states; the gallery's claim 6 uses the same function.
 """
 
 from __future__ import annotations
@@ -22,11 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from dlexp.errors import DlexpError
-from dlexp.nn.gradcheck import STEP, TOLERANCE, check_model
-
-NOISE_FACTOR = 10.0
-EPS64 = float(np.finfo(np.float64).eps)
-STATUSES = ["pass", "pass (noise-limited)", "unresolved", "fail"]
+from dlexp.nn.gradcheck import (
+    FAIL,
+    NOISE_FACTOR,
+    NOISE_LIMITED,
+    STEP,
+    TOLERANCE,
+    UNRESOLVED,
+    check_model,
+    rounding_floor,
+)
 
 
 @dataclass
@@ -43,7 +42,7 @@ class ParamResult:
 
     @property
     def failed(self) -> bool:
-        return self.status == "fail"
+        return self.status == FAIL
 
 
 @dataclass
@@ -73,15 +72,6 @@ class GradcheckResult:
                 "params": [vars(p) for p in self.params]}
 
 
-def classify(rel_error: float, max_abs_error: float, max_abs_grad: float, floor: float) -> str:
-    """pass / pass (noise-limited) / unresolved / fail, as the module docstring defines them."""
-    if rel_error <= TOLERANCE:
-        return "pass"
-    if max_abs_error <= floor:
-        return "unresolved" if max_abs_grad <= 10 * floor else "pass (noise-limited)"
-    return "fail"
-
-
 def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param: int | None = 100,
                   seed: int = 0) -> GradcheckResult:
     """Build the config's model in float64 and check every parameter's gradient (raises DlexpError)."""
@@ -104,7 +94,7 @@ def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param
     if not np.isfinite(loss_value):
         raise DlexpError(f"{config}: the loss at initialisation is not finite ({loss_value}); "
                          "nothing to check")
-    floor = NOISE_FACTOR * EPS64 * max(abs(loss_value), 1.0) / STEP
+    floor = rounding_floor(loss_value)
     checks = check_model(p.model, X, targets, p.loss, l1=l1, l2=l2, seed=seed, max_per_param=max_per_param)
     result = GradcheckResult(config=str(config), model=repr(p.model), rows=n, loss=float(loss_value),
                              noise_floor=floor, max_per_param=max_per_param)
@@ -114,7 +104,7 @@ def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param
             name=c.name, layer=int(layer), param=param, size=c.size,
             probed=c.size if max_per_param is None else min(c.size, max_per_param),
             max_abs_grad=c.max_abs_grad, max_abs_error=c.max_abs_error, rel_error=c.rel_error,
-            status=classify(c.rel_error, c.max_abs_error, c.max_abs_grad, floor)))
+            status=c.status(floor)))
     return result
 
 
@@ -129,11 +119,11 @@ def notes(result: GradcheckResult) -> list[str]:
         more = f" and {len(capped) - 4} more" if len(capped) > 4 else ""
         lines.append(f"probed at most {result.max_per_param:,} random entries per parameter ({shown}{more}); "
                      "--max-per-param 0 probes every entry")
-    limited = [p.name for p in result.params if p.status == "pass (noise-limited)"]
+    limited = [p.name for p in result.params if p.status == NOISE_LIMITED]
     if limited:
         lines.append(f"noise-limited: {', '.join(limited)} — gradients this small (vanishing) are below what "
                      "a 1e-6 relative check can resolve in float64; they agree within the rounding floor")
-    unresolved = [p.name for p in result.params if p.status == "unresolved"]
+    unresolved = [p.name for p in result.params if p.status == UNRESOLVED]
     if unresolved:
         lines.append(f"unresolved: {', '.join(unresolved)} — the gradient itself is within 10× the rounding "
                      "floor, so finite differences cannot check it")
