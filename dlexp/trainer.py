@@ -18,7 +18,6 @@ lets the schedule's stop rule end the run early (status ``completed``, ``stopped
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,28 +25,16 @@ from typing import Any
 import numpy as np
 
 from dlexp.callbacks import Callback, EarlyStopping
+from dlexp.evaluation import Split, evaluate, predicted_classes, split_metrics
 from dlexp.nn.histograms import LayerHistograms
 from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
-from dlexp.rundir import schema
+from dlexp.rundir import checkpoint
 from dlexp.rundir.schema import split_metric_names
 from dlexp.rundir.steplog import StepLog
 
 __all__ = ["Callback", "EarlyStopping", "FitResult", "Split", "Trainer", "evaluate", "predicted_classes",
            "split_metric_names", "split_metrics"]
-
-@dataclass
-class Split:
-    """One split of a dataset as the trainer needs it."""
-
-    X: np.ndarray
-    targets: np.ndarray  # in the loss's format
-    labels: np.ndarray | None  # int class labels, for accuracy
-    target_scale: np.ndarray | None = None  # regression: std of each target (RMSE and MAE in its units)
-
-    def __len__(self) -> int:
-        return len(self.X)
-
 
 @dataclass
 class FitResult:
@@ -59,64 +46,6 @@ class FitResult:
     final: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     divergence: dict[str, Any] | None = None
-
-
-def predicted_classes(out: np.ndarray) -> np.ndarray:
-    """Class predictions from model outputs: one output is thresholded at 0.5 (targets 0/1), several
-    are argmaxed — whatever the output activation, so mse on one-hot targets gets an accuracy too."""
-    return (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
-
-
-def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float, float]:
-    """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split.
-
-    Accuracy is NaN for a regression split. See :func:`split_metrics` for every metric.
-    """
-    metrics = split_metrics(model, loss, split, chunk)
-    return metrics["loss"], metrics.get("acc", float("nan"))
-
-
-def split_metrics(model, loss, split: Split | None, chunk: int = 8192, *,
-                  classification: bool | None = None) -> dict[str, float]:
-    """Metrics over a whole split in evaluation mode, from one forward pass per chunk of rows.
-
-    Always ``loss`` (the mean data loss); ``acc`` for a classification split (labels), else
-    ``rmse``, ``mae`` and ``r2``: per output, ``rmse = sqrt(mean((ŷ - y)²))``, ``mae = mean(|ŷ - y|)``
-    (both times ``split.target_scale``, which undoes a standardized target), ``r2 = 1 - Σ(ŷ - y)² /
-    Σ(y - ȳ)²`` (NaN when y is constant), then averaged over outputs (scikit-learn's uniform average).
-    An empty split gives NaN for each; ``classification`` says which metrics when the split is None.
-    """
-    if classification is None:
-        classification = split is None or split.labels is not None
-    names = split_metric_names(classification)
-    if split is None or len(split) == 0:
-        return dict.fromkeys(names, float("nan"))
-    fused = loss.fused or model.output_activation == "identity"
-    total = 0.0
-    correct = 0
-    squares = absolute = 0.0
-    for start in range(0, len(split), chunk):
-        stop = min(start + chunk, len(split))
-        logits = model.forward(split.X[start:stop], training=False)
-        out = model.output(logits)
-        targets = split.targets[start:stop]
-        total += loss.value(logits if fused else out, targets) * (stop - start)
-        if classification:
-            correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
-        else:
-            error = out.astype(np.float64) - targets
-            squares = squares + np.einsum("ij,ij->j", error, error)
-            absolute = absolute + np.abs(error).sum(axis=0)
-    n = len(split)
-    if classification:
-        return {"loss": total / n, "acc": correct / n}
-    scale = np.ones(split.targets.shape[1]) if split.target_scale is None else split.target_scale
-    spread = split.targets.astype(np.float64) - split.targets.mean(axis=0, dtype=np.float64)
-    total_squares = np.einsum("ij,ij->j", spread, spread)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(total_squares > 0, 1.0 - squares / total_squares, np.nan)
-    return {"loss": total / n, "rmse": float(np.mean(np.sqrt(squares / n) * scale)),
-            "mae": float(np.mean(absolute / n * scale)), "r2": float(np.mean(r2))}
 
 
 class Trainer:
@@ -438,112 +367,15 @@ class Trainer:
             result.stopped_early, result.stop_reason = True, self._stopped_by_rule
         return result
 
-    # -- checkpoints ------------------------------------------------------------------------
+    # -- checkpoints (dlexp.rundir.checkpoint) ------------------------------------------------
 
     def checkpoint_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue bit for bit, as named arrays for ``.npz``."""
-        arrays = self.model.state_dict()
-        for key, value in self.opt_state.items():
-            value = np.asarray(value)
-            if value.shape == self.model.params.shape:
-                for name in self.model.param_names:
-                    arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] = self.model.view_of(value, name).copy()
-            else:
-                arrays[f"{schema.OPTIMIZER_PREFIX}{key}"] = value.copy()
-        counters = {"step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
-                    "grad_norm_sum": self.grad_norm_sum, "grad_norm_count": self.grad_norm_count,
-                    **self.stopper.state_dict(), "history": self.history,
-                    "shuffle_rng": self.shuffle_rng.bit_generator.state,
-                    "dropout_rng": self.dropout_rng.bit_generator.state}
-        if self.stop_rule is not None:
-            counters[schema.STOP_RULE_STATE] = self.stop_rule.state_dict()
-        arrays[schema.TRAINER_STATE] = np.array(json.dumps(counters, default=_json_default))
-        arrays[schema.TRAINER_PERM] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
-        arrays[schema.TRAINER_HAS_PERM] = np.array(self.perm is not None)
-        return arrays
+        return checkpoint.trainer_arrays(self)
 
     def restore(self, arrays: dict[str, np.ndarray], n_train: int | None = None) -> None:
-        """Load :meth:`checkpoint_arrays`' output. Everything is checked before anything is set: a
-        missing array is a KeyError; a wrong shape, dtype or counter a ValueError naming it.
-        ``n_train`` (rows of the training split) lets the saved permutation be checked too."""
-        model = self.model
-        state: dict[str, np.ndarray] = {}
-        for key, value in self.opt_state.items():
-            value = np.asarray(value)
-            if value.shape != model.params.shape:
-                state[key] = arrays[f"{schema.OPTIMIZER_PREFIX}{key}"]
-                continue
-            pieces = {name: arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] for name in model.param_names}
-            for name, piece in pieces.items():
-                if piece.shape != model.shapes[name]:
-                    raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
-                                     f"{list(model.shapes[name])}")
-            # a piece of another dtype gives the slot its dtype, so that check_state names the slot
-            dtype = next((a.dtype for a in pieces.values() if a.dtype != model.params.dtype), model.params.dtype)
-            flat = np.empty(model.params.shape, dtype=dtype)
-            for name, piece in pieces.items():
-                model.view_of(flat, name)[...] = piece
-            state[key] = flat
-        self.optimizer.check_state(model.params, state)
-        counters = _counters(arrays[schema.TRAINER_STATE])
-        has_perm = arrays[schema.TRAINER_HAS_PERM]
-        perm = arrays[schema.TRAINER_PERM]
-        if has_perm.shape != () or has_perm.dtype != np.bool_:
-            raise ValueError(f"trainer.has_perm: {has_perm.dtype}{list(has_perm.shape)}, expected bool[]")
-        if bool(has_perm) and (perm.ndim != 1 or perm.dtype.kind not in "iu"
-                               or (n_train is not None and not np.array_equal(np.sort(perm), np.arange(n_train)))):
-            raise ValueError(f"trainer.perm: {perm.dtype}{list(perm.shape)} is not a permutation of the "
-                             f"{n_train} training rows")
-        shuffle_rng = np.random.default_rng()
-        dropout_rng = np.random.default_rng()
-        try:
-            shuffle_rng.bit_generator.state = counters["shuffle_rng"]
-            dropout_rng.bit_generator.state = counters["dropout_rng"]
-        except (TypeError, ValueError, KeyError):
-            raise ValueError("trainer.state: a generator state is not a PCG64 state") from None
-        if self.stop_rule is not None:
-            try:
-                self.stop_rule.load_state_dict(counters[schema.STOP_RULE_STATE])
-            except (TypeError, ValueError, KeyError):
-                raise ValueError("trainer.state: no state of this run's stop rule ('stop_rule')") from None
-        model.load_state_dict(arrays)
-        self.opt_state = state
-        for name in _LOOP_COUNTERS:
-            setattr(self, name, counters[name])
-        self.stopper.load_state_dict({key: counters[key] for key in self.stopper.state_dict()})
-        self.shuffle_rng.bit_generator.state = shuffle_rng.bit_generator.state
-        self.dropout_rng.bit_generator.state = dropout_rng.bit_generator.state
-        self.perm = np.array(perm, dtype=np.int64) if bool(has_perm) else None
-        self._stop_reason = None
-
-
-# counters saved in ``trainer.state``: the types each must have, and how to say so
-_COUNT = (int, "a non-negative integer")
-_COUNTERS = {"step": _COUNT, "epoch": _COUNT, "batch_index": _COUNT, "grad_norm_sum": ((int, float), "a number"),
-             "grad_norm_count": _COUNT, "wait": _COUNT, "best": (dict, "a mapping"), "history": (list, "a list")}
-_LOOP_COUNTERS = ("step", "epoch", "batch_index", "grad_norm_sum", "grad_norm_count", "history")  # the rest: stopper
-
-
-def _counters(array: np.ndarray) -> dict[str, Any]:
-    """The JSON counters of a checkpoint, checked key by key (ValueError names the first bad one)."""
-    if array.shape != () or array.dtype.kind != "U":
-        raise ValueError(f"trainer.state: {array.dtype}{list(array.shape)}, expected a JSON text")
-    counters = json.loads(str(array))  # JSONDecodeError is a ValueError
-    if not isinstance(counters, dict):
-        raise ValueError("trainer.state: expected a JSON object")
-    for name, (kind, accepted) in _COUNTERS.items():
-        value = counters.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
-            raise ValueError(f"trainer.state: '{name}' is {value!r:.40}, expected {accepted}")
-    return counters
+        """Load :meth:`checkpoint_arrays`' output (see :func:`dlexp.rundir.checkpoint.restore_trainer`)."""
+        checkpoint.restore_trainer(self, arrays, n_train)
 
 
 _PARAM_ORDER = {"W": 0, "b": 1, "gamma": 2, "beta": 3}
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")

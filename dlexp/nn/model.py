@@ -14,13 +14,9 @@ A hidden layer with BatchNorm has no Dense bias: ``beta`` plays its part. LayerN
 each sample over its units, which does not cancel a per-unit bias, so its layers keep ``b`` (as a
 torch ``Linear`` followed by ``LayerNorm``).
 
-Dropout (rate p) follows each hidden activation. ``inverted`` (default, as PyTorch and Keras)
-multiplies kept units by 1/(1 − p) while training and is the identity at evaluation;
-``scale_at_inference`` (the original paper) keeps units unscaled while training and multiplies
-activations by (1 − p) at evaluation; ``alpha`` (Klambauer et al. 2017, for SELU networks, as
-torch's ``AlphaDropout``) sets dropped units to SELU's negative saturation −λα and applies the
-affine map A·x + B, A = ((1 − p)(1 + p·(λα)²))^−½, B = A·λα·p, that keeps zero mean and unit
-variance; it is the identity at evaluation. Masks come from the generator passed to ``forward``.
+Dropout (rate p) follows each hidden activation, in one of the modes of :mod:`dlexp.nn.dropout`
+(``inverted``, ``scale_at_inference``, ``alpha``); masks come from the generator passed to ``forward``.
+Each Dense layer's forward and backward are :mod:`dlexp.nn.dense`'s.
 
 Residual connections (``residual = k > 0``): hidden layer 0 maps the inputs to the first width;
 the hidden layers after it form blocks of ``k`` layers, and each block's output is its input plus
@@ -31,7 +27,6 @@ activation and dropout. Every layer of a block and the layer before it must have
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +38,7 @@ from dlexp.nn.activations import Activation, make_activation
 from dlexp.nn.dense import dense_backward, dense_forward
 from dlexp.nn.dropout import ALPHA_DROPOUT_VALUE, DROPOUT_MODES, dropout_backward, dropout_forward  # noqa: F401
 from dlexp.nn.initializers import make_initializer
+from dlexp.nn.workspace import Workspace, build_workspace
 from dlexp.rundir.files import save_npz_atomic
 from dlexp.rundir.schema import ARCHITECTURE
 
@@ -72,34 +68,6 @@ def residual_blocks(hidden: list[int], every: int) -> list[tuple[int, int]]:
                              f"output to layer {last}'s, so their widths must be equal (got {widths}); give "
                              "those layers one width")
     return blocks
-
-
-@dataclass
-class _Workspace:
-    """Preallocated arrays for one batch size."""
-
-    n: int
-    ones: np.ndarray
-    inputs: list = field(default_factory=list)  # input to Dense i (n, fan_in)
-    z: list = field(default_factory=list)  # Dense i output (n, fan_out)
-    u: list = field(default_factory=list)  # pre-activation (BN output, or z)
-    xhat: list = field(default_factory=list)
-    inv_std: list = field(default_factory=list)
-    a: list = field(default_factory=list)  # activation output
-    drop_out: list = field(default_factory=list)  # after dropout
-    mask: list = field(default_factory=list)  # keep-mask times scale
-    uniform: list = field(default_factory=list)  # scratch for mask draws
-    grad_a: list = field(default_factory=list)  # dL/d(input to Dense i+1)
-    grad_z: list = field(default_factory=list)
-    residual_out: dict = field(default_factory=dict)  # block's last layer -> h + f(h)
-    skip_grad: dict = field(default_factory=dict)  # block's last layer -> dL/d(block output)
-    grad_out: np.ndarray | None = None
-    output: np.ndarray | None = None
-    # every hidden layer's pre-activation and activation also live in one flat block each, so
-    # per-layer statistics are a few reduceat calls instead of a loop of small calls
-    u_flat: np.ndarray | None = None
-    a_flat: np.ndarray | None = None
-    starts: np.ndarray | None = None
 
 
 class MLP:
@@ -191,7 +159,7 @@ class MLP:
             width = self.sizes[i + 1]
             self.buffers[f"layers.{i}.running_mean"] = np.zeros(width, dtype=self.dtype)
             self.buffers[f"layers.{i}.running_var"] = np.ones(width, dtype=self.dtype)
-        self._workspaces: dict[int, _Workspace] = {}
+        self._workspaces: dict[int, Workspace] = {}
         self._last_training = False
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
@@ -267,47 +235,12 @@ class MLP:
 
     # -- workspaces -----------------------------------------------------------------------
 
-    def _workspace(self, n: int) -> _Workspace:
+    def _workspace(self, n: int) -> Workspace:
         ws = self._workspaces.get(n)
-        if ws is not None:
-            return ws
-        if len(self._workspaces) > 8:  # bounded: train batch, last batch, eval chunks
-            self._workspaces.clear()
-        dt = self.dtype
-        ws = _Workspace(n=n, ones=np.ones(n, dtype=dt))
-        hidden_sizes = [n * w for w in self.sizes[1:-1]]
-        ws.starts = np.cumsum([0, *hidden_sizes[:-1]]).astype(np.intp)
-        total = sum(hidden_sizes)
-        ws.u_flat, ws.a_flat = np.empty(total, dt), np.empty(total, dt)
-        z_flat = np.empty(total, dt) if self.norm != "none" else ws.u_flat
-        for i in range(self.n_layers):
-            width = self.sizes[i + 1]
-            hidden = self.is_hidden(i)
-            if hidden:
-                block = slice(ws.starts[i], ws.starts[i] + n * width)
-                ws.z.append(z_flat[block].reshape(n, width))
-                ws.u.append(ws.u_flat[block].reshape(n, width))
-                ws.a.append(ws.a_flat[block].reshape(n, width))
-            else:
-                ws.z.append(np.empty((n, width), dt))
-                ws.u.append(ws.z[i])
-                ws.a.append(None)
-            use_norm = hidden and self.norm != "none"
-            ws.xhat.append(np.empty((n, width), dt) if use_norm else None)
-            ws.inv_std.append(None)
-            use_drop = hidden and self.dropout > 0
-            ws.drop_out.append(np.empty((n, width), dt) if use_drop else None)
-            ws.mask.append(np.empty((n, width), dt) if use_drop else None)
-            ws.uniform.append(np.empty((n, width), dt) if use_drop else None)
-            ws.grad_a.append(np.empty((n, width), dt) if hidden else None)
-            ws.grad_z.append(np.empty((n, width), dt))
-            if i in self._block_start:
-                ws.residual_out[i] = np.empty((n, width), dt)
-                ws.skip_grad[i] = np.empty((n, width), dt)
-        ws.grad_out = np.empty((n, self.sizes[-1]), dt)
-        ws.output = np.empty((n, self.sizes[-1]), dt)
-        ws.inputs = [None] * self.n_layers
-        self._workspaces[n] = ws
+        if ws is None:
+            if len(self._workspaces) > 8:  # bounded: train batch, last batch, eval chunks
+                self._workspaces.clear()
+            ws = self._workspaces[n] = build_workspace(self, n)
         return ws
 
     # -- forward / backward -----------------------------------------------------------------
