@@ -36,6 +36,7 @@ from dlexp.rundir.steplog import StepLog
 __all__ = ["Callback", "EarlyStopping", "FitResult", "Split", "Trainer", "evaluate", "predicted_classes",
            "split_metric_names", "split_metrics"]
 
+
 @dataclass
 class FitResult:
     status: str  # completed | interrupted | diverged
