@@ -13,6 +13,13 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def torch_cache_under_basetemp(tmp_path_factory):
+    """The torch parity tests make torch create its inductor cache folder, by default in the temporary
+    folder; the suite keeps it in pytest's own (the suite leaves nothing in the temporary folder)."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "torchinductor"))
+
+
 @dataclass
 class CliResult:
     code: int

@@ -26,9 +26,14 @@ from dlexp.gallery.render import markdown_table
 VERDICT = r"(confirmed|true, but…|refuted)"
 
 
-def test_one_quick_claim_end_to_end(cli, tmp_path):
+def test_one_quick_claim_end_to_end(cli, tmp_path, monkeypatch):
     """The default suite's end-to-end check: claim 1 trains for real, decides, and writes its page."""
-    out, runs = tmp_path / "docs", tmp_path / "runs"
+    import tempfile
+
+    out, runs, scratch = tmp_path / "docs", tmp_path / "runs", tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the worker processes' temporary folder
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     result = cli("gallery", "--quick", "--only", "1", "--jobs", "2", "--out", out, "--runs-dir", runs)
     assert result.code == 0, result.stdout + result.stderr
     assert re.search(rf"\[\s*1\] .*\n\s+{VERDICT} \(", result.stdout) and "direction ok" in result.stdout
@@ -36,6 +41,7 @@ def test_one_quick_claim_end_to_end(cli, tmp_path):
     assert "## 1. " in page and "## 2. " not in page and re.search(rf"\*\*Verdict: {VERDICT}", page)
     assert (out / "figures" / "headline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list(runs.glob("claim-01/*/summary.json"))) >= 12
+    assert list(scratch.iterdir()) == []  # nothing left in the temporary folder (worker processes included)
 
 
 @pytest.mark.slow  # every claim, about a minute on an idle 2-core machine: `pytest -m slow` (CI runs it)
@@ -110,19 +116,45 @@ def test_exit_code(cli, tmp_path, monkeypatch, quick, fake, code, shown):
     assert shown in page
 
 
-def test_default_folders_never_overwrite_docs_unless_asked(tmp_path, monkeypatch):
-    import tempfile
-
+def test_default_folders_never_overwrite_docs_unless_asked():
     from dlexp.cli.gallery import resolve_folders
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the scratch folder is made under tmp_path
-
     out, runs = resolve_folders(quick=True, every_claim=True, out=None, runs_dir=None)
-    assert "dlexp-gallery-" in str(out) and out.parent == runs.parent
+    assert str(out) == "runs/gallery-quick" and runs is None  # None: a temporary folder, removed at the end
+    out, runs = resolve_folders(quick=True, every_claim=True, out=None, runs_dir=None, papers=True)
+    assert str(out) == "runs/gallery-papers-quick" and runs is None
     out, runs = resolve_folders(quick=False, every_claim=False, out=None, runs_dir=None)
     assert out == runs / "docs" and str(runs) == "runs/gallery"
     out, _ = resolve_folders(quick=False, every_claim=True, out=None, runs_dir=None)
     assert str(out) == "docs"
+    _, runs = resolve_folders(quick=False, every_claim=True, out=None, runs_dir=None, papers=True)
+    assert str(runs) == "runs/gallery-papers"
+
+
+def test_quick_mode_removes_its_scratch_runs_and_leaves_the_temporary_folder_empty(cli, tmp_path, monkeypatch):
+    """`dlexp gallery --quick` without --runs-dir trains into a temporary folder and removes it at the end
+    (it was a 48 MB folder left behind per gallery run); the page lands in ./runs/gallery-quick."""
+    import tempfile
+
+    empty = tmp_path / "tmp"
+    empty.mkdir()
+    monkeypatch.setenv("TMPDIR", str(empty))
+    monkeypatch.setattr(tempfile, "tempdir", str(empty))
+    seen = []
+
+    def measure(ctx):
+        (ctx.runs_dir / "some-run").mkdir(parents=True)
+        (ctx.runs_dir / "some-run" / "metrics.csv").write_text("epoch\n0\n")
+        seen.append(ctx.runs_dir)
+        return _fake()(ctx)
+
+    monkeypatch.setitem(BY_ID, 1, dataclasses.replace(BY_ID[1], measure=measure))
+    result = cli("gallery", "--quick", "--only", "1", "--jobs", "1", cwd=tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "runs in a temporary folder, removed at the end (--runs-dir keeps them)" in " ".join(result.stdout.split())
+    assert seen and seen[0].is_relative_to(empty) and not seen[0].exists()
+    assert list(empty.iterdir()) == []
+    assert (tmp_path / "runs" / "gallery-quick" / "experiments.md").is_file()
 
 
 def test_statistics_use_the_sample_standard_deviation():
@@ -209,6 +241,25 @@ def test_batchnorm_swings_come_mostly_from_running_statistics(tmp_path):
 PAPER_VERDICT = r"(reproduced|reproduced in part|not reproduced)"
 
 
+def test_one_quick_paper_end_to_end(cli, tmp_path):
+    """The default suite's end-to-end check of `dlexp gallery --papers`: one paper (the quickest, He et al.
+    2016) trains for real, decides, and writes papers.md with its figure; every paper is the slow test below."""
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    result = cli("gallery", "--papers", "--quick", "--only", "5", "--jobs", "2", "--out", out, "--runs-dir", runs)
+    assert result.code == 0, result.stdout + result.stderr
+    paper = PAPERS[4]
+    assert re.search(rf"\[\s*5\] .*\n\s+{PAPER_VERDICT} \(.*direction ok", result.stdout), result.stdout
+    page = (out / "papers.md").read_text(encoding="utf-8")
+    assert "Quick mode" in page and [p.name for p in out.iterdir() if p.suffix == ".md"] == ["papers.md"]
+    section = page.split(f"## 5. {paper.title}")[1]
+    assert f"**Paper.** {paper.paper}" in section and "## 4. " not in page
+    assert re.search(rf"\*\*Verdict: {PAPER_VERDICT}\.\*\*", section)
+    assert "± " in section and "*Rule:*" in section
+    assert re.findall(r"\]\(figures/([\w.-]+\.png)\)", page) == ["paper-5-resnet.png"]
+    assert (out / "figures" / "paper-5-resnet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow  # every paper, about 10 s on an idle 2-core machine: `pytest -m slow` (CI runs it)
 def test_quick_papers_gallery_asserts_every_direction(cli, tmp_path):
     """The CI check of `dlexp gallery --papers`: every paper gets a verdict and its direction holds."""
     out, runs = tmp_path / "docs", tmp_path / "runs"

@@ -249,11 +249,13 @@ def test_layernorm_normalises_each_sample_and_keeps_the_dense_bias():
 
 def test_selu_keeps_mean_0_and_variance_1_through_many_layers():
     """Klambauer et al. (2017): with LeCun-normal weights, SELU maps mean 0 / variance 1 to itself.
-    64 layers of width 256 on 2000 standard-normal samples: every layer's mean within 0.1 of 0 and
-    variance within 0.2 of 1 (sampling error of the weights is about 1/sqrt(256) per layer)."""
+    64 layers of width 256 on 500 standard-normal samples: every layer's mean within 0.1 of 0 and
+    variance within 0.2 of 1 (sampling error of the weights is about 1/sqrt(256) per layer; each layer's
+    statistics pool 128,000 values, so the sample count hardly matters: 2000 samples give a worst
+    |mean| of 0.033 and |var − 1| of 0.043, 500 give 0.041 and 0.043)."""
     rng = np.random.default_rng(6)
     model = MLP(256, [256] * 64, 1, activation="selu", init="lecun_normal", rng=rng)
-    model.forward(rng.normal(size=(2000, 256)), training=False)
+    model.forward(rng.normal(size=(500, 256)), training=False)
     for a in model._last_ws.a[:-1]:
         assert abs(a.mean()) < 0.1 and abs(a.var() - 1.0) < 0.2
 

@@ -74,9 +74,13 @@ def test_plot_writes_four_pngs_per_classification_run(cli, depth10_runs, tmp_pat
             assert png_size(path) == pixels(figures.RUN_FIGSIZE)
     assert {Path(f).name.split("_", 1)[1] for f in written[str(sigmoid)]} == {
         "loss.png", "accuracy.png", "grad_norms.png", "grad_heatmap.png"}
-    default = cli("plot", relu)  # default: RUN_DIR/figures/
-    assert default.code == 0 and sorted(p.name for p in (relu / "figures").iterdir()) == [
-        "accuracy.png", "grad_heatmap.png", "grad_norms.png", "loss.png"]
+
+
+def test_plot_writes_into_the_run_folder_by_default(cli, depth10_runs, monkeypatch):
+    relu = depth10_runs["relu_he_depth10"]
+    asked = []  # where the figures would go, and their prefix; drawing them is the test above
+    monkeypatch.setattr(figures, "plot_run", lambda run, folder, name, prefix="": asked.append((folder, prefix)) or [])
+    assert cli("plot", relu).code == 0 and asked == [(relu / "figures", "")]
 
 
 def _lines(ax) -> list[tuple[str, str, float]]:

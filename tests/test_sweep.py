@@ -133,8 +133,14 @@ def test_jobs_2_equals_jobs_1_bit_for_bit(cli, tiny, tmp_path):
         assert json.loads((Path(row.run_dir) / "summary.json").read_text())["status"] == "completed"
 
 
-def test_dask_local_cluster_gives_the_local_table_and_files(cli, tiny, tmp_path):
+def test_dask_local_cluster_gives_the_local_table_and_files(cli, tiny, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    import tempfile
+
+    scratch = tmp_path / "tmp"  # the cluster's workers keep their files here, and must remove them
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     args = ["sweep", tiny, "--grid", "training.optimizer.lr=0.1,0.01", "--seeds", "2", "--json", "--quiet"]
     local = cli(*args, "--runs-dir", tmp_path / "local", "--jobs", "1")
     dask = cli(*args, "--runs-dir", tmp_path / "dask", "--executor", "dask", "--jobs", "2")
@@ -149,6 +155,7 @@ def test_dask_local_cluster_gives_the_local_table_and_files(cli, tiny, tmp_path)
                     doc_point[part].pop(key)
         assert p_local == p_dask
     assert run_files(sweep_dir(tmp_path / "local")) == run_files(sweep_dir(tmp_path / "dask"))
+    assert list(scratch.iterdir()) == []  # no dask-scratch-space left behind
 
 
 def _die_on_run_1(spec):

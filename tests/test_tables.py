@@ -67,6 +67,9 @@ def cli_at(cli, monkeypatch, width: int, *args) -> str:
     monkeypatch.setenv("COLUMNS", str(width))
     result = cli(*args)
     assert result.code in (0, 1), result.stderr
+    # rich pads a centred title, a caption and wrapped prose to the width; a log gets no trailing spaces
+    padded = [line for line in result.stdout.splitlines() if line.endswith(" ")]
+    assert not padded, padded
     return result.stdout
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -88,9 +89,29 @@ def display_flags() -> dict[str, bool]:
     return {"ascii": _state["ascii"], "wide": _state["wide"]}
 
 
+class TrimmedLines:
+    """A text file that drops the spaces at the end of each line written to it.
+
+    rich pads a centred title, a table's caption and wrapped prose with spaces to the console's width;
+    in a log, a pipe or a file they are noise (and show in every diff). Only for output that is not a
+    terminal, where a live display may rely on what it wrote.
+    """
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, text: str) -> int:
+        return self.file.write(re.sub(r" +(?=\n)", "", text))
+
+    def __getattr__(self, name):  # flush, isatty, encoding, fileno, ...
+        return getattr(self.file, name)
+
+
 def _console(file) -> Console:
     from rich.console import Console
 
+    if not file.isatty():
+        file = TrimmedLines(file)
     return Console(file=file, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 

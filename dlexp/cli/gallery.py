@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,14 +13,18 @@ from dlexp.cli.app import app, stdout_console
 from dlexp.cli.options import OUTPUT, RUN, JobsOption
 
 
-def resolve_folders(quick: bool, every_claim: bool, out: Path | None,
-                    runs_dir: Path | None) -> tuple[Path, Path]:
-    """Where the page and the runs go. Only the full gallery of every claim writes to docs/ by default."""
-    if quick and (out is None or runs_dir is None):
-        scratch = Path(tempfile.mkdtemp(prefix="dlexp-gallery-"))
-        out = out or scratch / "docs"
-        runs_dir = runs_dir or scratch / "runs"
-    runs_dir = runs_dir or Path("runs") / "gallery"
+def resolve_folders(quick: bool, every_claim: bool, out: Path | None, runs_dir: Path | None,
+                    papers: bool = False) -> tuple[Path, Path | None]:
+    """Where the page and the runs go. Only the full gallery of every claim writes to docs/ by default.
+
+    In quick mode the runs are scratch unless ``--runs-dir`` keeps them: ``None`` for the runs folder
+    means a temporary folder, removed when the gallery ends (a quick gallery makes tens of MB of runs);
+    the page goes to ``runs/gallery-quick`` (``runs/gallery-papers-quick``) where the user can find it.
+    """
+    name = "gallery-papers" if papers else "gallery"
+    if quick:
+        return out or Path("runs") / f"{name}-quick", runs_dir
+    runs_dir = runs_dir or Path("runs") / name
     out = out or (Path("docs") if every_claim else runs_dir / "docs")
     return out, runs_dir
 
@@ -37,11 +42,12 @@ PapersOption = Annotated[bool, typer.Option(
          "the course notes; writes papers.md.")]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
-    show_default="docs for the full gallery; RUNS_DIR/docs with --only; a temporary folder with --quick",
+    show_default="docs for the full gallery; RUNS_DIR/docs with --only; runs/gallery-quick with --quick",
     help="Folder for experiments.md (papers.md) and figures/.")]
 RunsOption = Annotated[Path | None, typer.Option(
     "--runs-dir", metavar="DIR", rich_help_panel=OUTPUT,
-    show_default="runs/gallery; a temporary folder with --quick", help="Folder for the run directories.")]
+    show_default="runs/gallery; with --quick a temporary folder, removed at the end",
+    help="Folder for the run directories.")]
 
 
 @app.command(examples=[
@@ -65,9 +71,7 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     jobs = jobs or default_jobs()
 
     ids = parse_only(only, papers)
-    out, runs_dir = resolve_folders(quick, len(ids) == len(collection(papers)[0]), out,
-                                    runs_dir if runs_dir is not None or not papers or quick
-                                    else Path("runs") / "gallery-papers")
+    out, runs_dir = resolve_folders(quick, len(ids) == len(collection(papers)[0]), out, runs_dir, papers)
     console = stdout_console()
     mode = "quick" if quick else "full"
 
@@ -84,10 +88,16 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
             say(f"     error: {result.error}")
 
     what = "paper" if papers else "claim"
-    say(f"gallery{' of papers' if papers else ''} ({mode} mode): {len(ids)} {what}(s), {jobs} job(s); "
-        f"runs in {runs_dir}")
-    run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, papers=papers, on_claim=finished,
-                      on_start=started)
+    with contextlib.ExitStack() as scratch:
+        if runs_dir is None:
+            runs_dir = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="dlexp-gallery-")))
+            where = "a temporary folder, removed at the end (--runs-dir keeps them)"
+        else:
+            where = str(runs_dir)
+        say(f"gallery{' of papers' if papers else ''} ({mode} mode): {len(ids)} {what}(s), {jobs} job(s); "
+            f"runs in {where}")
+        run = run_gallery(ids, quick=quick, jobs=jobs, out=out, runs_dir=runs_dir, papers=papers,
+                          on_claim=finished, on_start=started)
     print_table(console, gallery_table(run.results, quick, what, papers), optional=("s",),
                 rest="the page written")
     say(f"total wall time: {run.seconds:.1f} s")

@@ -129,35 +129,40 @@ def _monte_carlo_gap(model, X: np.ndarray, draws: int, rng: np.random.Generator)
     return float(np.abs(total / draws - evaluation).mean() / np.abs(evaluation).mean())
 
 
-def measure_inference(ctx: Context) -> ClaimResult:
+def trained_pair(inverted: dict, scaled: dict, draws: int) -> tuple[float, float]:
+    """Two runs trained from one seed, one per mode: the share of validation predictions they agree on, and
+    the inverted network's averaging gap over ``draws`` masks on 64 validation inputs."""
     from dlexp import experiment
     from dlexp.nn.model import MLP
 
+    cfg = validate_mapping(inverted["config"], "configs/gallery/dropout_modes.yaml")
+    p = experiment.prepare(cfg, GALLERY_CONFIGS)
+    a = MLP.load(Path(inverted["run_dir"]) / "checkpoints" / "final.npz")
+    b = MLP.load(Path(scaled["run_dir"]) / "checkpoints" / "final.npz")
+    agreement = float(np.mean(a.predict(p.val.X) == b.predict(p.val.X)))
+    return agreement, _monte_carlo_gap(a, p.val.X[:64], draws, np.random.default_rng(cfg.seed))
+
+
+def single_layer_gaps(mode: str, seed: int, draw_counts: list[int]) -> list[float]:
+    """The identity where it is exact, one dropout layer (128 ReLU units, p = 0.5) feeding a linear output:
+    a random network's averaging gap with each number of mask draws."""
+    from dlexp.nn.model import MLP
+
+    model = MLP(2, [128], 1, dropout=0.5, dropout_mode=mode, init="he_normal", rng=np.random.default_rng(seed))
+    X = np.random.default_rng(100 + seed).standard_normal((64, 2))
+    return [_monte_carlo_gap(model, X, k, np.random.default_rng(200 + seed)) for k in draw_counts]
+
+
+def measure_inference(ctx: Context) -> ClaimResult:
     seeds = ctx.seeds()
     modes = {mode: [f"model.dropout_mode={mode}"] for mode in ("inverted", "scale_at_inference")}
     runs = ctx.train("dropout_modes.yaml", modes, seeds, common=[f"training.epochs={ctx.pick(100, 40)}"])
     acc = {k: np.array([final(r, "val_acc") for r in v]) for k, v in runs.items()}
-    agreement, deep_gaps = [], []
     draws_deep = ctx.pick(2000, 400)
-    for inv, sai in zip(runs["inverted"], runs["scale_at_inference"]):
-        cfg = validate_mapping(inv["config"], "configs/gallery/dropout_modes.yaml")
-        p = experiment.prepare(cfg, GALLERY_CONFIGS)
-        a = MLP.load(Path(inv["run_dir"]) / "checkpoints" / "final.npz")
-        b = MLP.load(Path(sai["run_dir"]) / "checkpoints" / "final.npz")
-        agreement.append(float(np.mean(a.predict(p.val.X) == b.predict(p.val.X))))
-        deep_gaps.append(_monte_carlo_gap(a, p.val.X[:64], draws_deep, np.random.default_rng(cfg.seed)))
-    agreement, deep_gaps = np.array(agreement), np.array(deep_gaps)
-    # The identity itself, where it is exact: one dropout layer feeding a linear output layer.
+    pairs = [trained_pair(inv, sai, draws_deep) for inv, sai in zip(runs["inverted"], runs["scale_at_inference"])]
+    agreement, deep_gaps = np.array([a for a, _ in pairs]), np.array([g for _, g in pairs])
     draw_counts = ctx.pick([100, 1000, 10000], [100, 1000, 4000])
-    single = {mode: [] for mode in modes}
-    for mode in modes:
-        for seed in seeds:
-            model = MLP(2, [128], 1, dropout=0.5, dropout_mode=mode, init="he_normal",
-                        rng=np.random.default_rng(seed))
-            X = np.random.default_rng(100 + seed).standard_normal((64, 2))
-            single[mode].append([_monte_carlo_gap(model, X, k, np.random.default_rng(200 + seed))
-                                 for k in draw_counts])
-    single = {k: np.array(v) for k, v in single.items()}
+    single = {mode: np.array([single_layer_gaps(mode, seed, draw_counts) for seed in seeds]) for mode in modes}
     shrink = min(single[m][:, 0].mean() / single[m][:, -1].mean() for m in modes)
     expected_shrink = math.sqrt(draw_counts[-1] / draw_counts[0])
     identity_ok = shrink > expected_shrink / 2  # the Monte-Carlo error falls like 1/√draws

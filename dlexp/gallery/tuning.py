@@ -77,6 +77,17 @@ def _spread(metrics) -> float:
     return max(means) - min(means)
 
 
+def decide(at_default: dict[str, dict[str, np.ndarray]],
+           at_tuned: dict[str, dict[str, np.ndarray]]) -> tuple[str, list[str]]:
+    """The verdict from both comparisons' test metrics, and the optimizers whose test loss tuning lowers by
+    more than 2 standard errors (paired by seed; a diverged run, loss inf, is never a clear gain)."""
+    gain = {n: at_default[n]["loss"] - at_tuned[n]["loss"] for n in OPTIMIZERS}
+    clear = [n for n in OPTIMIZERS if np.all(np.isfinite(gain[n])) and clearly_positive(gain[n])]
+    if _ranks(at_default) == _ranks(at_tuned):
+        return REFUTED, clear
+    return (CONFIRMED if clear else TRUE_BUT), clear
+
+
 def measure_tuned_ranking(ctx: Context) -> ClaimResult:
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.lrplots import plot_lr_sensitivity
@@ -103,16 +114,9 @@ def measure_tuned_ranking(ctx: Context) -> ClaimResult:
     at_tuned = _test_metrics(_run(ctx, build_plan(config, [tuned_axis], name="c13-tuned", notes=tuned_notes,
                                                    **common)))
     rank_default, rank_tuned = _ranks(at_default), _ranks(at_tuned)
-    gain = {n: at_default[n]["loss"] - at_tuned[n]["loss"] for n in OPTIMIZERS}  # paired by seed
-    clear = [n for n in OPTIMIZERS if np.all(np.isfinite(gain[n])) and clearly_positive(gain[n])]
+    verdict, clear = decide(at_default, at_tuned)
     changed = rank_default != rank_tuned
     spread_default, spread_tuned = _spread(at_default), _spread(at_tuned)
-    if changed and clear:
-        verdict = CONFIRMED
-    elif changed:
-        verdict = TRUE_BUT
-    else:
-        verdict = REFUTED
     rows = []
     for n in sorted(OPTIMIZERS, key=rank_tuned.get):
         c = choices[n]

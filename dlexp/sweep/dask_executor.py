@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import tempfile
 import uuid
 from collections.abc import Callable
 
@@ -48,6 +49,7 @@ class DaskExecutor:
         self.connect_timeout = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
         self.client = None
         self.cluster = None
+        self.scratch: tempfile.TemporaryDirectory | None = None  # the LocalCluster's worker files
         self.slots = self.jobs
         self.cancelled_by: int | None = None
 
@@ -82,9 +84,13 @@ class DaskExecutor:
                                  "address of a running dask scheduler, e.g. tcp://HOST:8786") from None
         else:
             # a run that crashes its worker is not retried on another one
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            # its own scratch folder, removed on exit (dask would leave dask-scratch-space/ in the temp dir)
+            self.scratch = tempfile.TemporaryDirectory(prefix="dlexp-dask-")
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                  "temporary-directory": self.scratch.name}):
                 self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, env={v: "1" for v in BLAS_ENV})
+                                            dashboard_address=None, env={v: "1" for v in BLAS_ENV},
+                                            local_directory=self.scratch.name)
                 self.client = Client(self.cluster)
         self.slots = max(1, sum(self.client.nthreads().values()))
         return self
@@ -94,7 +100,9 @@ class DaskExecutor:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-        self.client = self.cluster = None
+        if self.scratch is not None:
+            self.scratch.cleanup()
+        self.client = self.cluster = self.scratch = None
 
     def run(self, specs: list[RunSpec], on_result: OnResult | None = None) -> list[Result]:
         """Run every spec; results in spec order. ``on_result`` is called as runs end.
