@@ -91,7 +91,7 @@ def sweep(
     """Train every combination of the --grid values, × seeds; a table of mean ± std per grid point.
 
     The sweep folder (RUNS_DIR/sweeps/NAME-TIME/) holds every run directory, sweep.csv (a row per run),
-    curves.csv (a row per run and epoch) and sweep.json (every grid point's means and stds).
+    curves.csv (a row per run and epoch) and sweep.json (the table: a row per grid point).
     """
     from dlexp.sweep.grid import parse_axis
 
