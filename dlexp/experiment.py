@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dlexp import rundir as rd
-from dlexp.config import ExperimentConfig, parse_yaml_mapping, read_yaml_mapping, validate_mapping
+from dlexp.config import ExperimentConfig, load_mapping, parse_yaml_mapping, validate_mapping
 from dlexp.errors import DlexpError
 from dlexp.prepare import (  # noqa: F401  (re-exported: the names callers use)
     EVAL_CHUNK,
@@ -182,8 +182,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
         if status == "completed":
             raise DlexpError(f"{shown}: the run already completed; nothing to resume")
     config_path = run_dir / rd.CONFIG
-    data = read_yaml_mapping(config_path, str(config_path))
-    cfg = validate_mapping(data, str(config_path))
+    cfg = validate_mapping(load_mapping(config_path), str(config_path))
     p = prepare(cfg, run_dir, str(config_path))
     record = config_record(cfg)
     arrays = _read_checkpoint(ckpt) if ckpt.exists() else None

@@ -148,7 +148,7 @@ def classification_report(true: np.ndarray, predicted: np.ndarray, class_names: 
 
 def load_run(path: str | Path) -> TrainedRun:
     """A finished run directory as a :class:`TrainedRun` (final weights, preprocessing, loss)."""
-    from dlexp.config import read_yaml_mapping, validate_mapping
+    from dlexp.config import load_mapping, validate_mapping
     from dlexp.experiment import resolve_loss
 
     run_dir = Path(path)
@@ -165,7 +165,7 @@ def load_run(path: str | Path) -> TrainedRun:
         raise DlexpError(f"{shown}: no final weights (checkpoints/final.npz; the run's status is {status}); "
                          "only a completed run can predict (resume it with `dlexp train --resume`)")
     preprocessing = Preprocessing.load(run_dir)
-    cfg = validate_mapping(read_yaml_mapping(run_dir / rd.CONFIG, f"{shown}/config.yaml"), f"{shown}/config.yaml")
+    cfg = validate_mapping(load_mapping(run_dir / rd.CONFIG, shown=f"{shown}/config.yaml"), f"{shown}/config.yaml")
     n_classes = len(preprocessing.class_names) if preprocessing.class_names else None
     loss, _, _ = resolve_loss(cfg, preprocessing.task, n_classes, f"{shown}/config.yaml")
     try:

@@ -142,7 +142,7 @@ training: {epochs: 2, batch_size: 16}
 def test_tuning_reads_only_the_validation_loss_never_the_test_split(tmp_path):
     """The values the choice uses are each run's final val loss (checked against its metrics.csv); the test
     metrics its summary also holds can be replaced by anything without changing the records or the choice."""
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.tuning import choose_lrs
 
     config = write_config(tmp_path / "t.yaml", WITH_TEST)
@@ -192,7 +192,7 @@ def test_lr_find_on_linear_regression_suggests_a_stable_gradient_descent_lr(tmp_
     Hessian H = (2/n) [X 1]^T [X 1]; it converges iff lr < 2/L, L = the largest eigenvalue of H."""
     from dlexp.config import validate_mapping
     from dlexp.experiment import prepare
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.lrfind import analyse
 
     config = write_config(tmp_path / "lin.yaml", LINEAR)

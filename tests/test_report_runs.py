@@ -4,6 +4,7 @@ figures; `dlexp plot`; `dlexp gradcheck` on every example config and on a delibe
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -161,6 +162,22 @@ def test_grid_mode_writes_the_expected_rows_and_figures(cli, tmp_path):
         assert png_size(folder / name) == pixels(size) and (folder / name).stat().st_size > 10_000
     assert "bound sigmoid" in result.stderr and "bound relu" in result.stderr
     assert cli("grad-report", *runs[:2], "--quiet").code == 0
+
+
+def test_grid_runs_on_the_sweep_runner_with_dask_too(cli, tmp_path):
+    # grad-report's grid is a plan of the sweeps' runner: --executor dask gives the local files
+    pytest.importorskip("distributed")
+    base = write_config(tmp_path / "base.yaml", "name: g\nseed: 2\ndata: {n_samples: 80}\nmodel: {hidden: [8]}\n")
+    args = ["grad-report", "--config", base, "--activations", "tanh,relu", "--depths", "2", "--seeds", "1",
+            "--steps", "2", "--quiet"]
+    local = cli(*args, "--jobs", "1", "--out", tmp_path / "local")
+    dask = cli(*args, "--executor", "dask", "--jobs", "2", "--out", tmp_path / "dask")
+    assert local.code == 0 and dask.code == 0, (local.stderr, dask.stderr)
+    for name in ("grad_report.csv", "grad_matrix.csv"):
+        text = {where: re.sub(r"-\d{8}-\d{6}(-\d+)?", "-T", (tmp_path / where / name).read_text())
+                .replace(str(tmp_path / where), "X") for where in ("local", "dask")}
+        assert text["local"] == text["dask"]
+    assert cli("grad-report", tmp_path / "local" / "runs", "--executor", "dask").code == 2  # grid-only option
 
 
 def test_grid_bad_axis_values_fail_before_any_run(cli, tmp_path):

@@ -133,6 +133,32 @@ def test_jobs_2_equals_jobs_1_bit_for_bit(cli, tiny, tmp_path):
         assert json.loads((Path(row.run_dir) / "summary.json").read_text())["status"] == "completed"
 
 
+def test_longest_runs_start_first_and_results_do_not_depend_on_the_order(tiny, tmp_path):
+    from dlexp.sweep.runner import longest_first, run_plan
+
+    plan = _plan(tiny, grid=("training.epochs=2,4", "training.optimizer.lr=0.1,0.01"))
+    costs = [run.cost for run in plan.runs]  # epochs × rows × parameters: the 4-epoch points cost twice as much
+    assert costs[4] == 2 * costs[0] > 0 and len(set(costs)) == 2
+    specs = plan.specs(tmp_path)
+    assert longest_first(specs) == [4, 5, 6, 7, 0, 1, 2, 3]  # ties keep plan order
+    names, files = {}, {}
+    for order in ("costliest first", "cheapest first"):
+        if order == "cheapest first":
+            for run in plan.runs:
+                run.cost = -run.cost
+        with LocalExecutor(2) as executor:
+            results = run_plan(plan, tmp_path / order, executor)
+        assert [r["index"] for r in results] == list(range(8))  # plan order, whatever ran first
+        assert all(r["status"] == "completed" for r in results)
+        names[order] = [Path(r["run_dir"]).name.rsplit("-", 2)[0] for r in results]
+        files[order] = {Path(r["run_dir"]).name.rsplit("-", 2)[0]:
+                        {f: (Path(r["run_dir"]) / f).read_bytes()
+                         for f in ("metrics.csv", "grad_norms.csv", "config.yaml", "checkpoints/final.npz")}
+                        for r in results}
+    assert names["costliest first"] == names["cheapest first"] == [f"tiny-p{k // 2}-s{3 + k % 2}" for k in range(8)]
+    assert files["costliest first"] == files["cheapest first"]
+
+
 def test_dask_local_cluster_gives_the_local_table_and_files(cli, tiny, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     import tempfile
@@ -163,6 +189,25 @@ def _die_on_run_1(spec):
     if spec.index == 1:
         os._exit(3)
     return run_one(spec)
+
+
+def _blas_threads(spec):
+    """A task reporting its worker's BLAS thread pools and environment."""
+    from threadpoolctl import threadpool_info
+
+    return {"index": spec.index, "status": "completed",
+            "threads": [pool["num_threads"] for pool in threadpool_info()],
+            "env": [os.environ.get(var) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")]}
+
+
+def test_each_worker_computes_with_one_blas_thread(tiny, tmp_path):
+    before = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    with LocalExecutor(2, task=_blas_threads) as executor:
+        results = executor.run(_plan(tiny).specs(tmp_path))
+    for result in results:
+        assert result["env"] == ["1", "1", "1"], result
+        assert result["threads"] and set(result["threads"]) == {1}, result
+    assert {var: os.environ.get(var) for var in before} == before  # this process's environment is left alone
 
 
 def _plan(tiny, grid=("training.optimizer.lr=0.1,0.01",), seeds=2):
@@ -260,6 +305,38 @@ def test_grid_value_parsing():
     assert axis.values == [[32, 32], [64]] and axis.title == "hidden"
     assert parse_value("1e-3") == 0.001 and parse_value("full") == "full" and parse_value("0.5") == 0.5
     assert parse_value("'1,2'") == "1,2"
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("{name: sgd, name: adam}", "duplicate key 'name' (first given on line 1); give each key once"),
+    ("!!python/name:os.system", "the value is not valid YAML"),
+])
+def test_set_and_grid_read_a_value_with_one_parser(cli, tiny, tmp_path, value, problem):
+    # --grid once read values with plain yaml.safe_load, so a key given twice in a mapping silently
+    # kept the last; now both options go through dlexp.config.parse_value and say the same line.
+    text = f"training.optimizer={value}"
+    lines = {}
+    for option in ("--set", "--grid"):
+        result = cli("sweep", tiny, option, text, "--runs-dir", tmp_path / "runs", "--jobs", "1")
+        assert result.code == 2, result.stderr
+        assert not (tmp_path / "runs").exists()
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {option} {text!r}: ") and problem in line, line
+        lines[option] = line.replace(option, "OPTION", 1)
+    assert lines["--set"] == lines["--grid"]
+
+
+def test_one_loader_applies_set_and_grid_values():
+    from dlexp.config import load_mapping, parse_override
+    from dlexp.errors import ConfigError
+
+    with pytest.raises(ConfigError) as by_grid:
+        parse_axis("model.hidden={a: 1, a: 2},[8]")
+    assert "duplicate key 'a'" in str(by_grid.value)
+    assert parse_override("training.optimizer.lr=1e-3") == (["training", "optimizer", "lr"], 0.001)
+    assert parse_axis("training.optimizer.lr=1e-3").values == [0.001]
+    mapping = load_mapping(Path(__file__).parents[1] / "configs/quickstart.yaml", ["model.hidden=[8, 8]", "training.optimizer.lr=1e-3"])
+    assert mapping["model"]["hidden"] == [8, 8] and mapping["training"]["optimizer"]["lr"] == 0.001
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def optimizer_outcome(tmp_path_factory):
     """A real compare-optimizers outcome: 3 optimizers × 2 seeds on the tiny config."""
     from conftest import TINY
 
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.optimizers import optimizer_axis
     from dlexp.sweep.runner import LocalExecutor

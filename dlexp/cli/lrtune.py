@@ -28,7 +28,6 @@ from dlexp.cli.sweep import (
     SchedulerOption,
     _run,
     _validate_common,
-    make_executor,
 )
 from dlexp.errors import DlexpError
 
@@ -89,7 +88,7 @@ def run_tuned(config: Path, *, optimizers: str, lrs: list[str], convention: str,
     from dlexp.cli.tables import print_table
     from dlexp.config import validate_mapping
     from dlexp.experiment import SIGNAL_EXIT
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.grid import build_plan
     from dlexp.sweep.optimizers import check_convention, parse_optimizers
     from dlexp.sweep.tuning import (
@@ -217,8 +216,9 @@ def lr_find(
     run, smoothed loss against lr, and the suggested lr with the rule used."""
     from dlexp.cli.display import RunsProgress
     from dlexp.cli.tables import print_table, prose
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.lrfind import RangeTestSettings, analyse, build_lr_find_plan, write_lr_find
+    from dlexp.sweep.runner import make_executor
 
     _validate_common("val_loss", [], executor, scheduler)
     settings = RangeTestSettings(start_lr, end_lr, steps, stop_factor, smoothing).check()

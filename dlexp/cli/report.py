@@ -106,6 +106,12 @@ def grad_report_command(
         help="The matrix and heatmap show the ratio over the first epoch (with --steps: the initial "
              "weights) or the last.", default="first")] = None,
     jobs: JobsOption = None,
+    executor: Annotated[str | None, _grid_option(
+        "--executor", metavar="local|dask", help="local (a process pool) or dask, as for dlexp sweep.",
+        default="local")] = None,
+    scheduler: Annotated[str | None, _grid_option(
+        "--scheduler", metavar="tcp://HOST:PORT", help="With --executor dask: a running scheduler.",
+        default="start a LocalCluster")] = None,
     runs_dir: Annotated[Path | None, _grid_option(
         "--runs-dir", metavar="DIR", help="The report folder goes to DIR/grad-report-<time>/.",
         default="runs")] = None,
@@ -140,7 +146,7 @@ def grad_report_command(
                     dead_above=dead_above, explode_norm_above=explode_norm_above)
     failing = parse_fail_on(fail_on)
     grid = GridArgs(config, list(sets), activations, depths, inits, batchnorm, seeds, steps, jobs, runs_dir,
-                    out, epoch)
+                    out, epoch, executor, scheduler)
     if (config is None) == (not run_dirs):
         raise DlexpError("grad-report: give RUN_DIR arguments or --config BASE.yaml for a grid (not both)")
     if config is None:
@@ -169,6 +175,8 @@ class GridArgs:
     runs_dir: Path | None
     out: Path | None
     epoch: str | None
+    executor: str | None = None
+    scheduler: str | None = None
 
     def axes(self):
         from dlexp.report import grid as g
@@ -219,42 +227,38 @@ def _report_runs(paths: list[Path], th, failing: list[str], csv_path: Path | Non
 # -- grid mode --------------------------------------------------------------------------------
 
 
-def _default_jobs() -> int:
-    from dlexp.sweep.runner import default_jobs
-
-    return default_jobs()
-
-
 def _report_grid(args: GridArgs, th, failing: list[str], csv_path: Path | None, json_out: bool,
                  quiet: bool) -> int:
     from dlexp.cli.display import RunsProgress
     from dlexp.cli.report_tables import matrix_table, print_matrix
+    from dlexp.cli.sweep import check_executor
     from dlexp.cli.tables import prose
     from dlexp.report import grid as g
     from dlexp.report.gradients import fail_on_hits
     from dlexp.rundir import json_safe
+    from dlexp.sweep.runner import make_executor
 
     epoch = args.epoch or "first"
     if epoch not in ("first", "last"):
         raise DlexpError(f"--epoch {epoch!r}: accepted: first, last")
+    check_executor(args.executor or "local", args.scheduler)
     plan = g.build_plan(args.config, args.sets, args.axes())
-    g.check_data(plan)
     if csv_path is not None and csv_path.parent and not csv_path.parent.exists():
         raise DlexpError(f"--csv {csv_path}: folder {csv_path.parent} does not exist")
-    folder = g.make_folder(args.runs_dir or Path("runs"), args.out)
     console = human_console(json_out)
     axes, n_runs = plan.axes, len(plan.points)
-    workers = max(1, min(args.jobs or _default_jobs(), n_runs))
-    if not quiet:
-        console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} "
-                      f"depths × {axes.seeds} seeds, {g.steps_text(axes.steps)}) on {workers} worker"
-                      f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True, markup=False)
-    with RunsProgress(console, n_runs, workers, is_interactive(console, quiet)) as progress:
-        results = g.run_plan(plan, folder, workers, on_result=progress.on_result)
-    outcome = g.collect(plan, results, folder, th)
+    with make_executor(args.executor or "local", args.scheduler, args.jobs, n_runs) as executor:
+        folder = g.make_folder(args.runs_dir or Path("runs"), args.out)
+        workers = executor.slots
+        if not quiet:
+            console.print(f"grad-report: {n_runs} runs ({len(plan.columns)} configurations × {len(axes.depths)} "
+                          f"depths × {axes.seeds} seeds, {g.steps_text(axes.steps)}) on {workers} worker"
+                          f"{'s' if workers > 1 else ''} into {folder}", highlight=False, soft_wrap=True,
+                          markup=False)
+        with RunsProgress(console, n_runs, workers, is_interactive(console, quiet)) as progress:
+            results = g.run_plan(plan, folder, executor, on_result=progress.on_result)
     command = ["dlexp", *sys.argv[1:]]
-    g.write_outcome(plan, outcome, th, command)
-    g.write_figures(plan, outcome, th, epoch)
+    outcome = g.report_grid(plan, results, folder, th, command, epoch)
     if csv_path is not None:
         _write_csv(outcome.matrix, csv_path)
     hits = fail_on_hits(outcome.reports, failing)

@@ -200,27 +200,20 @@ def compare_optimizers(
 
 
 def _validate_common(sort: str, checks: list[str], executor: str, scheduler: str | None) -> None:
-    from dlexp.sweep.engine import check_sort_key
+    from dlexp.sweep.folder import check_sort_key
 
     check_sort_key(sort)
     evaluate_checks(checks, {})  # parse errors before any work
+    check_executor(executor, scheduler)
+
+
+def check_executor(executor: str, scheduler: str | None) -> None:
+    """A known ``--executor``, and ``--scheduler`` only with dask."""
     if executor not in EXECUTORS:
         raise DlexpError(f"--executor {executor!r}: unknown executor{did_you_mean(executor, EXECUTORS)} "
                          f"(accepted: {', '.join(EXECUTORS)})")
     if scheduler and executor != "dask":
         raise DlexpError("--scheduler needs --executor dask")
-
-
-def make_executor(executor_name: str, scheduler: str | None, jobs: int | None, n_runs: int):
-    """A LocalExecutor or DaskExecutor with at most ``n_runs`` workers (default: the cores)."""
-    from dlexp.sweep.runner import LocalExecutor, default_jobs
-
-    workers = max(1, min(jobs or default_jobs(), n_runs))
-    if executor_name == "dask":
-        from dlexp.sweep.dask_executor import DaskExecutor
-
-        return DaskExecutor(workers, scheduler)
-    return LocalExecutor(workers)
 
 
 def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], seeds: int, jobs: int | None,
@@ -239,9 +232,9 @@ def _run(kind: str, config: Path, axes: list, *, notes: dict, sets: list[str], s
     """
     from dlexp.cli.display import RunsProgress
     from dlexp.experiment import SIGNAL_EXIT
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.grid import build_plan
-    from dlexp.sweep.runner import cancel_on_signals
+    from dlexp.sweep.runner import cancel_on_signals, make_executor
 
     n_runs = n_runs or math.prod(len(axis.values) for axis in axes) * seeds
     executor = make_executor(executor_name, scheduler, jobs, n_runs)

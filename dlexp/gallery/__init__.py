@@ -2,8 +2,8 @@
 
 ``dlexp gallery`` runs the claims in :data:`CLAIMS` (see ``claims.py``) and writes ``experiments.md``
 with its figures; ``dlexp gallery --papers`` runs :data:`PAPERS` (``paper_claims.py``), five classic
-papers' findings, and writes ``papers.md``. Each claim trains real models through ``dlexp.sweep.runner.run_local`` on configs
-from ``configs/gallery/`` and decides its verdict by a rule written next to the measurement.
+papers' findings, and writes ``papers.md``. Each claim trains real models as plans of the one runner
+(``dlexp.sweep.runner.run_plan``) on configs from ``configs/gallery/`` and decides its verdict by a rule written next to the measurement.
 """
 
 from dlexp.gallery.claims import BY_ID, CLAIMS

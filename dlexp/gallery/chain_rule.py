@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 
-from dlexp.config import read_yaml_mapping, validate_mapping
+from dlexp.config import load_mapping, validate_mapping
 from dlexp.errors import DlexpError
 from dlexp.gallery.core import (
     CONFIGS,
@@ -62,7 +61,7 @@ def check_config(path: Path, seed: int, data_dir: Path):
     from dlexp import experiment
 
     shown = str(path.relative_to(CONFIGS.parent))
-    mapping = copy.deepcopy(read_yaml_mapping(path, shown))
+    mapping = load_mapping(path, shown=shown)
     mapping["seed"] = seed
     mapping["dtype"] = "float64"
     point_to_generated(mapping, data_dir)

@@ -1,8 +1,8 @@
 """The gallery's building blocks: a claim, the result it measures, and the helpers every claim uses.
 
 A :class:`Claim` pairs a sentence of the course notes with a ``measure(ctx)`` function that runs
-real trainings (``run_local`` on :class:`RunSpec` s built from ``configs/gallery/*.yaml`` plus
-``--set``-style overrides), reduces them to tables, and decides a verdict by a rule written in
+real trainings (a plan of variants × seeds over ``configs/gallery/*.yaml`` plus ``--set``-style
+overrides, run by :func:`dlexp.sweep.runner.run_plan`, the sweeps' runner), reduces them to tables, and decides a verdict by a rule written in
 code next to its description. Statistics are over seeds ``0..S-1`` (each seed draws its own data
 split, initial weights, batch order and dropout masks); ``±`` is the sample standard deviation
 (``ddof=1``).
@@ -10,7 +10,6 @@ split, initial weights, batch order and dropout masks); ``±`` is the sample sta
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dlexp.config import apply_override, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.config import load_mapping
 from dlexp.errors import DlexpError
 from dlexp.names import safe_name
 from dlexp.resources import examples_root
@@ -81,6 +80,7 @@ class Context:
     data_dir: Path  # datasets the gallery generates (shared by claims)
     figures_dir: Path
     n_runs: int = 0
+    executor: Any = None  # an entered LocalExecutor or DaskExecutor; None: start `jobs` processes per call
 
     def seeds(self, full: int = FULL_SEEDS) -> list[int]:
         return list(range(QUICK_SEEDS if self.quick else max(full, QUICK_SEEDS)))
@@ -95,30 +95,25 @@ class Context:
 
     def train(self, config: str, variants: dict[str, Sequence[str]], seeds: Sequence[int],
               common: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
-        """Train ``config`` once per (variant, seed) with ``run_local``; results by variant, in seed order.
+        """Train ``config`` once per (variant, seed); results by variant, in seed order.
 
-        ``common`` and each variant's overrides are ``KEY=VALUE`` strings as for ``dlexp train --set``.
-        Each result dict also carries the ``config`` mapping it ran (to rebuild its data later).
+        A plan of the one runner (:func:`dlexp.sweep.runner.run_plan`) with one preset axis, the
+        variants. ``common`` and each variant's overrides are ``KEY=VALUE`` strings as for
+        ``dlexp train --set``. Each result dict also carries the ``config`` mapping it ran (to
+        rebuild its data later). A run that failed or was interrupted is a GalleryError.
         """
-        from dlexp.sweep.runner import RunSpec, run_local
+        from dlexp.sweep.runner import run_plan
 
-        specs: list[RunSpec] = []
-        for label, overrides in variants.items():
-            for seed in seeds:
-                mapping = build_config(config, [*common, *overrides], seed=seed, data_dir=self.data_dir,
-                                       name=f"c{self.claim_id:02d}-{safe_name(label, limit=60)}-s{seed}")
-                specs.append(RunSpec(config=mapping, base_dir=str(GALLERY_CONFIGS),
-                                     shown=f"configs/gallery/{config}", runs_dir=str(self.runs_dir),
-                                     point={"variant": label, "seed": seed}, index=len(specs)))
-        results = run_local(specs, self.jobs)
+        plan = gallery_plan(config, variants, seeds, common, claim_id=self.claim_id, data_dir=self.data_dir)
+        results = run_plan(plan, self.runs_dir, self.executor, jobs=min(self.jobs, max(1, len(plan.runs))))
         self.n_runs += len(results)
         grouped: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
-        for spec, result in zip(specs, results):
+        for run, result in zip(plan.runs, results):
             if result["status"] not in ("completed", "diverged"):
-                raise GalleryError(f"claim {self.claim_id}: run {spec.config['name']} {result['status']}: "
+                raise GalleryError(f"claim {self.claim_id}: run {run.config['name']} {result['status']}: "
                                    f"{result.get('error') or 'no error message'}")
-            result["config"] = spec.config
-            grouped[spec.point["variant"]].append(result)
+            result["config"] = run.config
+            grouped[plan.points[run.point].settings[VARIANT]].append(result)
         return grouped
 
 
@@ -138,11 +133,17 @@ class Claim:
     def command(self) -> str:
         return f"dlexp gallery {'--papers ' if self.paper else ''}--only {self.id}"
 
-    def run(self, quick: bool, jobs: int, runs_dir: Path, figures_dir: Path | None = None) -> ClaimResult:
-        """Measure the claim; a training or analysis failure becomes a result with verdict ``error``."""
+    def run(self, quick: bool, jobs: int, runs_dir: Path, figures_dir: Path | None = None,
+            executor: Any = None) -> ClaimResult:
+        """Measure the claim; a training or analysis failure becomes a result with verdict ``error``.
+
+        ``executor``: an entered executor its runs share (the gallery's); without one each batch
+        of runs starts ``jobs`` local processes.
+        """
         runs_dir = Path(runs_dir)
         ctx = Context(claim_id=self.id, quick=quick, jobs=jobs, runs_dir=runs_dir / f"claim-{self.id:02d}",
-                      data_dir=runs_dir / "data", figures_dir=Path(figures_dir or runs_dir / "figures"))
+                      data_dir=runs_dir / "data", figures_dir=Path(figures_dir or runs_dir / "figures"),
+                      executor=executor)
         started = time.perf_counter()
         try:
             result = self.measure(ctx)
@@ -159,28 +160,41 @@ class Claim:
 # -- configs -------------------------------------------------------------------------------------
 
 
-def read_gallery_config(config: str) -> dict[str, Any]:
+def gallery_config_path(config: str) -> Path:
+    """``configs/gallery/CONFIG``; GalleryError when it is missing."""
     path = GALLERY_CONFIGS / config
     if not path.exists():
         raise GalleryError(f"configs/gallery/{config}: not found in {GALLERY_CONFIGS} (an installed dlexp "
                            "carries it as dlexp/examples/; reinstall from a wheel or run from a checkout)")
-    return read_yaml_mapping(path, f"configs/gallery/{config}")
+    return path
+
+
+VARIANT = "variant"
+
+
+def gallery_plan(config: str, variants: dict[str, Sequence[str]], seeds: Sequence[int], common: Sequence[str] = (),
+                 *, claim_id: int, data_dir: Path, run_name: Callable[[Any, int], str] | None = None):
+    """The runs of :meth:`Context.train`: ``configs/gallery/CONFIG`` with ``common``, then one axis of
+    variants × seeds; each run named ``c<claim>-<variant>-s<seed>`` (or ``run_name(point, seed)``),
+    its generated data file written into ``data_dir``, its config validated (one line if bad)."""
+    from dlexp.gallery.datasets import point_to_generated
+    from dlexp.sweep.grid import Axis, plan_runs
+
+    shown = f"configs/gallery/{config}"
+    base = load_mapping(gallery_config_path(config), common, shown=shown)
+    return plan_runs(base, [Axis.of_variants(VARIANT, variants)], [int(seed) for seed in seeds], shown=shown,
+                     base_dir=GALLERY_CONFIGS,
+                     run_name=run_name or (lambda point, seed: f"c{claim_id:02d}-{safe_name(point.settings[VARIANT], limit=60)}-s{seed}"),
+                     kind="gallery", name=f"claim-{claim_id:02d}",
+                     finish=lambda mapping: point_to_generated(mapping, data_dir), check_data="none")
 
 
 def build_config(config: str, overrides: Sequence[str], *, seed: int, data_dir: Path,
                  name: str) -> dict[str, Any]:
-    """One run's config mapping: the file, then overrides, seed and name; validated here (one line if bad)."""
-    from dlexp.gallery.datasets import point_to_generated
-
-    mapping = copy.deepcopy(read_gallery_config(config))
-    for text in overrides:
-        parts, value = parse_override(text)
-        apply_override(mapping, parts, value, text)
-    mapping["seed"] = int(seed)
-    mapping["name"] = name
-    point_to_generated(mapping, data_dir)
-    validate_mapping(mapping, f"configs/gallery/{config}")
-    return mapping
+    """One run's config mapping: the file, then overrides, seed and name; validated (one line if bad)."""
+    plan = gallery_plan(config, {name: overrides}, [seed], claim_id=0, data_dir=data_dir,
+                        run_name=lambda point, seed: name)
+    return plan.runs[0].config
 
 
 # -- statistics ----------------------------------------------------------------------------------

@@ -71,18 +71,20 @@ def run_gallery(ids: list[int], *, quick: bool, jobs: int, out: Path, runs_dir: 
     """Measure each claim in ``ids`` (in order), then write ``out/experiments.md`` (``out/papers.md`` for
     the papers) and ``out/figures/``."""
     from dlexp.gallery.render import write_page
+    from dlexp.sweep.runner import LocalExecutor
 
     run = GalleryRun(quick=quick, jobs=jobs, out=Path(out), runs_dir=Path(runs_dir), papers=papers)
     by_id = collection(papers)[1]
     started = time.perf_counter()
-    for claim_id in ids:
-        claim = by_id[claim_id]
-        if on_start:
-            on_start(claim)
-        result = claim.run(quick, jobs, run.runs_dir, run.out / "figures")
-        run.results.append((claim, result))
-        if on_claim:
-            on_claim(claim, result)
+    with LocalExecutor(jobs) as executor:  # one pool of workers for every claim's runs
+        for claim_id in ids:
+            claim = by_id[claim_id]
+            if on_start:
+                on_start(claim)
+            result = claim.run(quick, jobs, run.runs_dir, run.out / "figures", executor)
+            run.results.append((claim, result))
+            if on_claim:
+                on_claim(claim, result)
     run.seconds = time.perf_counter() - started
     write_page(run)
     return run

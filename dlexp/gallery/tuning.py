@@ -42,11 +42,14 @@ def _grids(ctx: Context) -> dict[str, list[float]]:
 
 
 def _run(ctx: Context, plan):
-    from dlexp.sweep.engine import run_sweep
+    from dlexp.sweep.folder import run_sweep
     from dlexp.sweep.runner import LocalExecutor
 
-    with LocalExecutor(min(ctx.jobs, len(plan.runs))) as executor:
-        outcome = run_sweep(plan, executor, ctx.runs_dir)
+    if ctx.executor is not None:
+        outcome = run_sweep(plan, ctx.executor, ctx.runs_dir)
+    else:
+        with LocalExecutor(min(ctx.jobs, len(plan.runs))) as executor:
+            outcome = run_sweep(plan, executor, ctx.runs_dir)
     ctx.n_runs += len(plan.runs)
     bad = [row for row in outcome.rows if row["status"] not in ("completed", "diverged")]
     if bad:

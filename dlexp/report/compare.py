@@ -19,7 +19,7 @@ from typing import Any
 
 from dlexp.report.rundata import RunData
 from dlexp.sweep.aggregate import FINAL_METRICS, curve_stats, point_rows, sort_points
-from dlexp.sweep.engine import SWEEP_CSV, SWEEP_JSON
+from dlexp.sweep.folder import SWEEP_CSV, SWEEP_JSON
 from dlexp.sweep.grid import Axis, GridPoint
 
 IGNORED_KEYS = {"seed", "name", "dlexp_version"}

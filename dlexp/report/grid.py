@@ -13,7 +13,8 @@ Every grid point is the base config with these overrides:
   step, so the report's "first epoch" is step 1 (the gradients at initialisation) and its "last
   epoch" is step N. ``--steps 0`` keeps the base config's own epochs, batch size and logging.
 
-The runs go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
+The runs are a plan of the sweeps' runner (:func:`dlexp.sweep.grid.plan_runs` with these preset
+axes, run by :func:`dlexp.sweep.runner.run_plan`, local or Dask); they go to ``FOLDER/runs/`` and are kept; everything reported is then read back from those
 run directories (:func:`dlexp.report.gradients.grad_report`), so ``dlexp grad-report FOLDER/runs/*``
 reproduces any run's table. The matrix cell of (configuration, depth) is the mean and sample std
 (ddof=1) over seeds of log10(first layer's ‖∂L/∂W‖ / output layer's), over the first epoch (with
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlexp.config import apply_override, config_base_dir, parse_override, read_yaml_mapping, validate_mapping
+from dlexp.config import config_base_dir, load_mapping, validate_mapping
 from dlexp.errors import DlexpError
 from dlexp.names import safe_name
 from dlexp.report.gradients import (
@@ -50,6 +51,7 @@ from dlexp.report.gradients import (
     thresholds_dict,
 )
 from dlexp.rundir import create_unique_dir, json_safe, write_json_atomic, write_text_atomic
+from dlexp.sweep.grid import Axis, SweepPlan, plan_runs
 
 POINT_COLUMNS = ["activation", "init", "batchnorm", "depth", "seed"]
 LAYERS_CSV = "grad_report.csv"
@@ -75,8 +77,8 @@ class GridPlan:
     config_path: Path
     base: dict[str, Any]  # the base mapping, --set applied
     axes: GridAxes
-    points: list[dict[str, Any]]  # POINT_COLUMNS + name
-    configs: list[dict[str, Any]]
+    points: list[dict[str, Any]]  # per run: POINT_COLUMNS + name
+    sweep: SweepPlan  # the same runs, as the runner takes them
     columns: list[tuple[str, str, bool]] = field(default_factory=list)  # (activation, init, batchnorm)
 
 
@@ -133,7 +135,9 @@ def shorten(mapping: dict[str, Any], steps: int) -> None:
     mapping.setdefault("logging", {})["grad_every"] = 1
 
 
-def point_config(base: dict[str, Any], point: dict[str, Any], steps: int) -> dict[str, Any]:
+def grid_base(base: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The mapping every grid point starts from: ``model.hidden`` dropped (its first width becomes
+    ``model.width`` unless the config sets one), and the ``--steps`` overrides."""
     data = copy.deepcopy(base)
     model = data.setdefault("model", {})
     if not isinstance(model, dict):
@@ -141,52 +145,50 @@ def point_config(base: dict[str, Any], point: dict[str, Any], steps: int) -> dic
     hidden = model.pop("hidden", None)
     if "width" not in model and isinstance(hidden, list) and hidden:
         model["width"] = hidden[0]
-    model.update(activation=point["activation"], init=point["init"], batchnorm=point["batchnorm"],
-                 depth=point["depth"])
-    data["seed"] = point["seed"]
-    data["name"] = point["name"]
     shorten(data, steps)
     return data
 
 
+def _switch(on: bool) -> str:
+    return "on" if on else "off"
+
+
 def build_plan(config_path: Path, sets: list[str], axes: GridAxes) -> GridPlan:
-    """Every grid point's config, validated (a ConfigError names the point) before anything runs."""
+    """Every grid point's config, validated (a ConfigError names the point) before anything runs;
+    the first point's data loaded and model built.
+
+    The runs form a :class:`~dlexp.sweep.grid.SweepPlan` with the preset axes depth × activation ×
+    init × BatchNorm (in that order: depth varies slowest) and the seeds base seed + k.
+    """
     config_path = Path(config_path)
-    base = read_yaml_mapping(config_path, str(config_path))
-    for text in sets:
-        parts, value = parse_override(text)
-        apply_override(base, parts, value, text)
-    validate_mapping(base, str(config_path))
+    shown = str(config_path)
+    base = load_mapping(config_path, sets)
+    validate_mapping(base, shown)
     model = base.get("model") or {}
     inits = axes.inits or [_name_of(model.get("init", "xavier_uniform"))]
     batchnorm = axes.batchnorm if axes.batchnorm is not None else [bool(model.get("batchnorm", False))]
     base_name = str(base.get("name") or safe_name(config_path.stem, default="grid"))
     base_seed = int(base.get("seed", 0) or 0)
+    preset = [Axis("model.depth", [str(d) for d in axes.depths], list(axes.depths), "depth"),
+              Axis("model.activation", list(axes.activations), list(axes.activations), "activation"),
+              Axis("model.init", list(inits), list(inits), "init"),
+              Axis("model.batchnorm", [_switch(b) for b in batchnorm], list(batchnorm), "batchnorm")]
+
+    def point_of(point, seed: int) -> dict[str, Any]:
+        depth, activation, init, bn = (axis.values[axis.texts.index(point.settings[axis.key])] for axis in preset)
+        return {"activation": activation, "init": init, "batchnorm": bn, "depth": depth, "seed": seed}
+
+    def run_name(point, seed: int) -> str:
+        p = point_of(point, seed)
+        return f"{base_name[:40]}-{p['activation']}-d{p['depth']}-{p['init']}-bn{_switch(p['batchnorm'])}-s{seed}"[:100]
+
+    seeds = [base_seed + k for k in range(axes.seeds)]
+    runs = plan_runs(grid_base(base, axes.steps), preset, seeds, shown=shown, base_dir=config_base_dir(config_path),
+                     run_name=run_name, kind="grad-report", name=base_name, config_path=config_path, sets=sets,
+                     check_data="first")
+    points = [{**point_of(runs.points[run.point], run.seed), "name": run.config["name"]} for run in runs.runs]
     columns = [(a, i, b) for a in axes.activations for i in inits for b in batchnorm]
-    points, configs = [], []
-    for depth in axes.depths:
-        for activation, init, bn in columns:
-            for k in range(axes.seeds):
-                seed = base_seed + k
-                switch = "on" if bn else "off"
-                name = f"{base_name[:40]}-{activation}-d{depth}-{init}-bn{switch}-s{seed}"[:100]
-                point = {"activation": activation, "init": init, "batchnorm": bn, "depth": depth,
-                         "seed": seed, "name": name}
-                data = point_config(base, point, axes.steps)
-                shown = f"{config_path} [{activation}, depth {depth}, {init}, batchnorm {switch}]"
-                validate_mapping(data, shown)
-                points.append(point)
-                configs.append(data)
-    return GridPlan(config_path=config_path, base=base, axes=axes, points=points, configs=configs,
-                    columns=columns)
-
-
-def check_data(plan: GridPlan) -> None:
-    """Load the first point's data and build its model (DataError / ConfigError before any run)."""
-    from dlexp import experiment
-
-    cfg = validate_mapping(plan.configs[0], str(plan.config_path))
-    experiment.prepare(cfg, config_base_dir(plan.config_path), str(plan.config_path))
+    return GridPlan(config_path=config_path, base=base, axes=axes, points=points, sweep=runs, columns=columns)
 
 
 def make_folder(runs_dir: Path, out: Path | None) -> Path:
@@ -200,17 +202,12 @@ def make_folder(runs_dir: Path, out: Path | None) -> Path:
     return create_unique_dir(runs_dir, "grad-report")
 
 
-def run_plan(plan: GridPlan, folder: Path, jobs: int,
+def run_plan(plan: GridPlan, folder: Path, executor=None, *, jobs: int = 1,
              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Train every point (``jobs`` processes) into ``folder/runs``; results in plan order."""
-    from dlexp.sweep.runner import RunSpec, run_local
+    """Train every point into ``folder/runs`` (on ``executor``, else ``jobs`` processes); results in plan order."""
+    from dlexp.sweep.runner import run_plan as run_many
 
-    base_dir = str(config_base_dir(plan.config_path))
-    runs = folder / "runs"
-    specs = [RunSpec(config=data, base_dir=base_dir, shown=str(plan.config_path), runs_dir=str(runs),
-                     point={k: point[k] for k in POINT_COLUMNS}, index=k)
-             for k, (point, data) in enumerate(zip(plan.points, plan.configs))]
-    return run_local(specs, jobs=jobs, on_result=on_result)
+    return run_many(plan.sweep, folder / "runs", executor, jobs=jobs, on_result=on_result)
 
 
 # -- reading the runs back --------------------------------------------------------------------
@@ -340,6 +337,15 @@ def write_outcome(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command:
     write_text_atomic(folder / LAYERS_CSV, outcome.layers.to_csv(index=False, float_format="%.17g"))
     write_text_atomic(folder / MATRIX_CSV, outcome.matrix.to_csv(index=False, float_format="%.17g"))
     write_json_atomic(folder / GRID_JSON, json_safe(grid_document(plan, outcome, th, command)))
+
+
+def report_grid(plan: GridPlan, results: list[dict[str, Any]], folder: Path, th: Thresholds, command: list[str],
+                epoch: str) -> GridOutcome:
+    """Read the finished runs back and write the report folder's files and figures."""
+    outcome = collect(plan, results, folder, th)
+    write_outcome(plan, outcome, th, command)
+    write_figures(plan, outcome, th, epoch)
+    return outcome
 
 
 def grid_document(plan: GridPlan, outcome: GridOutcome, th: Thresholds, command: list[str]) -> dict[str, Any]:

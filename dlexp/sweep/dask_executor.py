@@ -15,7 +15,15 @@ import uuid
 from collections.abc import Callable
 
 from dlexp.errors import DlexpError
-from dlexp.sweep.runner import BLAS_ENV, OnResult, Result, RunSpec, not_run_result, run_one_single_thread
+from dlexp.sweep.task import (
+    BLAS_ENV,
+    OnResult,
+    Result,
+    RunSpec,
+    longest_first,
+    not_run_result,
+    run_one_single_thread,
+)
 
 CONNECT_TIMEOUT_S = 10.0
 MISSING = ("--executor dask needs dask.distributed, which is not installed; "
@@ -114,7 +122,7 @@ class DaskExecutor:
 
         token = uuid.uuid4().hex[:8]
         results: list[Result | None] = [None] * len(specs)
-        waiting = iter(range(len(specs)))
+        waiting = iter(longest_first(specs))
         running = as_completed()
         where: dict[str, int] = {}
 

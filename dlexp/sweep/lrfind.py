@@ -29,9 +29,10 @@ import numpy as np
 import yaml
 
 from dlexp import rundir as rd
+from dlexp.config import load_mapping
 from dlexp.errors import ConfigError
 from dlexp.optim.schedules import RangeTest, SmoothedLoss
-from dlexp.sweep.grid import Axis, SweepPlan, build_plan, read_config_with_sets
+from dlexp.sweep.grid import Axis, SweepPlan, build_plan
 from dlexp.sweep.optimizers import LR_ARGUMENT, check_convention, optimizer_value, parse_optimizers
 
 LR_FIND_JSON = "lr_find.json"
@@ -101,7 +102,7 @@ def build_lr_find_plan(config: Path, settings: RangeTestSettings, *, optimizers:
         names = parse_optimizers(optimizers, convention)
         values = [optimizer_value(n, settings.start_lr, convention) for n in names]
     else:
-        own, spec = _own_optimizer(read_config_with_sets(config, sets), settings.start_lr)
+        own, spec = _own_optimizer(load_mapping(config, sets), settings.start_lr)
         names, values = [own], [spec]
     axis = Axis(key="training.optimizer", texts=names, values=values, title="optimizer")
     notes = {(axis.key, n): {"lr": settings.start_lr, "lr_source": "range start"} for n in names}

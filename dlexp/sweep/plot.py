@@ -3,6 +3,7 @@ min–max over them as a band; training loss on the left, validation loss on the
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,19 @@ import numpy as np
 
 from dlexp.rundir import atomic_write
 from dlexp.sweep.aggregate import _finite
+
+
+def import_in_background() -> threading.Thread:
+    """Start importing matplotlib in a thread (it takes longer than drawing the figure). A sweep whose
+    runs train in worker processes does it while they train, not after the last run."""
+
+    def load() -> None:
+        from matplotlib.backends import backend_agg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+
+    thread = threading.Thread(target=load, name="dlexp-import-matplotlib", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stack(histories: list[list[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray]:

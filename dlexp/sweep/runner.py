@@ -1,8 +1,9 @@
 """Run many experiment configs: serially, or in a pool of local worker processes (Dask: see dask_executor).
 
-A :class:`RunSpec` is a plain, picklable description of one run (a config mapping plus where it
-came from); :func:`run_one` runs it and returns a plain dict result — it never raises for a run
-that diverged or failed, so one bad run never stops a sweep.
+:func:`run_plan` is the one runner: every plan of :mod:`dlexp.sweep.grid` (sweeps,
+compare-optimizers, lr-find, grad-report's grid, the gallery) runs through it on a
+:class:`LocalExecutor` or a ``DaskExecutor`` (:func:`make_executor`). Each run is a
+:class:`~dlexp.sweep.task.RunSpec` run by :func:`~dlexp.sweep.task.run_one` (:mod:`dlexp.sweep.task`).
 
 Cancelling: while :func:`cancel_on_signals` is in force (the CLI holds it for the whole sweep),
 SIGINT or SIGTERM calls the executor's ``cancel``. A local pool then starts nothing more and sends
@@ -25,53 +26,47 @@ import queue
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from dlexp.errors import DlexpError
+from dlexp.sweep.task import (
+    BLAS_ENV,
+    OnResult,
+    Result,
+    RunSpec,
+    default_jobs,
+    longest_first,
+    not_run_result,
+    one_blas_thread,
+    run_one,
+)
 
-BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 STOP_GRACE_S = 10.0  # a signalled worker has this long to save its checkpoint before it is killed
 PARENT_POLL_S = 0.5  # how often a worker checks that its sweep process is still alive
 
-Result = dict[str, Any]
-OnResult = Callable[[Result], None]
 
 
-@dataclass
-class RunSpec:
-    config: dict[str, Any]  # a config mapping (overrides applied), validated in the worker
-    base_dir: str  # folder relative data paths resolve against
-    shown: str  # how the config file is named in messages
-    runs_dir: str
-    point: dict[str, Any] = field(default_factory=dict)  # the grid point's overrides (for tables)
-    index: int = 0
-
-
-def default_jobs() -> int:
-    """The number of cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+_ENV_LOCK = threading.Lock()
 
 
 @contextmanager
-def one_blas_thread():
-    """Limit BLAS/OpenMP to one thread inside the block (a no-op without threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
+def blas_env_for_children():
+    """Processes started inside the block get ``BLAS_ENV`` = 1 in their environment, so their BLAS
+    starts with one thread whatever they import first; this process's own environment is restored."""
+    with _ENV_LOCK:
+        saved = {var: os.environ.get(var) for var in BLAS_ENV}
+        os.environ.update({var: "1" for var in BLAS_ENV})
+        try:
+            yield
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
 
 
 _busy = False  # in a worker process: True while it runs a task
@@ -111,42 +106,6 @@ def worker_init() -> None:
     except Exception:  # threadpoolctl missing or unsupported BLAS: the env vars above still apply
         pass
     import dlexp.experiment  # noqa: F401  (workers import concurrently, not on their first run)
-
-
-def not_run_result(spec: RunSpec, status: str, error: str | None = None) -> Result:
-    return {"index": spec.index, "point": spec.point, "status": status, "run_dir": None, "summary": None,
-            "history": [], "error": error, "wall_s": 0.0}
-
-
-def run_one(spec: RunSpec) -> Result:
-    """Run one spec; returns ``{index, point, status, run_dir, summary, history, error, wall_s}``.
-
-    ``status`` is the run's (completed, diverged, interrupted) or ``failed`` when it could not run.
-    """
-    from dlexp import experiment
-    from dlexp.config import validate_mapping
-
-    started = time.perf_counter()
-    out = not_run_result(spec, "failed")
-    try:
-        cfg = validate_mapping(spec.config, spec.shown)
-        result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir),
-                                shown=spec.shown)
-        out.update(status=result.status, run_dir=str(result.run_dir), summary=result.summary,
-                   history=result.history)
-    except DlexpError as exc:
-        out["error"] = str(exc)
-    except Exception as exc:  # a failed run is reported in the table, not fatal to the sweep
-        out["error"] = f"{type(exc).__name__}: {exc}"
-        out["traceback"] = traceback.format_exc()
-    out["wall_s"] = time.perf_counter() - started
-    return out
-
-
-def run_one_single_thread(spec: RunSpec) -> Result:
-    """:func:`run_one` with BLAS limited to one thread (the task Dask workers run)."""
-    with one_blas_thread():
-        return run_one(spec)
 
 
 def _in_worker(task: Callable[[RunSpec], Result], spec: RunSpec) -> Result:
@@ -223,7 +182,8 @@ class LocalExecutor:
         # spawn, not fork: forking a process that runs threads (the slots, rich, BLAS) can deadlock
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=worker_init)
-        pool.submit(_ready)
+        with blas_env_for_children():  # a spawn pool starts its process inside submit
+            pool.submit(_ready)
         with self._lock:
             self._pools.append(pool)
         return pool
@@ -360,7 +320,7 @@ class LocalExecutor:
         threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="dlexp-sweep-slot")
         finished = False
         try:
-            futures = {threads.submit(in_slot, spec): k for k, spec in enumerate(specs)}
+            futures = {threads.submit(in_slot, specs[k]): k for k in longest_first(specs)}
             pending = set(futures)
             while pending:
                 try:
@@ -386,3 +346,31 @@ def run_local(specs: list[RunSpec], jobs: int = 1, on_result: OnResult | None = 
     """Run specs with ``jobs`` worker processes (1: in this process). Results in spec order."""
     with LocalExecutor(min(jobs, max(1, len(specs)))) as executor:
         return executor.run(specs, on_result)
+
+
+def make_executor(name: str = "local", scheduler: str | None = None, jobs: int | None = None,
+                  n_runs: int | None = None):
+    """A :class:`LocalExecutor` (``name`` "local") or ``DaskExecutor`` ("dask") with ``jobs`` workers
+    (default: the cores), at most ``n_runs``. Not started: use it as a context manager."""
+    workers = jobs or default_jobs()
+    workers = max(1, min(workers, n_runs) if n_runs else workers)
+    if name == "dask":
+        from dlexp.sweep.dask_executor import DaskExecutor
+
+        return DaskExecutor(workers, scheduler)
+    return LocalExecutor(workers)
+
+
+def run_plan(plan, runs_dir: Path, executor=None, *, jobs: int = 1,
+             on_result: OnResult | None = None) -> list[Result]:
+    """Run every run of a :class:`~dlexp.sweep.grid.SweepPlan`, its run directories into ``runs_dir``.
+
+    The one runner behind sweeps, compare-optimizers, lr-find, grad-report's grid and the gallery.
+    ``executor``: an entered LocalExecutor or DaskExecutor; without one, ``jobs`` local processes
+    are started for this plan and stopped after it. Results come back in plan order, one per run,
+    and never raise for a run that diverged or failed (its ``status`` and ``error`` say so).
+    """
+    specs = plan.specs(runs_dir)
+    if executor is not None:
+        return executor.run(specs, on_result)
+    return run_local(specs, jobs, on_result)

@@ -251,7 +251,7 @@ def tuning_document(plan: SweepPlan, choices: dict[str, TuningChoice], sweep_dir
 
 def write_tuning(sweep_dir: Path, document: dict[str, Any], choices: dict[str, TuningChoice], title: str) -> None:
     """``lr_tuning.json``, ``lr_tuning.csv`` (one row per optimizer and lr) and ``lr_sensitivity.png``."""
-    from dlexp.sweep.engine import write_csv
+    from dlexp.sweep.folder import write_csv
     from dlexp.sweep.lrplots import plot_lr_sensitivity
 
     rows = [{"optimizer": c.optimizer, **p} for c in choices.values() for p in c.points]

@@ -1,4 +1,7 @@
-"""Run a validated :class:`~dlexp.sweep.grid.SweepPlan` on an executor and write its sweep folder.
+"""The sweep folder: run a validated :class:`~dlexp.sweep.grid.SweepPlan` on an executor and write its files.
+
+``dlexp sweep``, ``compare-optimizers`` (and its ``--tune-lr`` tuning sweep) and ``lr-find`` write
+this folder; every plan runs through :func:`dlexp.sweep.runner.run_plan`.
 
 Layout of ``RUNS_DIR/sweeps/<name>-<YYYYmmdd-HHMMSS>[-k]/``::
 
@@ -33,8 +36,8 @@ from dlexp.sweep.aggregate import (
     sort_points,
 )
 from dlexp.sweep.grid import SweepPlan
-from dlexp.sweep.plot import plot_loss_curves
-from dlexp.sweep.runner import OnResult
+from dlexp.sweep.plot import import_in_background, plot_loss_curves
+from dlexp.sweep.runner import OnResult, run_plan
 
 SWEEP_JSON = "sweep.json"
 SWEEP_CSV = "sweep.csv"
@@ -82,7 +85,11 @@ def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_los
     check_sort_key(sort)
     started = time.time()
     sweep_dir = create_sweep_dir(Path(runs_dir).resolve() / "sweeps", plan.name, started)
-    results = executor.run(plan.specs(sweep_dir / "runs"), on_result)
+    in_workers = executor.slots > 1 and len(plan.runs) > 1  # this process waits meanwhile
+    importing = import_in_background() if in_workers else None
+    results = run_plan(plan, sweep_dir / "runs", executor, on_result=on_result)
+    if importing is not None:
+        importing.join()
     rows = run_rows(plan, results, target_loss)
     points, sorted_by = sort_points(point_rows(plan, rows, results), sort)
     write_csv(sweep_dir / SWEEP_CSV, run_columns(plan), rows)
