@@ -25,9 +25,11 @@ from dlexp.config.components import (
     scientific_to_float,
 )
 from dlexp.registry import did_you_mean
+from dlexp.rundir.schema import split_metric_columns
 
 MAX_BATCH_SIZE = 10_000_000
 MAX_PARAMETERS = 50_000_000  # a model above this is refused before any memory is used
+MONITORS = tuple(split_metric_columns("val", "train", classification=True))  # early stopping's choices
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 Spec = Union[str, dict[str, Any]]  # noqa: UP007 (a runtime alias: pydantic evaluates it on Python 3.10)
@@ -238,7 +240,7 @@ class ModelConfig(StrictModel):
 
 
 class EarlyStoppingConfig(StrictModel):
-    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
+    monitor: Literal[MONITORS] = "val_loss"
     patience: int = Field(10, ge=1, le=1_000_000)
     min_delta: float = Field(0.0, ge=0)
 
