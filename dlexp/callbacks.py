@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dlexp.rundir.steplog import StepLog
     from dlexp.trainer import Trainer
 
 
@@ -21,7 +22,12 @@ class Callback:
         """The metrics row of an epoch (epoch 0: at initialisation), as metrics.csv gets it."""
 
     def on_step_rows(self, grad_rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None:
-        """A logged step's gradient and layer rows, right after its update."""
+        """A logged step's gradient and layer rows, right after its update. The trainer builds these
+        dicts only for a listener that overrides this method; :meth:`on_step_log` is the cheap way."""
+
+    def on_step_log(self, log: StepLog) -> None:
+        """The steps logged since the last hand-over, as arrays (at the end of each epoch, when the
+        log is full, and when training stops); read it before returning: it is then emptied."""
 
     def on_histograms(self, rows: list[dict[str, Any]]) -> None: ...
 

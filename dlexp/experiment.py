@@ -116,6 +116,13 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
             pass
 
 
+def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray]) -> RunWriter:
+    t, logging = p.cfg.training, p.cfg.logging
+    return RunWriter(run_dir, p.train.labels is not None, t.checkpoint_every, time.perf_counter(), record,
+                     histograms=logging.histograms_every > 0, log_steps=p.schedule.per_step, test=p.test is not None,
+                     checkpoint_every_s=t.checkpoint_every_s)
+
+
 def _running(cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
     """The summary of a run in progress."""
     return {"status": "running", "name": cfg.name, "run_dir": str(run_dir), "versions": versions()}
@@ -138,9 +145,7 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         record = config_record(validate_mapping(parse_yaml_mapping(text, rd.CONFIG), rd.CONFIG))
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
         rd.write_summary(run_dir, _running(cfg, run_dir))
-        writer = RunWriter(run_dir, p.train.labels is not None, cfg.training.checkpoint_every, time.perf_counter(),
-                           record, histograms=cfg.logging.histograms_every > 0, log_steps=p.schedule.per_step,
-                           test=p.test is not None)
+        writer = _writer(p, run_dir, record)
         trainer = make_trainer(p, [writer, *(callbacks or [])])
         return _train(p, run_dir, trainer, writer, 0.0, ignore_after_stop)
 
@@ -213,9 +218,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     if arrays is None:  # nothing of the first start survives, so the run is the one config.yaml describes
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
     rd.write_summary(run_dir, _running(cfg, run_dir))
-    writer = RunWriter(run_dir, classification, cfg.training.checkpoint_every, time.perf_counter(), record,
-                       histograms=cfg.logging.histograms_every > 0, log_steps=p.schedule.per_step,
-                       test=p.test is not None)
+    writer = _writer(p, run_dir, record)
     writer.elapsed_before = elapsed_before
     writer.checkpoint_step = step if arrays is not None else None
     trainer.callbacks = [writer, *(callbacks or [])]

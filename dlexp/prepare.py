@@ -193,4 +193,5 @@ def make_trainer(p: Prepared, callbacks: list[Callback]) -> Trainer:
                    early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                    divergence_loss_factor=t.divergence.loss_factor, divergence_grad_norm=t.divergence.grad_norm_max,
                    grad_every=p.cfg.logging.grad_every, histograms_every=p.cfg.logging.histograms_every,
+                   eval_every=p.cfg.logging.eval_every,
                    shuffle_rng=p.rngs["shuffle"], dropout_rng=p.rngs["dropout"], callbacks=callbacks, test=p.test)

@@ -46,7 +46,11 @@ NOTES = {
     "training.clip_grad_norm": "rescale the gradient when its global norm exceeds this",
     "training.clip_grad_value": "clip each gradient entry to [-v, v]",
     "training.checkpoint_every": "epochs between checkpoints (0: only at the end)",
+    "training.checkpoint_every_s": "and at least this many seconds between two (0: every checkpoint_every epochs); "
+                                   "the end of a run is always saved",
     "logging.grad_every": "steps between per-layer gradient rows (step 1 is always logged)",
+    "logging.eval_every": "epochs between evaluations of the splits (the last epoch always); "
+                          "other epochs' metrics rows leave the split metrics empty",
 }
 
 

@@ -18,7 +18,6 @@ lets the schedule's stop rule end the run early (status ``completed``, ``stopped
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,26 +25,16 @@ from typing import Any
 import numpy as np
 
 from dlexp.callbacks import Callback, EarlyStopping
+from dlexp.evaluation import Split, evaluate, predicted_classes, split_metrics
 from dlexp.nn.histograms import LayerHistograms
 from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
-from dlexp.rundir import schema
+from dlexp.rundir import checkpoint
 from dlexp.rundir.schema import split_metric_names
+from dlexp.rundir.steplog import StepLog
 
 __all__ = ["Callback", "EarlyStopping", "FitResult", "Split", "Trainer", "evaluate", "predicted_classes",
            "split_metric_names", "split_metrics"]
-
-@dataclass
-class Split:
-    """One split of a dataset as the trainer needs it."""
-
-    X: np.ndarray
-    targets: np.ndarray  # in the loss's format
-    labels: np.ndarray | None  # int class labels, for accuracy
-    target_scale: np.ndarray | None = None  # regression: std of each target (RMSE and MAE in its units)
-
-    def __len__(self) -> int:
-        return len(self.X)
 
 
 @dataclass
@@ -60,64 +49,6 @@ class FitResult:
     divergence: dict[str, Any] | None = None
 
 
-def predicted_classes(out: np.ndarray) -> np.ndarray:
-    """Class predictions from model outputs: one output is thresholded at 0.5 (targets 0/1), several
-    are argmaxed — whatever the output activation, so mse on one-hot targets gets an accuracy too."""
-    return (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
-
-
-def evaluate(model, loss, split: Split | None, chunk: int = 8192) -> tuple[float, float]:
-    """(mean data loss, accuracy) over a whole split in evaluation mode; NaN for an empty split.
-
-    Accuracy is NaN for a regression split. See :func:`split_metrics` for every metric.
-    """
-    metrics = split_metrics(model, loss, split, chunk)
-    return metrics["loss"], metrics.get("acc", float("nan"))
-
-
-def split_metrics(model, loss, split: Split | None, chunk: int = 8192, *,
-                  classification: bool | None = None) -> dict[str, float]:
-    """Metrics over a whole split in evaluation mode, from one forward pass per chunk of rows.
-
-    Always ``loss`` (the mean data loss); ``acc`` for a classification split (labels), else
-    ``rmse``, ``mae`` and ``r2``: per output, ``rmse = sqrt(mean((ŷ - y)²))``, ``mae = mean(|ŷ - y|)``
-    (both times ``split.target_scale``, which undoes a standardized target), ``r2 = 1 - Σ(ŷ - y)² /
-    Σ(y - ȳ)²`` (NaN when y is constant), then averaged over outputs (scikit-learn's uniform average).
-    An empty split gives NaN for each; ``classification`` says which metrics when the split is None.
-    """
-    if classification is None:
-        classification = split is None or split.labels is not None
-    names = split_metric_names(classification)
-    if split is None or len(split) == 0:
-        return dict.fromkeys(names, float("nan"))
-    fused = loss.fused or model.output_activation == "identity"
-    total = 0.0
-    correct = 0
-    squares = absolute = 0.0
-    for start in range(0, len(split), chunk):
-        stop = min(start + chunk, len(split))
-        logits = model.forward(split.X[start:stop], training=False)
-        out = model.output(logits)
-        targets = split.targets[start:stop]
-        total += loss.value(logits if fused else out, targets) * (stop - start)
-        if classification:
-            correct += int(np.count_nonzero(predicted_classes(out) == split.labels[start:stop]))
-        else:
-            error = out.astype(np.float64) - targets
-            squares = squares + np.einsum("ij,ij->j", error, error)
-            absolute = absolute + np.abs(error).sum(axis=0)
-    n = len(split)
-    if classification:
-        return {"loss": total / n, "acc": correct / n}
-    scale = np.ones(split.targets.shape[1]) if split.target_scale is None else split.target_scale
-    spread = split.targets.astype(np.float64) - split.targets.mean(axis=0, dtype=np.float64)
-    total_squares = np.einsum("ij,ij->j", spread, spread)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(total_squares > 0, 1.0 - squares / total_squares, np.nan)
-    return {"loss": total / n, "rmse": float(np.mean(np.sqrt(squares / n) * scale)),
-            "mae": float(np.mean(absolute / n * scale)), "r2": float(np.mean(r2))}
-
-
 class Trainer:
     """Trains ``model`` on a train :class:`Split`, evaluating on train and val after each epoch.
 
@@ -129,6 +60,9 @@ class Trainer:
         epochs, batch_size (int, or ``"full"``), shuffle, l1, l2, clip_grad_norm, clip_grad_value,
         early_stopping (dict: monitor, patience, min_delta, or None), grad_every, histograms_every (0: off):
         as in the config.
+        eval_every: evaluate the splits after every ``eval_every``-th epoch and the last one; other epochs'
+            rows hold NaN split metrics, and neither early stopping nor the divergence check looks at them
+            (patience counts evaluated epochs).
         divergence_loss_factor, divergence_grad_norm: ``training.divergence``'s ``loss_factor`` and
             ``grad_norm_max``; None (the default here) turns a rule off.
         shuffle_rng, dropout_rng: the only randomness used while training.
@@ -141,7 +75,7 @@ class Trainer:
                  grad_every: int = 1, histograms_every: int = 0, divergence_loss_factor: float | None = None,
                  divergence_grad_norm: float | None = None, shuffle_rng: np.random.Generator,
                  dropout_rng: np.random.Generator, callbacks: list[Callback] | None = None,
-                 test: Split | None = None):
+                 test: Split | None = None, eval_every: int = 1):
         self.model = model
         self.test = test
         self.loss = loss
@@ -156,6 +90,7 @@ class Trainer:
         self.early_stopping = early_stopping
         self.stopper = EarlyStopping(early_stopping)  # also keeps the best epoch row for the summary
         self.grad_every = int(grad_every)
+        self.eval_every = int(eval_every)
         self.histograms_every = int(histograms_every)
         self._histograms = LayerHistograms(model) if self.histograms_every else None
         self.divergence_loss_factor = divergence_loss_factor
@@ -179,8 +114,13 @@ class Trainer:
         # (index in memory order, layer, param) in row order: layer by layer, W, b, gamma, beta
         parsed = [(k, int(name.split(".")[1]), name.split(".")[2]) for k, name in enumerate(model.memory_order)]
         self._row_order = sorted(parsed, key=lambda r: (r[1], _PARAM_ORDER[r[2]]))
+        self._row_index = np.array([k for k, _, _ in self._row_order], dtype=np.intp)
+        activations = [model.activation.name] * (model.n_layers - 1) + [model.output_activation]
+        self.step_log = StepLog([layer for _, layer, _ in self._row_order], [param for _, _, param in self._row_order],
+                                activations)
         self._scratch = np.empty_like(model.params)
         self._update_norms = UpdateNorms(model.segment_starts, model.n_params)
+        self._row_listeners: list[Callback] = []  # listeners that take each logged step's rows as dicts
 
     # -- control ----------------------------------------------------------------------------
 
@@ -201,12 +141,18 @@ class Trainer:
     def evaluate(self, split: Split | None) -> tuple[float, float]:
         return evaluate(self.model, self.loss, split)
 
-    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None) -> dict[str, Any]:
-        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``."""
+    def epoch_row(self, train: Split, val: Split | None, test: Split | None = None,
+                  evaluate: bool = True) -> dict[str, Any]:
+        """The metrics row of the current epoch; its columns are ``rundir.metrics_columns``.
+
+        ``evaluate=False`` (an epoch that ``eval_every`` skips): the splits' metrics are NaN, the rest
+        (penalty, lr, grad_norm_total) is filled as always.
+        """
         row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
         classification = train.labels is not None
         splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
-        values = {prefix: split_metrics(self.model, self.loss, split, classification=classification)
+        values = {prefix: split_metrics(self.model, self.loss, split if evaluate else None,
+                                        classification=classification)
                   for prefix, split in splits.items()}
         for name in values["train"]:  # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...
             for prefix in splits:
@@ -232,8 +178,12 @@ class Trainer:
         Floating-point warnings are silenced: non-finite values are detected explicitly and end the
         run as ``diverged`` with the step and the first offending parameter.
         """
+        self._row_listeners = [cb for cb in self.callbacks if type(cb).on_step_rows is not Callback.on_step_rows]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(train, val, self.test)
+            try:
+                return self._fit(train, val, self.test)
+            finally:
+                self._hand_over_steps()  # the steps logged since the last epoch end (a stopped run)
 
     def _fit(self, train: Split, val: Split | None, test: Split | None) -> FitResult:
         model = self.model
@@ -268,13 +218,15 @@ class Trainer:
                     return self._result(self._stop_reason)
             self.epoch += 1
             self.perm = None
-            row = self.epoch_row(train, val, test)
+            self._hand_over_steps()
+            evaluate = self.epoch % self.eval_every == 0 or self.epoch == self.epochs
+            row = self.epoch_row(train, val, test, evaluate)
             self._record_epoch(row)
-            if not self._finite_row(row):
+            if evaluate and not self._finite_row(row):
                 return self._diverged(row, "loss is not finite after the epoch", self._first_bad_param())
-            for cb in (self.stopper, *self.callbacks):
+            for cb in (self.stopper, *self.callbacks) if evaluate else self.callbacks:
                 cb.on_epoch_end(self)
-            if self.stopper.stop:
+            if evaluate and self.stopper.stop:
                 result = self._result("completed")
                 result.stopped_early = True
                 return result
@@ -309,8 +261,8 @@ class Trainer:
             rows = self._histograms.rows(self.step, self.epoch + 1)
             for cb in self.callbacks:
                 cb.on_histograms(rows)
-        if log:
-            layer_rows = model.layer_stats()
+        if log:  # before the update, while the workspace holds this step's forward pass
+            model.layer_statistics(self.step_log.layers[self.step_log.count])
         if self.clip_grad_norm is not None:
             clip_by_global_norm(model.grads, self.clip_grad_norm, total_norm)
         if self.clip_grad_value is not None:
@@ -323,7 +275,7 @@ class Trainer:
                 if bad is not None:
                     return self._diverged({"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_value},
                                           "a parameter is not finite after the update", bad)
-            self._emit_step(np.sqrt(grad_squares), param_norms, update_norms, layer_rows)
+            self._log_step(np.sqrt(grad_squares), param_norms, update_norms)
         if self.schedule.per_step:
             row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr, "loss": loss_value}
             for cb in self.callbacks:
@@ -335,21 +287,34 @@ class Trainer:
                 self._stop_reason = "completed"
         return None
 
-    def _emit_step(self, grad_norms, param_norms, update_norms, layer_rows) -> None:
-        epoch = self.epoch + 1  # the epoch this step belongs to
-        step = self.step
-        grad_norms, param_norms, update_norms = grad_norms.tolist(), param_norms.tolist(), update_norms.tolist()
-        columns = schema.GRAD_COLUMNS
-        grad_rows = []
-        for k, layer, param in self._row_order:
-            pn = param_norms[k]
-            grad_rows.append(dict(zip(columns, (step, epoch, layer, param, grad_norms[k], pn,
-                                                update_norms[k] / pn if pn > 0 else float("nan")))))
-        for row in layer_rows:
-            row["step"] = step
-            row["epoch"] = epoch
-        for cb in self.callbacks:
-            cb.on_step_rows(grad_rows, layer_rows)
+    def _log_step(self, grad_norms: np.ndarray, param_norms: np.ndarray, update_norms: np.ndarray) -> None:
+        """Put a logged step's gradient rows in the step log (its layer rows are already there)."""
+        log = self.step_log
+        slot = log.count
+        log.steps[slot] = self.step
+        log.epochs[slot] = self.epoch + 1  # the epoch this step belongs to
+        rows = log.grads[slot]
+        index = self._row_index
+        rows[:, 0] = grad_norms[index]
+        norms = param_norms[index]
+        rows[:, 1] = norms
+        ratio = np.full(len(index), np.nan)
+        np.divide(update_norms[index], norms, out=ratio, where=norms > 0)
+        rows[:, 2] = ratio
+        log.count += 1
+        if self._row_listeners:
+            grad_rows, layer_rows = log.rows(slot)
+            for cb in self._row_listeners:
+                cb.on_step_rows(grad_rows, layer_rows)
+        if log.full:
+            self._hand_over_steps()
+
+    def _hand_over_steps(self) -> None:
+        """Give the logged steps to the listeners (``on_step_log``) and empty the log."""
+        if self.step_log.count:
+            for cb in self.callbacks:
+                cb.on_step_log(self.step_log)
+            self.step_log.clear()
 
     def _record_epoch(self, row: dict[str, Any]) -> None:
         self.history.append(row)
@@ -403,112 +368,15 @@ class Trainer:
             result.stopped_early, result.stop_reason = True, self._stopped_by_rule
         return result
 
-    # -- checkpoints ------------------------------------------------------------------------
+    # -- checkpoints (dlexp.rundir.checkpoint) ------------------------------------------------
 
     def checkpoint_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue bit for bit, as named arrays for ``.npz``."""
-        arrays = self.model.state_dict()
-        for key, value in self.opt_state.items():
-            value = np.asarray(value)
-            if value.shape == self.model.params.shape:
-                for name in self.model.param_names:
-                    arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] = self.model.view_of(value, name).copy()
-            else:
-                arrays[f"{schema.OPTIMIZER_PREFIX}{key}"] = value.copy()
-        counters = {"step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
-                    "grad_norm_sum": self.grad_norm_sum, "grad_norm_count": self.grad_norm_count,
-                    **self.stopper.state_dict(), "history": self.history,
-                    "shuffle_rng": self.shuffle_rng.bit_generator.state,
-                    "dropout_rng": self.dropout_rng.bit_generator.state}
-        if self.stop_rule is not None:
-            counters[schema.STOP_RULE_STATE] = self.stop_rule.state_dict()
-        arrays[schema.TRAINER_STATE] = np.array(json.dumps(counters, default=_json_default))
-        arrays[schema.TRAINER_PERM] = self.perm if self.perm is not None else np.empty(0, dtype=np.int64)
-        arrays[schema.TRAINER_HAS_PERM] = np.array(self.perm is not None)
-        return arrays
+        return checkpoint.trainer_arrays(self)
 
     def restore(self, arrays: dict[str, np.ndarray], n_train: int | None = None) -> None:
-        """Load :meth:`checkpoint_arrays`' output. Everything is checked before anything is set: a
-        missing array is a KeyError; a wrong shape, dtype or counter a ValueError naming it.
-        ``n_train`` (rows of the training split) lets the saved permutation be checked too."""
-        model = self.model
-        state: dict[str, np.ndarray] = {}
-        for key, value in self.opt_state.items():
-            value = np.asarray(value)
-            if value.shape != model.params.shape:
-                state[key] = arrays[f"{schema.OPTIMIZER_PREFIX}{key}"]
-                continue
-            pieces = {name: arrays[f"{schema.OPTIMIZER_PREFIX}{key}.{name}"] for name in model.param_names}
-            for name, piece in pieces.items():
-                if piece.shape != model.shapes[name]:
-                    raise ValueError(f"optim.{key}.{name}: shape {list(piece.shape)}, expected "
-                                     f"{list(model.shapes[name])}")
-            # a piece of another dtype gives the slot its dtype, so that check_state names the slot
-            dtype = next((a.dtype for a in pieces.values() if a.dtype != model.params.dtype), model.params.dtype)
-            flat = np.empty(model.params.shape, dtype=dtype)
-            for name, piece in pieces.items():
-                model.view_of(flat, name)[...] = piece
-            state[key] = flat
-        self.optimizer.check_state(model.params, state)
-        counters = _counters(arrays[schema.TRAINER_STATE])
-        has_perm = arrays[schema.TRAINER_HAS_PERM]
-        perm = arrays[schema.TRAINER_PERM]
-        if has_perm.shape != () or has_perm.dtype != np.bool_:
-            raise ValueError(f"trainer.has_perm: {has_perm.dtype}{list(has_perm.shape)}, expected bool[]")
-        if bool(has_perm) and (perm.ndim != 1 or perm.dtype.kind not in "iu"
-                               or (n_train is not None and not np.array_equal(np.sort(perm), np.arange(n_train)))):
-            raise ValueError(f"trainer.perm: {perm.dtype}{list(perm.shape)} is not a permutation of the "
-                             f"{n_train} training rows")
-        shuffle_rng = np.random.default_rng()
-        dropout_rng = np.random.default_rng()
-        try:
-            shuffle_rng.bit_generator.state = counters["shuffle_rng"]
-            dropout_rng.bit_generator.state = counters["dropout_rng"]
-        except (TypeError, ValueError, KeyError):
-            raise ValueError("trainer.state: a generator state is not a PCG64 state") from None
-        if self.stop_rule is not None:
-            try:
-                self.stop_rule.load_state_dict(counters[schema.STOP_RULE_STATE])
-            except (TypeError, ValueError, KeyError):
-                raise ValueError("trainer.state: no state of this run's stop rule ('stop_rule')") from None
-        model.load_state_dict(arrays)
-        self.opt_state = state
-        for name in _LOOP_COUNTERS:
-            setattr(self, name, counters[name])
-        self.stopper.load_state_dict({key: counters[key] for key in self.stopper.state_dict()})
-        self.shuffle_rng.bit_generator.state = shuffle_rng.bit_generator.state
-        self.dropout_rng.bit_generator.state = dropout_rng.bit_generator.state
-        self.perm = np.array(perm, dtype=np.int64) if bool(has_perm) else None
-        self._stop_reason = None
-
-
-# counters saved in ``trainer.state``: the types each must have, and how to say so
-_COUNT = (int, "a non-negative integer")
-_COUNTERS = {"step": _COUNT, "epoch": _COUNT, "batch_index": _COUNT, "grad_norm_sum": ((int, float), "a number"),
-             "grad_norm_count": _COUNT, "wait": _COUNT, "best": (dict, "a mapping"), "history": (list, "a list")}
-_LOOP_COUNTERS = ("step", "epoch", "batch_index", "grad_norm_sum", "grad_norm_count", "history")  # the rest: stopper
-
-
-def _counters(array: np.ndarray) -> dict[str, Any]:
-    """The JSON counters of a checkpoint, checked key by key (ValueError names the first bad one)."""
-    if array.shape != () or array.dtype.kind != "U":
-        raise ValueError(f"trainer.state: {array.dtype}{list(array.shape)}, expected a JSON text")
-    counters = json.loads(str(array))  # JSONDecodeError is a ValueError
-    if not isinstance(counters, dict):
-        raise ValueError("trainer.state: expected a JSON object")
-    for name, (kind, accepted) in _COUNTERS.items():
-        value = counters.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
-            raise ValueError(f"trainer.state: '{name}' is {value!r:.40}, expected {accepted}")
-    return counters
+        """Load :meth:`checkpoint_arrays`' output (see :func:`dlexp.rundir.checkpoint.restore_trainer`)."""
+        checkpoint.restore_trainer(self, arrays, n_train)
 
 
 _PARAM_ORDER = {"W": 0, "b": 1, "gamma": 2, "beta": 3}
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -41,12 +42,12 @@ class GradCollector(Callback):
         self.layers: list[int] = []
         self.values: list[float] = []
 
-    def on_step_rows(self, grad_rows, layer_rows):
-        for row in grad_rows:
-            if row["param"] == "W":
-                self.epochs.append(row["epoch"])
-                self.layers.append(row["layer"])
-                self.values.append(row["grad_norm"])
+    def on_step_log(self, log):
+        weights = [i for i, param in enumerate(log.grad_params) if param == "W"]
+        n = log.count
+        self.epochs += np.repeat(log.epochs[:n], len(weights)).tolist()
+        self.layers += [log.grad_layers[i] for i in weights] * n
+        self.values += log.grads[:n, weights, 0].ravel().tolist()
 
     def per_layer(self) -> dict[int, list[float]]:
         from dlexp.rundir.summary import layer_epoch_means

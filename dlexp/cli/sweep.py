@@ -90,8 +90,8 @@ def sweep(
 ) -> None:
     """Train every combination of the --grid values, × seeds; a table of mean ± std per grid point.
 
-    The sweep folder (RUNS_DIR/sweeps/NAME-TIME/) holds every run directory, runs.csv (a row per run)
-    and points.csv (a row per grid point).
+    The sweep folder (RUNS_DIR/sweeps/NAME-TIME/) holds every run directory, sweep.csv (a row per run),
+    curves.csv (a row per run and epoch) and sweep.json (the table: a row per grid point).
     """
     from dlexp.sweep.grid import parse_axis
 
@@ -301,7 +301,7 @@ def print_sweep(console, table: Table) -> None:
     auc = [name for name in present if name.startswith("AUC ")]
     order = ("wall s", "train loss", "train acc", "best epoch", *auc, "lr", "diverged")
     optional = [name for name in order if name in present]
-    print_table(console, table, optional=optional, rest="--json, or the sweep folder's points.csv")
+    print_table(console, table, optional=optional, rest="--json, or the sweep folder's sweep.json")
 
 
 def _mean_std(point: dict[str, Any], key: str, digits: int = 3) -> str:

@@ -273,6 +273,7 @@ class TrainingConfig(StrictModel):
     early_stopping: EarlyStoppingConfig | None = None
     divergence: DivergenceConfig = Field(default_factory=DivergenceConfig)
     checkpoint_every: int = Field(1, ge=0, le=1_000_000)
+    checkpoint_every_s: float = Field(30.0, ge=0, le=1e9)  # and at most one per this many seconds (0: no wait)
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -310,6 +311,7 @@ class TrainingConfig(StrictModel):
 class LoggingConfig(StrictModel):
     grad_every: int = Field(1, ge=1, le=10_000_000)
     histograms_every: int = Field(0, ge=0, le=10_000_000)  # 0: no histograms.csv
+    eval_every: int = Field(1, ge=1, le=1_000_000)  # epochs between evaluations; the last is always evaluated
 
 
 class ExperimentConfig(StrictModel):
@@ -374,7 +376,8 @@ def check_parameter_count(sizes: list[int], batchnorm: bool, bound: str = "", wh
 
 # Keys added after the first release, left out of a resolved config while at their default so that
 # an older config resolves to the same bytes as before they existed.
-OMITTED_AT_DEFAULT = {"model": {"norm": "none", "residual": False}, "logging": {"histograms_every": 0}}
+OMITTED_AT_DEFAULT = {"model": {"norm": "none", "residual": False}, "training": {"checkpoint_every_s": 30.0},
+                      "logging": {"histograms_every": 0, "eval_every": 1}}
 
 
 def resolved_dict(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -14,13 +14,9 @@ A hidden layer with BatchNorm has no Dense bias: ``beta`` plays its part. LayerN
 each sample over its units, which does not cancel a per-unit bias, so its layers keep ``b`` (as a
 torch ``Linear`` followed by ``LayerNorm``).
 
-Dropout (rate p) follows each hidden activation. ``inverted`` (default, as PyTorch and Keras)
-multiplies kept units by 1/(1 − p) while training and is the identity at evaluation;
-``scale_at_inference`` (the original paper) keeps units unscaled while training and multiplies
-activations by (1 − p) at evaluation; ``alpha`` (Klambauer et al. 2017, for SELU networks, as
-torch's ``AlphaDropout``) sets dropped units to SELU's negative saturation −λα and applies the
-affine map A·x + B, A = ((1 − p)(1 + p·(λα)²))^−½, B = A·λα·p, that keeps zero mean and unit
-variance; it is the identity at evaluation. Masks come from the generator passed to ``forward``.
+Dropout (rate p) follows each hidden activation, in one of the modes of :mod:`dlexp.nn.dropout`
+(``inverted``, ``scale_at_inference``, ``alpha``); masks come from the generator passed to ``forward``.
+Each Dense layer's forward and backward are :mod:`dlexp.nn.dense`'s.
 
 Residual connections (``residual = k > 0``): hidden layer 0 maps the inputs to the first width;
 the hidden layers after it form blocks of ``k`` layers, and each block's output is its input plus
@@ -31,7 +27,6 @@ activation and dropout. Every layer of a block and the layer before it must have
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +34,15 @@ import numpy as np
 from dlexp.nn import batchnorm as bn
 from dlexp.nn import layernorm as ln
 from dlexp.nn import stats
-from dlexp.nn.activations import SELU, Activation, make_activation
+from dlexp.nn.activations import Activation, make_activation
+from dlexp.nn.dense import dense_backward, dense_forward
+from dlexp.nn.dropout import ALPHA_DROPOUT_VALUE, DROPOUT_MODES, dropout_backward, dropout_forward  # noqa: F401
 from dlexp.nn.initializers import make_initializer
+from dlexp.nn.workspace import Workspace, build_workspace
 from dlexp.rundir.files import save_npz_atomic
 from dlexp.rundir.schema import ARCHITECTURE
 
 NORMS = ("none", "batchnorm", "layernorm")
-DROPOUT_MODES = ("inverted", "scale_at_inference", "alpha")
-ALPHA_DROPOUT_VALUE = SELU.SCALE * SELU.ALPHA  # λα: a dropped unit is set to −λα before the affine map
 
 
 def residual_blocks(hidden: list[int], every: int) -> list[tuple[int, int]]:
@@ -72,34 +68,6 @@ def residual_blocks(hidden: list[int], every: int) -> list[tuple[int, int]]:
                              f"output to layer {last}'s, so their widths must be equal (got {widths}); give "
                              "those layers one width")
     return blocks
-
-
-@dataclass
-class _Workspace:
-    """Preallocated arrays for one batch size."""
-
-    n: int
-    ones: np.ndarray
-    inputs: list = field(default_factory=list)  # input to Dense i (n, fan_in)
-    z: list = field(default_factory=list)  # Dense i output (n, fan_out)
-    u: list = field(default_factory=list)  # pre-activation (BN output, or z)
-    xhat: list = field(default_factory=list)
-    inv_std: list = field(default_factory=list)
-    a: list = field(default_factory=list)  # activation output
-    drop_out: list = field(default_factory=list)  # after dropout
-    mask: list = field(default_factory=list)  # keep-mask times scale
-    uniform: list = field(default_factory=list)  # scratch for mask draws
-    grad_a: list = field(default_factory=list)  # dL/d(input to Dense i+1)
-    grad_z: list = field(default_factory=list)
-    residual_out: dict = field(default_factory=dict)  # block's last layer -> h + f(h)
-    skip_grad: dict = field(default_factory=dict)  # block's last layer -> dL/d(block output)
-    grad_out: np.ndarray | None = None
-    output: np.ndarray | None = None
-    # every hidden layer's pre-activation and activation also live in one flat block each, so
-    # per-layer statistics are a few reduceat calls instead of a loop of small calls
-    u_flat: np.ndarray | None = None
-    a_flat: np.ndarray | None = None
-    starts: np.ndarray | None = None
 
 
 class MLP:
@@ -166,6 +134,7 @@ class MLP:
         self.blocks = residual_blocks(self.sizes[1:-1], self.residual)
         self._block_start = {last: start for start, last in self.blocks}  # last layer -> first
         self._block_last = {start: last for start, last in self.blocks}
+        self._hidden_widths = np.array(self.sizes[1:-1], dtype=np.int64)
         self.output_activation = output_activation
         self.architecture = {
             "n_inputs": self.sizes[0],
@@ -190,7 +159,7 @@ class MLP:
             width = self.sizes[i + 1]
             self.buffers[f"layers.{i}.running_mean"] = np.zeros(width, dtype=self.dtype)
             self.buffers[f"layers.{i}.running_var"] = np.ones(width, dtype=self.dtype)
-        self._workspaces: dict[int, _Workspace] = {}
+        self._workspaces: dict[int, Workspace] = {}
         self._last_training = False
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
@@ -266,47 +235,12 @@ class MLP:
 
     # -- workspaces -----------------------------------------------------------------------
 
-    def _workspace(self, n: int) -> _Workspace:
+    def _workspace(self, n: int) -> Workspace:
         ws = self._workspaces.get(n)
-        if ws is not None:
-            return ws
-        if len(self._workspaces) > 8:  # bounded: train batch, last batch, eval chunks
-            self._workspaces.clear()
-        dt = self.dtype
-        ws = _Workspace(n=n, ones=np.ones(n, dtype=dt))
-        hidden_sizes = [n * w for w in self.sizes[1:-1]]
-        ws.starts = np.cumsum([0, *hidden_sizes[:-1]]).astype(np.intp)
-        total = sum(hidden_sizes)
-        ws.u_flat, ws.a_flat = np.empty(total, dt), np.empty(total, dt)
-        z_flat = np.empty(total, dt) if self.norm != "none" else ws.u_flat
-        for i in range(self.n_layers):
-            width = self.sizes[i + 1]
-            hidden = self.is_hidden(i)
-            if hidden:
-                block = slice(ws.starts[i], ws.starts[i] + n * width)
-                ws.z.append(z_flat[block].reshape(n, width))
-                ws.u.append(ws.u_flat[block].reshape(n, width))
-                ws.a.append(ws.a_flat[block].reshape(n, width))
-            else:
-                ws.z.append(np.empty((n, width), dt))
-                ws.u.append(ws.z[i])
-                ws.a.append(None)
-            use_norm = hidden and self.norm != "none"
-            ws.xhat.append(np.empty((n, width), dt) if use_norm else None)
-            ws.inv_std.append(None)
-            use_drop = hidden and self.dropout > 0
-            ws.drop_out.append(np.empty((n, width), dt) if use_drop else None)
-            ws.mask.append(np.empty((n, width), dt) if use_drop else None)
-            ws.uniform.append(np.empty((n, width), dt) if use_drop else None)
-            ws.grad_a.append(np.empty((n, width), dt) if hidden else None)
-            ws.grad_z.append(np.empty((n, width), dt))
-            if i in self._block_start:
-                ws.residual_out[i] = np.empty((n, width), dt)
-                ws.skip_grad[i] = np.empty((n, width), dt)
-        ws.grad_out = np.empty((n, self.sizes[-1]), dt)
-        ws.output = np.empty((n, self.sizes[-1]), dt)
-        ws.inputs = [None] * self.n_layers
-        self._workspaces[n] = ws
+        if ws is None:
+            if len(self._workspaces) > 8:  # bounded: train batch, last batch, eval chunks
+                self._workspaces.clear()
+            ws = self._workspaces[n] = build_workspace(self, n)
         return ws
 
     # -- forward / backward -----------------------------------------------------------------
@@ -326,11 +260,7 @@ class MLP:
         a = X
         for i in range(self.n_layers):
             ws.inputs[i] = a
-            z = ws.z[i]
-            np.matmul(a, self._p[f"layers.{i}.W"], out=z)
-            b = self._p.get(f"layers.{i}.b")
-            if b is not None:
-                z += b
+            z = dense_forward(a, self._p[f"layers.{i}.W"], self._p.get(f"layers.{i}.b"), ws.z[i])
             if not self.is_hidden(i):
                 return z
             u = z
@@ -351,36 +281,15 @@ class MLP:
                 u = ws.u[i]
             a = self.activation.forward(u, ws.a[i])
             if self.dropout > 0:
-                a = self._dropout_forward(i, a, ws, training, rng)
+                a = dropout_forward(a, self.dropout, self.dropout_mode, training, rng, ws.uniform[i], ws.mask[i],
+                                    ws.drop_out[i])
             if i in self._block_start:  # h + f(h): the input of the block's first Dense is h
                 a = np.add(a, ws.inputs[self._block_start[i]], out=ws.residual_out[i])
         raise AssertionError("unreachable")
 
     def _dropout_forward(self, i, a, ws, training, rng):
-        p = self.dropout
-        out = ws.drop_out[i]
-        if training:
-            if rng is None:
-                raise ValueError("training with dropout needs a numpy.random.Generator")
-            uniform = ws.uniform[i]
-            rng.random(out=uniform, dtype=self.dtype)
-            mask = ws.mask[i]
-            np.greater_equal(uniform, p, out=mask, casting="unsafe")
-            if self.dropout_mode == "alpha":
-                # A·(x·keep + λα·(keep − 1 + p)) = A·(keep·(x + λα) − λα·(1 − p)); the mask keeps A·keep
-                scale = 1.0 / np.sqrt((1.0 - p) * (1.0 + p * ALPHA_DROPOUT_VALUE**2))
-                np.add(a, ALPHA_DROPOUT_VALUE, out=out)
-                out *= mask
-                out -= ALPHA_DROPOUT_VALUE * (1.0 - p)
-                out *= scale
-                mask *= scale
-                return out
-            if self.dropout_mode == "inverted":
-                mask *= 1.0 / (1.0 - p)
-            return np.multiply(a, mask, out=out)
-        if self.dropout_mode == "scale_at_inference":
-            return np.multiply(a, 1.0 - p, out=out)
-        return a
+        return dropout_forward(a, self.dropout, self.dropout_mode, training, rng, ws.uniform[i], ws.mask[i],
+                               ws.drop_out[i])
 
     def backward(self, grad_logits: np.ndarray) -> None:
         """Fill ``self.grads`` with dL/dθ given dL/d(logits) (n, n_outputs) from the last ``forward``."""
@@ -388,24 +297,18 @@ class MLP:
         training = self._last_training
         g = grad_logits
         for i in range(self.n_layers - 1, -1, -1):
-            np.matmul(ws.inputs[i].T, g, out=self._g[f"layers.{i}.W"])
-            gb = self._g.get(f"layers.{i}.b")
-            if gb is not None:
-                np.matmul(ws.ones, g, out=gb)
+            j = i - 1  # the hidden layer feeding Dense i (-1: the inputs, whose gradient is not needed)
+            da = ws.grad_a[j] if i else None
+            dense_backward(ws.inputs[i], self._p[f"layers.{i}.W"], g, self._g[f"layers.{i}.W"],
+                           self._g.get(f"layers.{i}.b"), ws.ones, da)
             if i == 0:
                 return
-            j = i - 1  # the hidden layer feeding Dense i
-            da = ws.grad_a[j]
-            np.matmul(g, self._p[f"layers.{i}.W"].T, out=da)
             if i in self._block_last:  # h feeds the block starting at Dense i and, by the skip, its output
                 da += ws.skip_grad[self._block_last[i]]
             if j in self._block_start:
                 np.copyto(ws.skip_grad[j], da)
             if self.dropout > 0:
-                if training:
-                    da *= ws.mask[j]
-                elif self.dropout_mode == "scale_at_inference":
-                    da *= 1.0 - self.dropout
+                dropout_backward(da, self.dropout, self.dropout_mode, training, ws.mask[j])
             dz = ws.grad_z[j]
             self.activation.backward(ws.u[j], ws.a[j], da, out=dz if self.norm == "none" else da)
             if self.batchnorm:
@@ -522,6 +425,10 @@ class MLP:
     def layer_stats(self) -> list[dict]:
         """Per-layer activation statistics of the last forward pass (see :func:`dlexp.nn.stats.layer_stats`)."""
         return stats.layer_stats(self)
+
+    def layer_statistics(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The same as an array (see :func:`dlexp.nn.stats.layer_statistics`)."""
+        return stats.layer_statistics(self, out)
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -64,6 +64,14 @@ class CsvLog:
         if flush or self._pending_chars >= self.FLUSH_BYTES:
             self.flush()
 
+    def write_text(self, text: str, flush: bool = False) -> None:
+        """Whole lines already formatted for this file's columns (:class:`~dlexp.rundir.steplog.StepLog`)."""
+        if text:
+            self._pending.append(text)
+            self._pending_chars += len(text)
+        if flush or self._pending_chars >= self.FLUSH_BYTES:
+            self.flush()
+
     def flush(self) -> None:
         if not self._pending:
             return

@@ -18,11 +18,18 @@ from dlexp.signals import SignalStop
 
 
 class RunWriter(Callback):
-    """Writes the CSVs and checkpoints of a run directory as records arrive."""
+    """Writes the CSVs and checkpoints of a run directory as records arrive.
+
+    ``checkpoints/last.npz`` is written at the end of every ``checkpoint_every``-th epoch (0: never
+    during training) once at least ``checkpoint_every_s`` seconds of training have passed since the
+    previous one (or the start); the run's end writes it too (see :func:`dlexp.experiment.run`), so
+    the cadence only decides how much work a crash can lose. An fsync'd checkpoint costs milliseconds:
+    every epoch of a short one-second run would cost more than the epochs themselves.
+    """
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
                  config_record: dict[str, np.ndarray], histograms: bool = False, log_steps: bool = False,
-                 test: bool = False):
+                 test: bool = False, checkpoint_every_s: float = 0.0):
         self.run_dir = run_dir
         def log(file: schema.CsvFile) -> CsvLog:
             return CsvLog(run_dir / file.name, file.columns)
@@ -36,8 +43,10 @@ class RunWriter(Callback):
         self.logs = [log for log in (self.grads, self.layers, self.histograms, self.steps, self.metrics, self.timing)
                      if log]
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_every_s = float(checkpoint_every_s)
         self.started = started
         self.elapsed_before = 0.0
+        self.checkpointed_at: float | None = None  # training seconds at the last checkpoint (None: the start)
         self.config_record = config_record
         self.signals = SignalStop()
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or resumed from
@@ -53,9 +62,9 @@ class RunWriter(Callback):
             self.timing.write([dict(zip(schema.TIMING_COLUMNS, (row["epoch"], row["step"], round(self.elapsed(), 4))))],
                               flush=True)
 
-    def on_step_rows(self, grad_rows, layer_rows):
-        self.grads.write(grad_rows)
-        self.layers.write(layer_rows)
+    def on_step_log(self, log):
+        self.grads.write_text(log.grad_csv())
+        self.layers.write_text(log.layer_csv())
 
     def on_histograms(self, rows):
         self.histograms.write(rows)
@@ -64,7 +73,10 @@ class RunWriter(Callback):
         self.steps.write([row])
 
     def on_epoch_end(self, trainer):
-        if self.checkpoint_every and trainer.epoch % self.checkpoint_every == 0:
+        if not self.checkpoint_every or trainer.epoch % self.checkpoint_every:
+            return
+        since = self.elapsed_before if self.checkpointed_at is None else self.checkpointed_at
+        if self.elapsed() - since >= self.checkpoint_every_s:
             self.checkpoint(trainer)
 
     def checkpoint(self, trainer):
@@ -75,6 +87,7 @@ class RunWriter(Callback):
             arrays[schema.ELAPSED] = np.array(self.elapsed())
             arrays.update(self.config_record)
             self.save(save_npz_atomic, self.run_dir / schema.CHECKPOINTS / schema.LAST_CHECKPOINT, arrays)
+            self.checkpointed_at = float(arrays[schema.ELAPSED])
             self.checkpoint_step = trainer.step
 
     def save(self, write, path: Path, *args) -> None:

@@ -1,0 +1,116 @@
+"""The per-step rows of ``grad_norms.csv`` and ``layer_stats.csv``, kept as numbers in preallocated
+arrays (step × row × statistic) and turned into CSV text in bulk.
+
+The trainer fills one slot per logged step (a few NumPy copies); at the end of an epoch, when the
+arrays are full, and when training stops, it hands the filled block to its listeners and starts
+over. :func:`format_floats` writes every number exactly as :func:`~dlexp.rundir.csvlog.format_value`
+does (Python's shortest round-trip ``repr``, NaN as an empty field), so the files hold the same bytes
+as when each row was formatted on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlexp.rundir.csvlog import csv_field
+from dlexp.rundir.schema import GRAD_COLUMNS, GRAD_STATISTICS, LAYER_COLUMNS, LAYER_STATISTICS
+
+# a layer's numbers as the model measures them: its std is stored as a variance (already clipped at
+# 0) and its square root taken when the row is written, with Python's ``** 0.5`` (NumPy's may round
+# differently)
+LAYER_VARIANCE = LAYER_STATISTICS.index("act_std")
+BLOCK_BYTES = 1 << 20  # at most about this much memory per block of steps
+
+
+def format_floats(values: np.ndarray) -> list[str]:
+    """Each value as Python's ``repr(float(v))``, NaN as an empty string (a list, in order)."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    text = list(map(repr, flat.tolist()))
+    missing = np.flatnonzero(np.isnan(flat))
+    for i in missing.tolist():
+        text[i] = ""
+    return text
+
+
+def format_ints(values: np.ndarray) -> list[str]:
+    return list(map(str, np.asarray(values).ravel().tolist()))
+
+
+class StepLog:
+    """The logged steps of a run since the last hand-over.
+
+    Args:
+        grad_layers, grad_params: the layer index and parameter name of each gradient row, in the
+            rows' order (``layer``, ``param`` columns).
+        activations: the ``activation`` column of each layer row (one per Dense layer).
+        capacity: steps held before a hand-over (default: about :data:`BLOCK_BYTES` of numbers).
+    """
+
+    def __init__(self, grad_layers: list[int], grad_params: list[str], activations: list[str],
+                 capacity: int | None = None):
+        self.grad_layers = list(grad_layers)
+        self.grad_params = list(grad_params)
+        self.activations = list(activations)
+        n_grad, n_layer = len(self.grad_params), len(self.activations)
+        per_step = 8 * (2 + n_grad * len(GRAD_STATISTICS) + n_layer * len(LAYER_STATISTICS))
+        self.capacity = int(capacity or min(4096, max(16, BLOCK_BYTES // per_step)))
+        self.steps = np.zeros(self.capacity, dtype=np.int64)
+        self.epochs = np.zeros(self.capacity, dtype=np.int64)
+        self.grads = np.zeros((self.capacity, n_grad, len(GRAD_STATISTICS)))
+        self.layers = np.zeros((self.capacity, n_layer, len(LAYER_STATISTICS)))
+        self.count = 0
+        # the constant middle of each row: "layer,param," and "layer,activation,"
+        self._grad_keys = [f"{layer},{csv_field(param)}," for layer, param in zip(self.grad_layers, self.grad_params)]
+        self._layer_keys = [f"{layer},{csv_field(name)}," for layer, name in enumerate(self.activations)]
+
+    @property
+    def full(self) -> bool:
+        return self.count == self.capacity
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def grad_csv(self) -> str:
+        """grad_norms.csv's lines for the held steps."""
+        n = self.count
+        if n == 0:
+            return ""
+        g = self.grads[:n]
+        columns = [format_floats(g[:, :, k]) for k in range(g.shape[2])]
+        return _lines(self.steps[:n], self.epochs[:n], self._grad_keys, columns)
+
+    def layer_csv(self) -> str:
+        """layer_stats.csv's lines for the held steps."""
+        n = self.count
+        if n == 0:
+            return ""
+        values = self.layers[:n]
+        columns = []
+        for k in range(values.shape[2]):
+            if k == LAYER_VARIANCE:
+                flat = values[:, :, k].ravel().tolist()
+                columns.append(["" if v != v else repr(v ** 0.5) for v in flat])
+            else:
+                columns.append(format_floats(values[:, :, k]))
+        return _lines(self.steps[:n], self.epochs[:n], self._layer_keys, columns)
+
+    def rows(self, slot: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """One held step's rows as dicts keyed by the files' columns (for listeners that take rows)."""
+        step, epoch = int(self.steps[slot]), int(self.epochs[slot])
+        grad_rows = [dict(zip(GRAD_COLUMNS, (step, epoch, layer, param, *values)))
+                     for layer, param, values in zip(self.grad_layers, self.grad_params, self.grads[slot].tolist())]
+        layer_rows = []
+        for layer, (name, values) in enumerate(zip(self.activations, self.layers[slot].tolist())):
+            values[LAYER_VARIANCE] = values[LAYER_VARIANCE] ** 0.5
+            layer_rows.append(dict(zip(LAYER_COLUMNS, (step, epoch, layer, name, *values))))
+        return grad_rows, layer_rows
+
+
+def _lines(steps: np.ndarray, epochs: np.ndarray, keys: list[str], columns: list[list[str]]) -> str:
+    """``step,epoch,<key><v1>,<v2>,...`` for every (step, key) in step-major order, newline-ended."""
+    heads = [f"{s},{e}," for s, e in zip(steps.tolist(), epochs.tolist())]
+    prefixes = [head + key for head in heads for key in keys]
+    template = "{}" + ",".join(["{}"] * len(columns)) + "\n"
+    return "".join(map(template.format, prefixes, *columns))
