@@ -33,14 +33,21 @@ class DataError(DlexpError):
     """A data file or column cannot be used."""
 
 
-class DivergenceError(Exception):
-    """Training produced NaN/Inf. Carries where it happened; not a user error."""
+class ArgumentError(DlexpError):
+    """A bad value for an argument of a library call, named as Python spells it:
+    ``Thresholds(vanish_below=2)`` says ``vanish_below=2: must be a number in (0, 1)``.
 
-    def __init__(self, message: str, *, step: int, epoch: int, layer: str | None):
-        super().__init__(message)
-        self.step = step
-        self.epoch = epoch
-        self.layer = layer
+    The CLI says the same with its flag (``--vanish-below 2: ...``): :func:`dlexp.cli.app.flag_for`
+    maps the argument to the flag, in that one place. ``shown`` is the value as the message quotes it.
+    """
+
+    def __init__(self, argument: str, shown: Any, problem: str):
+        self.argument, self.shown, self.problem = argument, str(shown), problem
+        super().__init__(f"{argument}={self.shown}: {problem}")
+
+    def with_option(self, option: str) -> str:
+        """The message with ``option`` (a command-line flag) in place of ``argument=``."""
+        return f"{option} {self.shown}: {self.problem}"
 
 
 MAX_ERROR_CHARS = 600  # an error line is cut in the middle beyond this

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from dlexp import rundir as rd
-from dlexp.data.csv import CsvFile, CsvFormat, parse_csv_text
+from dlexp.data.csv import CsvFormat, parse_csv_text
+from dlexp.data.csv_file import CsvFile
 from dlexp.data.preprocessing import Preprocessing
 from dlexp.errors import DataError, DlexpError
 from dlexp.nn.model import MLP

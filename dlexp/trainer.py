@@ -128,8 +128,9 @@ class Trainer:
         """Ask the loop to stop after the current step (safe from a signal handler)."""
         self._stop_reason = reason
 
-    def lr(self) -> float:
-        """Learning rate of the current epoch (computed once per epoch), or of the current step."""
+    def current_lr(self) -> float:
+        """The scheduled learning rate of the current epoch (computed once per epoch), or of the current
+        step, from the optimizer's base rate ``optimizer.lr``."""
         if self.schedule.per_step:
             return float(self.schedule.lr_at(self.optimizer.lr, max(self.step - 1, 0)))
         if self._lr_cache[0] != self.epoch:
@@ -237,7 +238,7 @@ class Trainer:
     def _train_step(self, Xb: np.ndarray, tb: np.ndarray) -> FitResult | None:
         model = self.model
         self.step += 1
-        lr = self.lr()
+        lr = self.current_lr()
         loss_value = model.loss_and_grads(Xb, tb, self.loss, training=True, rng=self.dropout_rng)
         if self.l1 or self.l2:
             model.add_penalty_grad(self.l1, self.l2)

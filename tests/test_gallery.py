@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from dlexp.cli.gallery import parse_only
 from dlexp.errors import DlexpError
-from dlexp.gallery import BY_ID, CLAIMS, PAPERS, parse_only
+from dlexp.gallery import BY_ID, CLAIMS, PAPERS
 from dlexp.gallery.core import (
     GALLERY_CONFIGS,
     ClaimResult,
@@ -229,7 +230,7 @@ def test_batchnorm_swings_come_mostly_from_running_statistics(tmp_path):
     """Claim 4's diagnosis, on the seed whose logged accuracy dips most (seed 0, to 0.71):
     scored with the validation set's own batch statistics, the same epochs dip to 0.89 only, a third
     of the logged swing (docs/experiments.md quotes these numbers)."""
-    from dlexp.gallery.vanishing import batch_statistics_curves
+    from dlexp.gallery.cures import batch_statistics_curves
 
     mapping = build_config("deep_sigmoid.yaml", ["model.batchnorm=true"], seed=0, data_dir=tmp_path, name="bn")
     running, batch = batch_statistics_curves({"config": mapping})
@@ -298,7 +299,7 @@ def test_papers_are_complete_and_only_selects_papers():
 def test_histogram_quantiles_and_gradient_medians():
     import pandas as pd
 
-    from dlexp.gallery.papers import median_magnitude, quantile
+    from dlexp.gallery.layer_files import median_magnitude, quantile
 
     bins = pd.DataFrame({"bin_low": [0.0, 1.0, 2.0], "bin_high": [1.0, 2.0, 3.0], "count": [2, 4, 4]})
     assert quantile(bins, 0.5) == pytest.approx(1.75)  # 5 of 10: 2 below 1, then 3 of the 4 in [1, 2)

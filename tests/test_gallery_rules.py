@@ -146,7 +146,7 @@ GRAD_NORMS = FIXTURES / "deep_sigmoid"  # grad_norms.csv at step 1 of a recorded
     ([0.6] * 5, None, REFUTED, ""),  # not fixed: below 0.9
 ])
 def test_claim_4_rule(monkeypatch, tmp_path, bn_end, batch_curve, verdict, said):
-    from dlexp.gallery import vanishing
+    from dlexp.gallery import cures
 
     def result(label, overrides, seed, config):
         assert "training.epochs=20" in overrides
@@ -166,7 +166,7 @@ def test_claim_4_rule(monkeypatch, tmp_path, bn_end, batch_curve, verdict, said)
         return bn_end, batch_curve
 
     replay(monkeypatch, result)
-    monkeypatch.setattr(vanishing, "batch_statistics_curves", batch_statistics_curves)
+    monkeypatch.setattr(cures, "batch_statistics_curves", batch_statistics_curves)
     outcome = run_claim(4, tmp_path)
     assert outcome.error is None and outcome.verdict == verdict
     assert said in outcome.finding and len(retrained) == (verdict == TRUE_BUT)
@@ -175,7 +175,7 @@ def test_claim_4_rule(monkeypatch, tmp_path, bn_end, batch_curve, verdict, said)
 
 
 def test_claim_4_reads_the_step_1_gradient_profile():
-    from dlexp.gallery.vanishing import _layer_profile
+    from dlexp.gallery.cures import _layer_profile
 
     profile = _layer_profile(str(GRAD_NORMS))
     assert len(profile) == 11 and profile[0] == pytest.approx(3.4627853300290186e-07, rel=1e-12)

@@ -136,7 +136,7 @@ def test_parameter_count_is_what_the_model_allocates(sizes, batchnorm):
 
 
 def test_a_wide_csv_is_refused_before_its_columns_are_checked_or_encoded(cli, tmp_path, monkeypatch):
-    from dlexp.data.csv import CsvFile
+    from dlexp.data.csv_file import CsvFile
 
     def never(*args, **kwargs):
         raise AssertionError("a column was checked")

@@ -113,13 +113,13 @@ def test_measuring_norms_changes_no_bit_of_the_step(convention, spec):
         np.testing.assert_array_equal(results[0][1][key], results[1][1][key])
 
 
-def test_one_addition_is_false_exactly_for_two_part_updates():
-    assert make_optimizer({"name": "adam"}, "torch").one_addition()
-    assert not make_optimizer({"name": "adamw"}, "torch").one_addition()
-    assert make_optimizer({"name": "adamw", "weight_decay": 0.0}, "torch").one_addition()
-    assert not make_optimizer({"name": "nadam"}, "torch").one_addition()
-    assert make_optimizer({"name": "nadam"}, "keras").one_addition()
-    assert not make_optimizer({"name": "adamw"}, "keras").one_addition()
+def test_returns_delta_is_false_exactly_for_two_part_updates():
+    assert make_optimizer({"name": "adam"}, "torch").returns_delta()
+    assert not make_optimizer({"name": "adamw"}, "torch").returns_delta()
+    assert make_optimizer({"name": "adamw", "weight_decay": 0.0}, "torch").returns_delta()
+    assert not make_optimizer({"name": "nadam"}, "torch").returns_delta()
+    assert make_optimizer({"name": "nadam"}, "keras").returns_delta()
+    assert not make_optimizer({"name": "adamw"}, "keras").returns_delta()
 
 
 def test_an_update_that_does_not_return_its_step_is_refused():

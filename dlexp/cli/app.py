@@ -1,4 +1,5 @@
-"""The Typer app and the one place where a DlexpError becomes ``error: ...`` and exit code 2."""
+"""The Typer app and the one place where a DlexpError becomes ``error: ...`` and exit code 2 (and where
+a library argument in an :class:`~dlexp.errors.ArgumentError` becomes the command-line flag that set it)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dlexp.cli.help import (
     DlexpGroup,
     examples_epilog,
 )
-from dlexp.errors import DlexpError, terminal_line
+from dlexp.errors import ArgumentError, DlexpError, terminal_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -176,6 +177,20 @@ def split_global_flags(args: list[str]) -> list[str]:
     return head + tail
 
 
+# Library arguments whose flag is not ``--`` + the argument in kebab case (vanish_below: --vanish-below).
+_FLAG_OF_ARGUMENT = {"logdir": "--tensorboard"}
+
+
+def flag_for(argument: str) -> str:
+    """The command-line flag that sets library argument ``argument``."""
+    return _FLAG_OF_ARGUMENT.get(argument, "--" + argument.replace("_", "-"))
+
+
+def error_line(exc: DlexpError) -> str:
+    """What the CLI says for ``exc``: an ArgumentError speaks of the flag, not of the Python argument."""
+    return exc.with_option(flag_for(exc.argument)) if isinstance(exc, ArgumentError) else str(exc)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print one ``error:`` line on stderr (controls escaped, length bounded) and exit."""
     sys.stderr.write(f"error: {terminal_line(message)}\n")
@@ -194,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     except DlexpError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        fail(str(exc), exc.exit_code)
+        fail(error_line(exc), exc.exit_code)
     except _NO_ARGS_IS_HELP as exc:  # bare `dlexp`: print the help and exit 2, as click does
         sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
         raise SystemExit(2)

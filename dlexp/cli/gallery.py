@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,31 @@ import typer
 
 from dlexp.cli.app import app, stdout_console
 from dlexp.cli.options import OUTPUT, RUN, JobsOption
+from dlexp.errors import DlexpError
+
+
+def parse_only(text: str | None, papers: bool = False) -> list[int]:
+    """``--only``'s ``"1,7"`` or ``"2-5,9"`` -> sorted claim ids; a DlexpError names anything else."""
+    from dlexp.gallery import collection
+
+    claims, by_id = collection(papers)
+    what = "paper" if papers else "claim"
+    if text is None or not text.strip():
+        return [c.id for c in claims]
+    ids: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not match:
+            raise DlexpError(f"--only {text!r}: {part!r} is not a {what} number or range (e.g. --only 1,3 or "
+                             "2-4)")
+        low, high = int(match[1]), int(match[2] or match[1])
+        for claim_id in range(low, high + 1):
+            if claim_id not in by_id:
+                raise DlexpError(f"--only {text!r}: there is no {what} {claim_id}; {what}s are numbered "
+                                 f"{claims[0].id}-{claims[-1].id}")
+            ids.add(claim_id)
+    return sorted(ids)
 
 
 def resolve_folders(quick: bool, every_claim: bool, out: Path | None, runs_dir: Path | None,
@@ -65,7 +91,7 @@ def gallery(quick: QuickOption = False, only: OnlyOption = None, jobs: JobsOptio
     page gathers them with their figures.
     """
     from dlexp.cli.tables import print_table, prose
-    from dlexp.gallery import collection, parse_only, run_gallery
+    from dlexp.gallery import collection, run_gallery
     from dlexp.sweep.runner import default_jobs
 
     jobs = jobs or default_jobs()

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from dlexp.data.csv import CsvFile, CsvFormat, read_csv
+from dlexp.data.csv import CsvFormat, read_csv
+from dlexp.data.csv_file import CsvFile
 from dlexp.data.table import ColumnEncoding
 from dlexp.errors import DlexpError
 

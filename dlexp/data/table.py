@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from dlexp.data.csv import CsvFile, CsvFormat, list_columns, read_csv, show
+from dlexp.data.csv import CsvFormat, list_columns, read_csv
+from dlexp.data.csv_file import CsvFile, show
 from dlexp.errors import DataError
 from dlexp.registry import did_you_mean
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dlexp import rundir as rd
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError
 from dlexp.export import ExportItem, SweepItem, missing_extra, scalar_series
 from dlexp.report.compare import flatten, value_text
 
@@ -59,8 +59,8 @@ def experiment_id(client, uri: str, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage != "active":
-            raise DlexpError(f"--experiment {name!r}: the experiment is deleted in {uri}; restore it or "
-                             "choose another name")
+            raise ArgumentError("experiment", repr(name), f"the experiment is deleted in {uri}; restore it or "
+                                "choose another name")
         return experiment.experiment_id
     location = None
     if uri.startswith("sqlite:"):  # keep artifacts beside the database, not in the current folder

@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError
 from dlexp.export import ExportItem, config_text, histograms, missing_extra, scalar_series
 
 
@@ -33,7 +33,7 @@ def export(items: list[ExportItem], logdir: Path) -> list[Path]:
         raise missing_extra("tensorboard", "tensorboard") from None
     logdir = Path(logdir)
     if logdir.exists() and not logdir.is_dir():
-        raise DlexpError(f"--tensorboard {logdir}: is a file; expected a folder for event files")
+        raise ArgumentError("logdir", logdir, "is a file; expected a folder for event files")
     staged: list[tuple[Path, Path]] = []
     made: list[Path] = []  # folders this export created, removed again if it fails
     try:

@@ -9,7 +9,7 @@ papers' findings, and writes ``papers.md``. Each claim trains real models as pla
 from dlexp.gallery.claims import BY_ID, CLAIMS
 from dlexp.gallery.core import Claim, ClaimResult
 from dlexp.gallery.paper_claims import PAPER_BY_ID, PAPERS
-from dlexp.gallery.runner import GalleryRun, collection, parse_only, run_gallery
+from dlexp.gallery.runner import GalleryRun, collection, run_gallery
 
 __all__ = ["BY_ID", "CLAIMS", "PAPERS", "PAPER_BY_ID", "Claim", "ClaimResult", "GalleryRun", "collection",
-           "parse_only", "run_gallery"]
+           "run_gallery"]

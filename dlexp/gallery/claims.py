@@ -3,7 +3,7 @@ thirteenth that follows from claim 10: how optimizer rankings depend on the lear
 
 from __future__ import annotations
 
-from dlexp.gallery import chain_rule, descent, dropout, losses, regularization, tuning, vanishing
+from dlexp.gallery import chain_rule, cures, descent, dropout, losses, regularization, tuning, vanishing
 from dlexp.gallery.core import Claim
 from dlexp.gallery.datasets import SPARSE_ACTIVE, SPARSE_FEATURES
 
@@ -42,7 +42,7 @@ CLAIMS: tuple[Claim, ...] = (
          "model.init=he_normal"),
          ("dlexp train configs/gallery/deep_sigmoid.yaml --set model.activation=leaky_relu --set "
          "model.init=he_normal")),
-        vanishing.measure_relu,
+        cures.measure_relu,
         "The 10-layer network of claim 2, trained for 30 epochs, with its sigmoids replaced by ReLU or "
         "Leaky ReLU (He initialisation) — and, as a control, by tanh (Xavier initialisation).",
     ),
@@ -51,7 +51,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Apply Batch Normalization: it keeps activations stable.",
         ("deep_sigmoid.yaml",),
         ("dlexp train configs/gallery/deep_sigmoid.yaml --set model.batchnorm=true",),
-        vanishing.measure_batchnorm,
+        cures.measure_batchnorm,
         "The 10-layer sigmoid network of claim 2, 30 epochs of SGD, with and without BatchNorm between "
         "each Dense layer and its sigmoid. Per-layer gradient norms come from `grad_norms.csv` at step 1.",
     ),
@@ -62,7 +62,7 @@ CLAIMS: tuple[Claim, ...] = (
         ("dlexp train configs/gallery/deep_sigmoid.yaml --set 'training.optimizer={name: adam, lr: 0.001}'",
          ("dlexp train configs/gallery/deep_sigmoid.yaml --set 'training.optimizer={name: rmsprop, lr: "
          "0.001}'")),
-        vanishing.measure_optimizers,
+        cures.measure_optimizers,
         "The 10-layer sigmoid network of claim 2, 30 epochs, trained with SGD (lr 0.1), Adam (lr 0.001, "
         "torch's default) and RMSProp (lr 0.001, and torch's default 0.01); a ReLU + He network with SGD "
         "is the yardstick.",

@@ -9,12 +9,9 @@ reproduced — each decided by the rule written next to it.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from dlexp import rundir as rd
 from dlexp.gallery.core import (
     IN_PART,
     NOT_REPRODUCED,
@@ -32,46 +29,7 @@ from dlexp.gallery.core import (
     power10,
     save_figure,
 )
-
-# -- reading a run's per-layer files ----------------------------------------------------------------
-
-
-def layer_stats(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / rd.LAYER_STATS)
-
-
-def histograms(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / rd.HISTOGRAMS)
-
-
-def quantile(bins: pd.DataFrame, q: float) -> float:
-    """The ``q`` quantile of one histogram (rows bin_low, bin_high, count), linear within its bin."""
-    bins = bins.sort_values("bin_low")
-    cumulative = bins["count"].cumsum().to_numpy()
-    target = q * cumulative[-1]
-    k = int(np.searchsorted(cumulative, target))
-    before = cumulative[k - 1] if k else 0
-    low, high = bins["bin_low"].iloc[k], bins["bin_high"].iloc[k]
-    return float(low + (high - low) * (target - before) / bins["count"].iloc[k])
-
-
-def median_magnitude(bins: pd.DataFrame) -> float:
-    """Median of |value| of a signed-log histogram (gradients), to a quarter decade: the geometric centre
-    of the bin holding it."""
-    magnitude_low = np.minimum(bins["bin_low"].abs(), bins["bin_high"].abs()).to_numpy()
-    magnitude_high = np.maximum(bins["bin_low"].abs(), bins["bin_high"].abs()).to_numpy()
-    order = np.argsort(magnitude_low, kind="stable")
-    cumulative = np.cumsum(bins["count"].to_numpy()[order])
-    k = order[int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))]
-    low, high = magnitude_low[k], magnitude_high[k]
-    return float(math.sqrt(low * high)) if low > 0 else float(high)
-
-
-def _step_slice(frame: pd.DataFrame, step: int, layer: int, kind: str | None = None) -> pd.DataFrame:
-    sel = (frame["step"] == step) & (frame["layer"] == layer)
-    if kind is not None:
-        sel &= frame["kind"] == kind
-    return frame[sel]
+from dlexp.gallery.layer_files import histograms, layer_stats, median_magnitude, quantile, step_slice
 
 
 def _paired_gap(a: np.ndarray, b: np.ndarray) -> str:
@@ -117,7 +75,7 @@ def measure_glorot(ctx: Context) -> ClaimResult:
             stats = layer_stats(r["run_dir"]).query("step == 1 and layer < 5")
             act.append(stats["act_std"].to_numpy())
             hist = histograms(r["run_dir"])
-            grad.append([median_magnitude(_step_slice(hist, 1, layer, "gradient")) for layer in range(5)])
+            grad.append([median_magnitude(step_slice(hist, 1, layer, "gradient")) for layer in range(5)])
         return np.array(act), np.array(grad)
 
     act_std, grad_std = spread(tanh["tanh, standard init"])

@@ -6,13 +6,11 @@ Two collections share this machinery: the course notes' claims (``experiments.md
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlexp.errors import DlexpError
 from dlexp.gallery.claims import BY_ID, CLAIMS
 from dlexp.gallery.core import ERROR, Claim, ClaimResult
 from dlexp.gallery.paper_claims import PAPER_BY_ID, PAPERS
@@ -41,28 +39,6 @@ class GalleryRun:
     @property
     def markdown(self) -> Path:
         return self.out / ("papers.md" if self.papers else "experiments.md")
-
-
-def parse_only(text: str | None, papers: bool = False) -> list[int]:
-    """``"1,7"`` or ``"2-5,9"`` -> sorted claim ids; a DlexpError names anything else."""
-    claims, by_id = collection(papers)
-    what = "paper" if papers else "claim"
-    if text is None or not text.strip():
-        return [c.id for c in claims]
-    ids: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if not match:
-            raise DlexpError(f"--only {text!r}: {part!r} is not a {what} number or range (e.g. --only 1,3 or "
-                             "2-4)")
-        low, high = int(match[1]), int(match[2] or match[1])
-        for claim_id in range(low, high + 1):
-            if claim_id not in by_id:
-                raise DlexpError(f"--only {text!r}: there is no {what} {claim_id}; {what}s are numbered "
-                                 f"{claims[0].id}-{claims[-1].id}")
-            ids.add(claim_id)
-    return sorted(ids)
 
 
 def run_gallery(ids: list[int], *, quick: bool, jobs: int, out: Path, runs_dir: Path, papers: bool = False,

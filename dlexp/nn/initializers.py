@@ -52,10 +52,6 @@ class Initializer:
         return {"name": self.name, **self.params}
 
 
-def _uniform(limit: float):
-    return lambda fi, fo, rng: rng.uniform(-limit, limit, size=(fi, fo))
-
-
 @INITIALIZERS.register("xavier_uniform", "glorot_uniform")
 class XavierUniform(Initializer):
     name = "xavier_uniform"

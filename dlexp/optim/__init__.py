@@ -28,6 +28,7 @@ from dlexp.registry import Registry, did_you_mean, normalize_spec
 __all__ = [
     "CONVENTIONS",
     "KERAS_OPTIMIZERS",
+    "LR_ARGUMENT",
     "SCHEDULES",
     "TORCH_OPTIMIZERS",
     "Optimizer",
@@ -47,14 +48,14 @@ CONVENTIONS = ("torch", "keras")
 
 TORCH_OPTIMIZERS: Registry[Optimizer] = Registry("torch optimizer")
 KERAS_OPTIMIZERS: Registry[Optimizer] = Registry("keras optimizer")
-for _cls in torch_rules.OPTIMIZERS:
-    TORCH_OPTIMIZERS.add(_cls.name, _cls)
-for _cls in keras_rules.OPTIMIZERS:
-    KERAS_OPTIMIZERS.add(_cls.name, _cls)
+for _factory in torch_rules.OPTIMIZERS:  # classes, and presets over them (momentum, nesterov)
+    TORCH_OPTIMIZERS.add(_factory.name, _factory)
+for _factory in keras_rules.OPTIMIZERS:
+    KERAS_OPTIMIZERS.add(_factory.name, _factory)
 
 _REGISTRIES = {"torch": TORCH_OPTIMIZERS, "keras": KERAS_OPTIMIZERS}
-# The base learning rate's argument name in each convention.
-_LR_ARGUMENT = {"torch": "lr", "keras": "learning_rate"}
+# The base learning rate's argument name in each convention (as in torch.optim and Keras 3).
+LR_ARGUMENT = {"torch": "lr", "keras": "learning_rate"}
 
 
 def optimizer_registry(convention: str = "torch") -> Registry[Optimizer]:
@@ -81,7 +82,7 @@ def make_optimizer(spec: Any, convention: str = "torch") -> Optimizer:
 def default_lr(name: str, convention: str = "torch") -> float:
     """The default base learning rate of optimizer ``name`` in ``convention``."""
     factory = optimizer_registry(convention).factory(name)
-    return float(inspect.signature(factory).parameters[_LR_ARGUMENT[convention]].default)
+    return float(inspect.signature(factory).parameters[LR_ARGUMENT[convention]].default)
 
 
 def optimizer_names(convention: str = "torch") -> list[str]:

@@ -21,7 +21,9 @@ every operation is elementwise, so chunking changes no result bit.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,6 +50,8 @@ class Optimizer:
     chunk_bytes: ClassVar[int] = 1 << 20
 
     def __init__(self, lr: float, hyperparams: dict[str, Any], slots: tuple[str, ...]):
+        # The base learning rate, the config's ``lr`` (``learning_rate`` in Keras' convention). The rate
+        # a step uses is :meth:`step`'s ``lr`` argument: the schedule's value for this epoch or step.
         self.lr = lr
         self.hyperparams = hyperparams
         # Names of the flat per-parameter state arrays (depends on hyperparameters).
@@ -93,15 +97,16 @@ class Optimizer:
     # ------------------------------------------------------------------- step
     def step(self, params: np.ndarray, grads: np.ndarray, state: State, lr: float,
              norms: UpdateNorms | None = None) -> None:
-        """One update, in place on ``params`` and ``state``. Overwrites ``grads`` (scratch).
+        """One update at learning rate ``lr`` (this step's, from the schedule; ``self.lr`` is the base),
+        in place on ``params`` and ``state``. Overwrites ``grads`` (scratch).
 
         With ``norms``, each chunk's ``||theta||`` and ``||delta theta||`` are measured while the
         chunk is in cache (see :class:`~dlexp.optim.norms.UpdateNorms`): ``delta theta`` is the
-        step array the update added (:meth:`one_addition`), or else ``theta_after - theta_before``.
+        step array the update added (:meth:`returns_delta`), or else ``theta_after - theta_before``.
         """
         coef = self._advance(state, float(lr))
         grid = chunk_grid(params.shape[0], params.itemsize, self.chunk_bytes)
-        copy = norms is not None and not self.one_addition()  # else the step array gives ||delta||
+        copy = norms is not None and not self.returns_delta()  # else the step array gives ||delta||
         if norms is not None:
             norms.begin(grid, params.dtype)
         longest = grid[0][1] if grid else 0
@@ -137,13 +142,13 @@ class Optimizer:
         """Elementwise part of the step on (a chunk of) the flat arrays.
 
         Returns the step array ``d`` when the parameters changed by one operation ``p += d`` or
-        ``p -= d`` (see :meth:`one_addition`), else None.
+        ``p -= d`` (see :meth:`returns_delta`), else None.
         """
         raise NotImplementedError
 
-    def one_addition(self) -> bool:
-        """Whether ``_update`` changes the parameters in one addition of a step array, which it
-        returns (so ``||delta theta||`` needs no copy of the parameters). False for updates made
+    def returns_delta(self) -> bool:
+        """Whether ``_update`` returns delta theta: it changes the parameters in one addition of a step
+        array and returns that array (so ``||delta theta||`` needs no copy of the parameters). False for updates made
         of two parts, such as decoupled weight decay followed by the gradient step."""
         return True
 
@@ -154,6 +159,33 @@ class Optimizer:
             buffers = tuple(np.empty(size, dtype=dtype) for _ in range(self.n_scratch))
             self._scratch_cache[key] = buffers
         return buffers
+
+
+def preset(cls: type[Optimizer], name: str, doc: str, **defaults: Any) -> Callable[..., Optimizer]:
+    """A registered name for ``cls`` with other defaults, as tinygrad's ``SGD`` presets are one-line
+    factories over one class. The factory's signature is ``cls``'s with ``defaults`` filled in, so the
+    registry checks arguments (did-you-mean included) and reads default learning rates from it as
+    from a class; the optimizer it builds carries ``name`` (checkpoints and summaries record it)."""
+    signature = inspect.signature(cls)
+    unknown = sorted(set(defaults) - set(signature.parameters))
+    if unknown:
+        raise TypeError(f"preset {name!r}: {cls.__name__} has no argument(s) {unknown}")
+    signature = signature.replace(parameters=[
+        p.replace(default=defaults.get(p.name, p.default)) for p in signature.parameters.values()])
+
+    def factory(*args: Any, **kwargs: Any) -> Optimizer:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        optimizer = cls(**bound.arguments)
+        optimizer.name = name
+        return optimizer
+
+    factory.__signature__ = signature
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    factory.name = name
+    factory.convention = cls.convention
+    return factory
 
 
 def chunk_grid(size: int, itemsize: int, chunk_bytes: int) -> list[tuple[int, int]]:

@@ -32,6 +32,7 @@ from dlexp.optim.base import (
     check_positive,
     check_unit,
     decay_params_keras,
+    preset,
 )
 
 
@@ -64,7 +65,7 @@ class KerasOptimizer(Optimizer):
         if self.weight_decay != 0.0:
             decay_params_keras(p, lr, self.weight_decay, scratch)
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return self.weight_decay == 0.0  # decoupled decay is a second change to p
 
 
@@ -517,34 +518,8 @@ class Nadam(KerasOptimizer):
         return tmp
 
 
-class Momentum(SGD):
-    """Preset ``momentum``: :class:`SGD` with momentum 0.9."""
+momentum = preset(SGD, "momentum", "Preset ``momentum``: :class:`SGD` with momentum 0.9.", momentum=0.9)
+nesterov = preset(SGD, "nesterov", "Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead.",
+                  momentum=0.9, nesterov=True)
 
-    name = "momentum"
-
-    def __init__(
-        self,
-        learning_rate: float = 0.01,
-        momentum: float = 0.9,
-        nesterov: bool = False,
-        weight_decay: float | None = 0.0,
-    ):
-        super().__init__(learning_rate, momentum, nesterov, weight_decay)
-
-
-class Nesterov(SGD):
-    """Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead."""
-
-    name = "nesterov"
-
-    def __init__(
-        self,
-        learning_rate: float = 0.01,
-        momentum: float = 0.9,
-        nesterov: bool = True,
-        weight_decay: float | None = 0.0,
-    ):
-        super().__init__(learning_rate, momentum, nesterov, weight_decay)
-
-
-OPTIMIZERS = (SGD, Momentum, Nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, Nadam)
+OPTIMIZERS = (SGD, momentum, nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, Nadam)

@@ -5,7 +5,7 @@ The flat parameter array is made of segments (one per named parameter). The opti
 so the norms are read while the chunk is in cache, not in extra passes over memory afterwards:
 
 - Most optimizers change the parameters by one addition of a step array, ``p += d``
-  (:meth:`Optimizer.one_addition`): ``||delta theta||`` is ``||d||``; nothing is copied.
+  (:meth:`Optimizer.returns_delta`): ``||delta theta||`` is ``||d||``; nothing is copied.
 - The others (decoupled weight decay, then the step; torch's NAdam, which adds two parts) have
   each chunk copied just before its update and subtracted just after:
   ``delta theta = theta_after - theta_before``.

@@ -26,6 +26,7 @@ from dlexp.optim.base import (
     check_unit,
     decay_params_torch,
     l2_into_grad,
+    preset,
 )
 
 
@@ -173,7 +174,7 @@ class Adam(Optimizer):
     def _extra_hyperparams(self) -> dict:
         return {"decoupled_weight_decay": self.decoupled}
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return not (self.decoupled and self.weight_decay != 0.0)
 
     def _advance(self, state: State, lr: float) -> tuple:
@@ -518,7 +519,7 @@ class NAdam(Optimizer):
         }
         super().__init__(lr, hyper, ("exp_avg", "exp_avg_sq"))
 
-    def one_addition(self) -> bool:
+    def returns_delta(self) -> bool:
         return False  # the step is added in two parts (gradient, then momentum)
 
     def _scalar_state(self) -> State:
@@ -560,36 +561,8 @@ class NAdam(Optimizer):
         p += g
 
 
-class Momentum(SGD):
-    """Preset ``momentum``: :class:`SGD` with momentum 0.9."""
+momentum = preset(SGD, "momentum", "Preset ``momentum``: :class:`SGD` with momentum 0.9.", momentum=0.9)
+nesterov = preset(SGD, "nesterov", "Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead.",
+                  momentum=0.9, nesterov=True)
 
-    name = "momentum"
-
-    def __init__(
-        self,
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-    ):
-        super().__init__(lr, momentum, dampening, weight_decay, nesterov)
-
-
-class Nesterov(SGD):
-    """Preset ``nesterov``: :class:`SGD` with momentum 0.9 and Nesterov's look-ahead."""
-
-    name = "nesterov"
-
-    def __init__(
-        self,
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = True,
-    ):
-        super().__init__(lr, momentum, dampening, weight_decay, nesterov)
-
-
-OPTIMIZERS = (SGD, Momentum, Nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, NAdam)
+OPTIMIZERS = (SGD, momentum, nesterov, Adam, AdamW, Adamax, Adadelta, RMSprop, Adagrad, NAdam)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError, DlexpError
 from dlexp.nn.gradcheck import (
     FAIL,
     NOISE_FACTOR,
@@ -79,14 +79,14 @@ def run_gradcheck(config: Path, sets: list[str], *, rows: int = 8, max_per_param
     from dlexp.config import config_base_dir, load_config
 
     if rows < 1:
-        raise DlexpError(f"--rows {rows}: must be at least 1")
+        raise ArgumentError("rows", rows, "must be at least 1")
     if max_per_param is not None and max_per_param < 1:
-        raise DlexpError(f"--max-per-param {max_per_param}: must be at least 1 (or 0 for every entry)")
+        raise ArgumentError("max_per_param", max_per_param, "must be at least 1 (or None for every entry)")
     cfg = load_config(config, [*sets, "dtype=float64"])
     p = experiment.prepare(cfg, config_base_dir(config), str(config))
     n = min(rows, len(p.train))
     if p.model.batchnorm and n < 2:
-        raise DlexpError(f"--rows {rows}: BatchNorm needs a batch of at least 2 rows")
+        raise ArgumentError("rows", rows, "BatchNorm needs a batch of at least 2 rows")
     X, targets = p.train.X[:n], p.train.targets[:n]
     l1, l2 = cfg.training.l1, cfg.training.l2
     loss_value = p.model.loss_and_grads(X, targets, p.loss, training=True, rng=np.random.default_rng(seed))

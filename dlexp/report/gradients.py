@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError
 from dlexp.report.rundata import RunData, read_run
 from dlexp.rundir.summary import layer_epoch_means
 
@@ -77,17 +77,17 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--vanish-below", self.vanish_below, 0 < self.vanish_below < 1, "a number in (0, 1)"),
-            ("--explode-above", self.explode_above, 1 < self.explode_above < math.inf, "a finite number > 1"),
-            ("--saturated-above", self.saturated_above, 0 <= self.saturated_above <= 100,
+            ("vanish_below", self.vanish_below, 0 < self.vanish_below < 1, "a number in (0, 1)"),
+            ("explode_above", self.explode_above, 1 < self.explode_above < math.inf, "a finite number > 1"),
+            ("saturated_above", self.saturated_above, 0 <= self.saturated_above <= 100,
              "a percentage in [0, 100]"),
-            ("--dead-above", self.dead_above, 0 <= self.dead_above <= 100, "a percentage in [0, 100]"),
-            ("--explode-norm-above", self.explode_norm_above, 0 < self.explode_norm_above < math.inf,
+            ("dead_above", self.dead_above, 0 <= self.dead_above <= 100, "a percentage in [0, 100]"),
+            ("explode_norm_above", self.explode_norm_above, 0 < self.explode_norm_above < math.inf,
              "a finite number > 0"),
         ]
-        for option, value, ok, accepted in checks:
+        for argument, value, ok, accepted in checks:
             if not ok:
-                raise DlexpError(f"{option} {value:g}: must be {accepted}")
+                raise ArgumentError(argument, f"{value:g}", f"must be {accepted}")
 
 
 @dataclass
@@ -279,19 +279,19 @@ def describe(table: pd.DataFrame, verdict: str, activation: str, th: Thresholds,
 
 
 def parse_fail_on(text: str | None) -> list[str]:
-    """``"vanishing,exploding"`` -> the verdicts ``--fail-on`` names (DlexpError on an unknown one)."""
+    """``"vanishing,exploding"`` -> the verdicts ``fail_on`` names (ArgumentError on an unknown one)."""
     from dlexp.registry import did_you_mean
 
     if text is None:
         return []
     verdicts = [part.strip() for part in text.split(",") if part.strip()]
     if not verdicts:
-        raise DlexpError(f"--fail-on {text!r}: name one or more verdicts (accepted: {', '.join(PROBLEMS)})")
+        raise ArgumentError("fail_on", repr(text), f"name one or more verdicts (accepted: {', '.join(PROBLEMS)})")
     for verdict in verdicts:
         if verdict not in PROBLEMS:
             hint = did_you_mean(verdict, PROBLEMS)
-            raise DlexpError(f"--fail-on {text!r}: unknown verdict '{verdict}'{hint} "
-                             f"(accepted: {', '.join(PROBLEMS)})")
+            raise ArgumentError("fail_on", repr(text), f"unknown verdict '{verdict}'{hint} "
+                                f"(accepted: {', '.join(PROBLEMS)})")
     return verdicts
 
 

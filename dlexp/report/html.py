@@ -27,7 +27,7 @@ from rich.text import Text
 
 from dlexp import __version__
 from dlexp import rundir as rd
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError, DlexpError
 from dlexp.names import safe_name
 from dlexp.report.gradients import RunReport, Thresholds, report_run
 from dlexp.report.html_blocks import esc, img_tag, table_html
@@ -88,16 +88,16 @@ def read_sources(paths: list[Path]) -> list[Source]:
     return sources
 
 
-def write_report(paths: list[Path], out: Path, th: Thresholds = Thresholds()) -> Path:
-    """Render ``paths`` and write the page to ``out`` atomically (a temporary name, then a rename)."""
-    out = Path(out)
-    if out.is_dir():
-        raise DlexpError(f"--html {out}: is a folder; expected a file name such as report.html")
-    if not out.parent.is_dir():
-        raise DlexpError(f"--html {out}: folder {out.parent} does not exist")
+def write_report(paths: list[Path], html: Path, th: Thresholds = Thresholds()) -> Path:
+    """Render ``paths`` and write the page to ``html`` atomically (a temporary name, then a rename)."""
+    html = Path(html)
+    if html.is_dir():
+        raise ArgumentError("html", html, "is a folder; expected a file name such as report.html")
+    if not html.parent.is_dir():
+        raise ArgumentError("html", html, f"folder {html.parent} does not exist")
     page = render(read_sources(paths), th)
-    rd.write_text_atomic(out, page)
-    return out
+    rd.write_text_atomic(html, page)
+    return html
 
 
 def render(sources: list[Source], th: Thresholds = Thresholds(), figures_dir: Path | None = None,

@@ -65,11 +65,6 @@ def check_sort_key(key: str) -> str:
     return key
 
 
-def create_sweep_dir(sweeps_dir: Path, name: str, now: float | None = None) -> Path:
-    """Make a fresh ``<name>-<timestamp>[-k]`` sweep folder (see :func:`dlexp.rundir.create_unique_dir`)."""
-    return create_unique_dir(sweeps_dir, name, now)
-
-
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Whole file at once, numbers as in run directories (shortest round-trip, NaN empty)."""
     buf = io.StringIO()
@@ -84,7 +79,7 @@ def run_sweep(plan: SweepPlan, executor, runs_dir: Path, *, sort: str = "val_los
     """Create the sweep folder, run every planned run on ``executor``, write the sweep's files."""
     check_sort_key(sort)
     started = time.time()
-    sweep_dir = create_sweep_dir(Path(runs_dir).resolve() / "sweeps", plan.name, started)
+    sweep_dir = create_unique_dir(Path(runs_dir).resolve() / "sweeps", plan.name, started)
     in_workers = executor.slots > 1 and len(plan.runs) > 1  # this process waits meanwhile
     importing = import_in_background() if in_workers else None
     results = run_plan(plan, sweep_dir / "runs", executor, on_result=on_result)

@@ -12,14 +12,9 @@ import math
 from typing import Any
 
 from dlexp.errors import ConfigError
-from dlexp.optim import CONVENTIONS, default_lr, optimizer_registry
+from dlexp.optim import CONVENTIONS, LR_ARGUMENT, default_lr, optimizer_registry
 from dlexp.registry import did_you_mean
 from dlexp.sweep.grid import Axis, parse_axis, split_values
-
-DEFAULT_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "adamax", "adadelta", "rmsprop",
-                      "adagrad", "nadam"]
-# The learning rate's argument name in each convention (as in torch.optim and Keras 3).
-LR_ARGUMENT = {"torch": "lr", "keras": "learning_rate"}
 
 
 def check_convention(convention: str) -> str:
