@@ -233,6 +233,25 @@ def test_whole_model_gradients(case, loss_name, out_act):
     assert worst.rel_error <= TOL, worst
 
 
+@pytest.mark.parametrize("loss_name,out_act", [("sparse_cce", "softmax"), ("bce", "sigmoid"), ("mse", "sigmoid"),
+                                               ("mse", "identity")])
+def test_loss_value_is_loss_and_grads_value_without_touching_the_grads(loss_name, out_act):
+    """What the central differences evaluate: the same loss, bit for bit (fused and not, BatchNorm and
+    dropout in training mode), and the gradients left as they were."""
+    rng = np.random.default_rng(8)
+    n_out = 1 if loss_name == "bce" else 3
+    model = MLP(3, [6, 5], n_out, activation="tanh", batchnorm=True, dropout=0.3, output_activation=out_act,
+                rng=rng)
+    X = rng.normal(size=(9, 3))
+    loss = make_loss(loss_name)
+    t = loss.targets(rng.integers(0, max(n_out, 2), 9), n_out, np.float64) if loss_name != "mse" \
+        else rng.normal(size=(9, n_out))
+    model.grads[...] = 7.0
+    value = model.loss_value(X, t, loss, training=True, rng=np.random.default_rng(1))
+    assert (model.grads == 7.0).all()
+    assert value == model.loss_and_grads(X, t, loss, training=True, rng=np.random.default_rng(1))
+
+
 def test_penalty_value_and_gradient_weights_only():
     rng = np.random.default_rng(5)
     model = MLP(3, [4], 2, rng=rng, init="torch_default")

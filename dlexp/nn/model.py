@@ -350,16 +350,25 @@ class MLP:
 
     def loss_and_grads(self, X, targets, loss, *, training: bool = True, rng=None) -> float:
         """Forward, loss and backward in one call: fills ``self.grads``, returns the mean data loss."""
+        value, out = self._forward_loss(X, targets, loss, training, rng)
+        ws = self._last_ws
+        self.backward(ws.grad_out if out is None else self._output_backward(out, ws.grad_out))
+        return value
+
+    def loss_value(self, X, targets, loss, *, training: bool = True, rng=None) -> float:
+        """The mean data loss ``loss_and_grads`` returns, bit for bit, without the backward pass (what a
+        finite difference needs)."""
+        return self._forward_loss(X, targets, loss, training, rng)[0]
+
+    def _forward_loss(self, X, targets, loss, training: bool, rng) -> tuple[float, np.ndarray | None]:
+        """Forward and loss; the loss's gradient is left in the workspace's ``grad_out``. Returns the loss
+        and the output activation's values (None when the loss takes the logits)."""
         logits = self.forward(X, training=training, rng=rng)
         ws = self._last_ws
         if loss.fused or self.output_activation == "identity":
-            value = loss.value_and_grad(logits, targets, ws.grad_out)
-            self.backward(ws.grad_out)
-            return value
+            return loss.value_and_grad(logits, targets, ws.grad_out), None
         out = self.output(logits, ws.output)
-        value = loss.value_and_grad(out, targets, ws.grad_out)
-        self.backward(self._output_backward(out, ws.grad_out))
-        return value
+        return loss.value_and_grad(out, targets, ws.grad_out), out
 
     # -- penalties ------------------------------------------------------------------------
 
