@@ -29,7 +29,7 @@ from dlexp.evaluation import Split, evaluate, predicted_classes, split_metrics
 from dlexp.nn.histograms import LayerHistograms
 from dlexp.optim.clip import clip_by_global_norm, clip_by_value
 from dlexp.optim.norms import UpdateNorms
-from dlexp.rundir import checkpoint
+from dlexp.rundir import checkpoint, schema
 from dlexp.rundir.schema import split_metric_names
 from dlexp.rundir.steplog import StepLog
 
@@ -149,20 +149,19 @@ class Trainer:
         ``evaluate=False`` (an epoch that ``eval_every`` skips): the splits' metrics are NaN, the rest
         (penalty, lr, grad_norm_total) is filled as always.
         """
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
         classification = train.labels is not None
         splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
         values = {prefix: split_metrics(self.model, self.loss, split if evaluate else None,
                                         classification=classification)
                   for prefix, split in splits.items()}
-        for name in values["train"]:  # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...
-            for prefix in splits:
-                row[f"{prefix}_{name}"] = values[prefix][name]
-        row["penalty"] = self.model.penalty(self.l1, self.l2)
+        # train_loss, val_loss, [test_loss,] train_acc, val_acc, ...: metrics.csv's order
+        metrics = [values[prefix][name] for name in split_metric_names(classification) for prefix in splits]
+        penalty = self.model.penalty(self.l1, self.l2)
         last = self.step if self.schedule.per_step else self.epoch  # the lr of the last step or epoch
-        row["lr"] = float(self.schedule.lr_at(self.optimizer.lr, max(last - 1, 0)))
-        row["grad_norm_total"] = (self.grad_norm_sum / self.grad_norm_count) if self.grad_norm_count else float("nan")
-        return row
+        lr = float(self.schedule.lr_at(self.optimizer.lr, max(last - 1, 0)))
+        grad_norm_total = (self.grad_norm_sum / self.grad_norm_count) if self.grad_norm_count else float("nan")
+        columns = schema.metrics_columns(classification, test is not None)
+        return dict(zip(columns, (self.epoch, self.step, *metrics, penalty, lr, grad_norm_total), strict=True))
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -278,7 +277,7 @@ class Trainer:
                                           "a parameter is not finite after the update", bad)
             self._log_step(np.sqrt(grad_squares), param_norms, update_norms)
         if self.schedule.per_step:
-            row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr, "loss": loss_value}
+            row = dict(zip(schema.STEP_COLUMNS, (self.step, self.epoch + 1, lr, loss_value), strict=True))
             for cb in self.callbacks:
                 cb.on_step(row)
         if self.stop_rule is not None and self._stop_reason is None:
