@@ -116,6 +116,11 @@ def test_signal_cancels_a_pool_sweep_prints_the_table_and_leaves_no_worker(tmp_p
     rc, out, err, workers = signal_and_finish(proc, signum, tmp_path, 2)
     assert rc == code, err
     assert len(workers) >= 2  # two worker processes were running
+    # as for Dask below: a process (multiprocessing's resource tracker, a worker) can still be exiting for a
+    # moment after the sweep returned (5 failures in 14 runs of this test under a load of 6 on 2 cores, on main too); none may survive
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not [pid for pid in workers if alive(pid)]
     assert "stopped" in out and "sweep long: 2 grid points × 2 seeds" in out  # the partial table
     name = signal.Signals(signum).name
