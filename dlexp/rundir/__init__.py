@@ -25,17 +25,6 @@ Where each part lives:
 - :mod:`~dlexp.rundir.record`: the config as the run keeps it (config.yaml, the checkpoint's record).
 """
 
-from dlexp.rundir.csvlog import CsvLog, csv_field, format_value, rows_up_to
-from dlexp.rundir.files import (
-    RunLock,
-    atomic_write,
-    create_run_dir,
-    create_unique_dir,
-    json_safe,
-    save_npz_atomic,
-    write_json_atomic,
-    write_text_atomic,
-)
 from dlexp.rundir.schema import (
     CONFIG,
     GRAD_COLUMNS,
@@ -55,16 +44,29 @@ from dlexp.rundir.schema import (
     metrics_columns,
     split_metric_columns,
 )
-from dlexp.rundir.summary import (
-    build_summary,
-    grad_ratio,
-    grad_ratios,
-    is_run_dir,
-    layer_epoch_means,
-    read_summary,
-    versions,
-    write_summary,
-)
+
+# The schema is plain Python; the writers and readers import numpy, so they load on first use
+# (``dlexp --help`` reads the metric names through the CLI's checks and must not import numpy).
+_LAZY = {
+    "csvlog": ("CsvLog", "csv_field", "format_value", "rows_up_to"),
+    "files": ("RunLock", "atomic_write", "create_run_dir", "create_unique_dir", "json_safe", "save_npz_atomic",
+              "write_json_atomic", "write_text_atomic"),
+    "summary": ("build_summary", "grad_ratio", "grad_ratios", "is_run_dir", "layer_epoch_means", "read_summary",
+                "versions", "write_summary"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dlexp.rundir' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"dlexp.rundir.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONFIG", "GRAD_COLUMNS", "GRAD_NORMS", "HISTOGRAMS", "HISTOGRAM_COLUMNS", "LAYER_COLUMNS", "LAYER_STATS", "LOCK",
