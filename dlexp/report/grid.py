@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from dlexp.config import config_base_dir, load_mapping, validate_mapping
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError, DlexpError
 from dlexp.names import safe_name
 from dlexp.report.gradients import (
     FIXES,
@@ -98,8 +98,8 @@ def parse_depths(text: str) -> list[int]:
     depths = []
     for item in split_list(text, "--depths"):
         if not re.fullmatch(r"\d+", item) or not 1 <= int(item) <= 1000:
-            raise DlexpError(f"--depths {text!r}: {item!r} is not a depth; give hidden-layer counts in "
-                             "[1, 1000], e.g. 2,4,8,16")
+            raise ArgumentError("depths", repr(text), f"{item!r} is not a depth; give hidden-layer counts in "
+                                "[1, 1000], e.g. 2,4,8,16")
         depths.append(int(item))
     return depths
 
@@ -112,10 +112,10 @@ def parse_batchnorm(text: str) -> list[bool]:
     values = []
     for item in split_list(text, "--batchnorm"):
         if item.lower() not in _SWITCH:
-            raise DlexpError(f"--batchnorm {text!r}: {item!r} is not a setting (accepted: off, on)")
+            raise ArgumentError("batchnorm", repr(text), f"{item!r} is not a setting (accepted: off, on)")
         values.append(_SWITCH[item.lower()])
     if len(set(values)) != len(values):
-        raise DlexpError(f"--batchnorm {text!r}: a setting is repeated")
+        raise ArgumentError("batchnorm", repr(text), "a setting is repeated")
     return values
 
 
@@ -196,7 +196,7 @@ def make_folder(runs_dir: Path, out: Path | None) -> Path:
     if out is not None:
         out = Path(out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise DlexpError(f"--out {out}: exists and is not an empty folder; choose a new folder")
+            raise ArgumentError("out", out, "exists and is not an empty folder; choose a new folder")
         out.mkdir(parents=True, exist_ok=True)
         return out
     return create_unique_dir(runs_dir, "grad-report")

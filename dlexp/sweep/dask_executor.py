@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError, DlexpError
 from dlexp.sweep.task import (
     BLAS_ENV,
     OnResult,
@@ -88,8 +88,8 @@ class DaskExecutor:
                 self.client = Client(self.scheduler, timeout=f"{self.connect_timeout}s")
             except Exception as exc:  # OSError, TimeoutError, ValueError (bad address)
                 message = " ".join(str(exc).split()) or type(exc).__name__
-                raise DlexpError(f"--scheduler {self.scheduler}: cannot connect ({message}); expected the "
-                                 "address of a running dask scheduler, e.g. tcp://HOST:8786") from None
+                raise ArgumentError("scheduler", self.scheduler, f"cannot connect ({message}); expected the "
+                                    "address of a running dask scheduler, e.g. tcp://HOST:8786") from None
         else:
             # a run that crashes its worker is not retried on another one
             # its own scratch folder, removed on exit (dask would leave dask-scratch-space/ in the temp dir)

@@ -23,7 +23,7 @@ from typing import Any
 
 from dlexp import __version__
 from dlexp import rundir as rd
-from dlexp.errors import DlexpError
+from dlexp.errors import ArgumentError
 from dlexp.registry import did_you_mean
 from dlexp.rundir import create_unique_dir
 from dlexp.sweep.aggregate import (
@@ -60,8 +60,8 @@ class SweepOutcome:
 
 def check_sort_key(key: str) -> str:
     if key not in SORT_KEYS:
-        raise DlexpError(f"--sort {key!r}: unknown key{did_you_mean(key, SORT_KEYS)} "
-                         f"(accepted: {', '.join(SORT_KEYS)})")
+        raise ArgumentError("sort", repr(key), f"unknown key{did_you_mean(key, SORT_KEYS)} "
+                            f"(accepted: {', '.join(SORT_KEYS)})")
     return key
 
 
