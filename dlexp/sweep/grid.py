@@ -38,7 +38,7 @@ from dlexp.config import (
     parse_value,
     validate_mapping,
 )
-from dlexp.errors import ConfigError
+from dlexp.errors import ArgumentError, ConfigError
 from dlexp.names import safe_name
 from dlexp.sweep.runner import RunSpec
 
@@ -271,7 +271,7 @@ def build_plan(config_path: Path, axes: list[Axis], *, sets: list[str] = (), see
     config_path = Path(config_path)
     shown = str(config_path)
     if seeds < 1:
-        raise ConfigError(f"--seeds {seeds}: must be at least 1")
+        raise ArgumentError("seeds", seeds, "must be at least 1")
     keys = [a.key for a in axes]
     for key in keys:
         if keys.count(key) > 1:

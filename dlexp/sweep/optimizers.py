@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dlexp.errors import ConfigError
+from dlexp.errors import ArgumentError, ConfigError
 from dlexp.optim import CONVENTIONS, LR_ARGUMENT, default_lr, optimizer_registry
 from dlexp.registry import did_you_mean
 from dlexp.sweep.grid import Axis, parse_axis, split_values
@@ -20,8 +20,8 @@ from dlexp.sweep.grid import Axis, parse_axis, split_values
 def check_convention(convention: str) -> str:
     if convention not in CONVENTIONS:
         hint = did_you_mean(convention, list(CONVENTIONS))
-        raise ConfigError(f"--convention {convention!r}: unknown convention{hint} "
-                          f"(accepted: {', '.join(CONVENTIONS)})")
+        raise ArgumentError("convention", repr(convention), f"unknown convention{hint} "
+                            f"(accepted: {', '.join(CONVENTIONS)})")
     return convention
 
 

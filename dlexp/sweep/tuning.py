@@ -31,7 +31,7 @@ import numpy as np
 
 from dlexp import rundir as rd
 from dlexp.config import validate_mapping
-from dlexp.errors import ConfigError
+from dlexp.errors import ArgumentError, ConfigError
 from dlexp.optim import default_lr, optimizer_registry
 from dlexp.sweep.aggregate import mean_std
 from dlexp.sweep.grid import Axis, SweepPlan, build_plan
@@ -133,7 +133,7 @@ def build_tuning_plan(config: Path, grids: dict[str, list[float]], convention: s
                       budget: int | None, sets: list[str] = (), name: str | None = None) -> SweepPlan:
     """Every (optimizer, lr) grid point × tuning seed, validated; refuses a config without a validation split."""
     if tune_seeds < 1:
-        raise ConfigError(f"--tune-seeds {tune_seeds}: must be at least 1")
+        raise ArgumentError("tune_seeds", tune_seeds, "must be at least 1")
     axis, notes = tuning_axis(grids, convention)
     extra = [f"training.epochs={budget}"] if budget is not None else []
     plan = build_plan(config, [axis], sets=[*sets, *extra], seeds=tune_seeds, name=name,
