@@ -15,7 +15,8 @@ import pytest
 from rich.console import Console
 from test_report import make_run
 
-from dlexp.cli.tables import log10_text, mean_std, num
+from dlexp.cli.tables import mean_std, num
+from dlexp.report.gradients import _power
 
 WIDTHS = (60, 80, 120)
 NUMBER = re.compile(r"^[-+]?(\d|\.\d)")
@@ -81,7 +82,7 @@ def test_compact_numbers():
         "2.29e-06", "0.523", "12.3", "1234", "1.23e+05", "0", "-0.0042", "7"]
     assert num(float("nan")) == num(None) == "—" and num(math.inf) == "inf"
     assert mean_std(0.52341, 0.01234) == "0.523 ± 0.012" and mean_std(0.5, float("nan")) == "0.5"
-    assert log10_text(-5.64) == "10^-5.6"
+    assert _power(-5.64) == "10^-5.6" and _power(-math.inf) == "0"
     assert all(len(num(10.0 ** k * 1.2345)) <= 9 for k in range(-30, 30))
 
 

@@ -74,13 +74,6 @@ def mean_std(mean: Any, std: Any, digits: int = 3) -> str:
     return f"{text} ± {num(std, 2)}"
 
 
-def log10_text(value: Any, digits: int = 1) -> str:
-    """A log10 value as '10^-5.6', for a column of factors that span many decades."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "0" if value == -math.inf else "—"
-    return f"10^{float(value):.{digits}f}"
-
-
 # -- layout -----------------------------------------------------------------------------------
 
 

@@ -34,10 +34,6 @@ def format_floats(values: np.ndarray) -> list[str]:
     return text
 
 
-def format_ints(values: np.ndarray) -> list[str]:
-    return list(map(str, np.asarray(values).ravel().tolist()))
-
-
 class StepLog:
     """The logged steps of a run since the last hand-over.
 
