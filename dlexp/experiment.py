@@ -18,6 +18,7 @@ import numpy as np
 
 from dlexp import rundir as rd
 from dlexp.config import ExperimentConfig, load_mapping, parse_yaml_mapping, validate_mapping
+from dlexp.cores import available_cores
 from dlexp.errors import DlexpError
 from dlexp.prepare import (  # noqa: F401  (re-exported: the names callers use)
     EVAL_CHUNK,
@@ -116,11 +117,13 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
             pass
 
 
-def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray]) -> RunWriter:
+def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray], background_format: bool | None) -> RunWriter:
     t, logging = p.cfg.training, p.cfg.logging
+    if background_format is None:  # a second core to make the step-log text on
+        background_format = available_cores() >= 2
     return RunWriter(run_dir, p.train.labels is not None, t.checkpoint_every, time.perf_counter(), record,
                      histograms=logging.histograms_every > 0, log_steps=p.schedule.per_step, test=p.test is not None,
-                     checkpoint_every_s=t.checkpoint_every_s)
+                     checkpoint_every_s=t.checkpoint_every_s, background_format=background_format)
 
 
 def _running(cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
@@ -130,11 +133,13 @@ def _running(cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
 
 def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "config",
         callbacks: list[Callback] | None = None, prepared: Prepared | None = None,
-        ignore_after_stop: bool = False) -> RunResult:
+        ignore_after_stop: bool = False, background_format: bool | None = None) -> RunResult:
     """Validate everything, create a fresh run directory, train, and write the summary.
 
     The run directory is locked (:class:`~dlexp.rundir.RunLock`) while it is written.
-    ``ignore_after_stop``: see :func:`stop_on_signals`."""
+    ``ignore_after_stop``: see :func:`stop_on_signals`. ``background_format``: make the step-log text
+    in a second process (:class:`~dlexp.rundir.formatproc.FormatProcess`; the same bytes); None: where
+    this process may use two cores or more."""
     p = prepared or prepare(cfg, base_dir, shown)
     cfg = p.cfg  # with what was resolved from the data (the CSV delimiter)
     run_dir = rd.create_run_dir(Path(runs_dir), cfg.name or "run")
@@ -145,7 +150,7 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         record = config_record(validate_mapping(parse_yaml_mapping(text, rd.CONFIG), rd.CONFIG))
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
         rd.write_summary(run_dir, _running(cfg, run_dir))
-        writer = _writer(p, run_dir, record)
+        writer = _writer(p, run_dir, record, background_format)
         trainer = make_trainer(p, [writer, *(callbacks or [])])
         return _train(p, run_dir, trainer, writer, 0.0, ignore_after_stop)
 
@@ -161,7 +166,8 @@ def _read_checkpoint(path: Path) -> dict[str, np.ndarray]:
                          "by dlexp are accepted") from None
 
 
-def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_after_stop: bool = False) -> RunResult:
+def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_after_stop: bool = False,
+           background_format: bool | None = None) -> RunResult:
     """Continue a run from ``checkpoints/last.npz``; the result equals an uninterrupted run's bit for bit.
 
     Refused (DlexpError) while another process writes the directory, when ``config.yaml`` no longer
@@ -173,10 +179,11 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_aft
     if not rd.is_run_dir(run_dir):
         raise DlexpError(f"{shown}: not a dlexp run directory (no config.yaml / metrics.csv)")
     with rd.RunLock(run_dir):
-        return _resume_locked(run_dir, shown, callbacks, ignore_after_stop)
+        return _resume_locked(run_dir, shown, callbacks, ignore_after_stop, background_format)
 
 
-def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, ignore_after_stop: bool) -> RunResult:
+def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, ignore_after_stop: bool,
+                   background_format: bool | None) -> RunResult:
     ckpt = run_dir / schema.CHECKPOINTS / schema.LAST_CHECKPOINT
     summary_path = run_dir / rd.SUMMARY
     if summary_path.exists():
@@ -218,7 +225,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     if arrays is None:  # nothing of the first start survives, so the run is the one config.yaml describes
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
     rd.write_summary(run_dir, _running(cfg, run_dir))
-    writer = _writer(p, run_dir, record)
+    writer = _writer(p, run_dir, record, background_format)
     writer.elapsed_before = elapsed_before
     writer.checkpoint_step = step if arrays is not None else None
     trainer.callbacks = [writer, *(callbacks or [])]

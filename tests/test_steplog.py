@@ -8,7 +8,8 @@ import pytest
 
 from dlexp.rundir import CsvLog, schema
 from dlexp.rundir.csvlog import format_value
-from dlexp.rundir.steplog import StepLog, format_floats
+from dlexp.rundir.stepformat import block_text, texts
+from dlexp.rundir.steplog import StepLog
 
 EDGES = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e16, 1e-5, 1e-4, 9.999999999999999e15, 1234567890123456.0, 5e-324,
          1.7976931348623157e308, 0.1, 1 / 3, 100.0, 1e22, -2.5e-300, 2.0**-1074, float(np.float32(0.1))]
@@ -21,10 +22,11 @@ def _values(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.concatenate([wide, plain, from_float32, EDGES])
 
 
-def test_format_floats_is_format_value_of_each_value():
+def test_block_text_writes_each_value_as_format_value():
     values = _values(np.random.default_rng(0), 3000)
-    assert format_floats(values) == [format_value(v) for v in values.tolist()]
-    assert format_floats(np.array([], dtype=np.float64)) == []
+    text = block_text([7], [1], ["0,W,"], values.tolist(), len(values))
+    assert text == "7,1,0,W," + ",".join(format_value(v) for v in values.tolist()) + "\n"
+    assert block_text([], [], ["0,W,"], [], 3) == ""
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -57,6 +59,8 @@ def test_step_log_text_is_byte_identical_to_row_by_row_writing(tmp_path, seed):
     new_layers.close()
     assert (tmp_path / "new_g.csv").read_bytes() == (tmp_path / "old_g.csv").read_bytes()
     assert (tmp_path / "new_l.csv").read_bytes() == (tmp_path / "old_l.csv").read_bytes()
+    # the block as the formatting process reads it gives the same text (stepformat.texts)
+    assert texts(log.message(), log.layout()) == (log.grad_csv(), log.layer_csv())
     # the std column is the square root of the stored variance, taken as Python does
     row = log.rows(3)[1][2]
     assert row["act_std"] == log.layers[3, 2, 1].item() ** 0.5 or np.isnan(row["act_std"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dlexp import __version__
+from dlexp.cores import available_cores
 from dlexp.gallery.core import FULL_SEEDS, PAPER_SEEDS, QUICK_SEEDS, Table
 from dlexp.rundir import write_text_atomic
 
@@ -32,13 +33,6 @@ def markdown_table(table: Table) -> str:
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
     text = "\n".join(lines)
     return f"{text}\n\n*{table.caption}*" if table.caption else text
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 INTRO = """\
@@ -117,9 +111,9 @@ def _timing(run) -> list[str]:
     load = ""
     if run.papers and hasattr(os, "getloadavg"):  # wall time says little without the machine's load
         load = (f"; the 1-minute load average was {os.getloadavg()[0]:.1f} when it finished, so other "
-                "work shared the cores" if os.getloadavg()[0] > _cores() else "")
+                "work shared the cores" if os.getloadavg()[0] > available_cores() else "")
     return [(f"This page was generated in {mode} with `--jobs {run.jobs}` in **{duration(run.seconds)}** of "
-             f"wall time on a machine with {_cores()} cores (dlexp {__version__}, Python "
+             f"wall time on a machine with {available_cores()} cores (dlexp {__version__}, Python "
              f"{platform.python_version()}, NumPy {np.__version__}){load}."), ""]
 
 

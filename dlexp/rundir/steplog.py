@@ -3,9 +3,10 @@ arrays (step × row × statistic) and turned into CSV text in bulk.
 
 The trainer fills one slot per logged step (a few NumPy copies); at the end of an epoch, when the
 arrays are full, and when training stops, it hands the filled block to its listeners and starts
-over. :func:`format_floats` writes every number exactly as :func:`~dlexp.rundir.csvlog.format_value`
-does (Python's shortest round-trip ``repr``, NaN as an empty field), so the files hold the same bytes
-as when each row was formatted on its own.
+over. The text is made by :func:`dlexp.rundir.stepformat.block_text`, here or in a second process
+(:meth:`StepLog.message` is the block as that process reads it); it writes every number exactly as
+:func:`~dlexp.rundir.csvlog.format_value` does (Python's shortest round-trip ``repr``, NaN as an
+empty field), so the files hold the same bytes as when each row was formatted on its own.
 """
 
 from __future__ import annotations
@@ -16,22 +17,13 @@ import numpy as np
 
 from dlexp.rundir.csvlog import csv_field
 from dlexp.rundir.schema import GRAD_COLUMNS, GRAD_STATISTICS, LAYER_COLUMNS, LAYER_STATISTICS
+from dlexp.rundir.stepformat import block_message, block_text
 
 # a layer's numbers as the model measures them: its std is stored as a variance (already clipped at
 # 0) and its square root taken when the row is written, with Python's ``** 0.5`` (NumPy's may round
 # differently)
 LAYER_VARIANCE = LAYER_STATISTICS.index("act_std")
 BLOCK_BYTES = 1 << 20  # at most about this much memory per block of steps
-
-
-def format_floats(values: np.ndarray) -> list[str]:
-    """Each value as Python's ``repr(float(v))``, NaN as an empty string (a list, in order)."""
-    flat = np.asarray(values, dtype=np.float64).ravel()
-    text = list(map(repr, flat.tolist()))
-    missing = np.flatnonzero(np.isnan(flat))
-    for i in missing.tolist():
-        text[i] = ""
-    return text
 
 
 class StepLog:
@@ -68,29 +60,29 @@ class StepLog:
     def clear(self) -> None:
         self.count = 0
 
+    def layout(self) -> dict:
+        """What :func:`dlexp.rundir.stepformat.texts` needs to know of this log's rows (JSON-ready)."""
+        return {"grad_keys": self._grad_keys, "layer_keys": self._layer_keys, "grad_stats": len(GRAD_STATISTICS),
+                "layer_stats": len(LAYER_STATISTICS), "layer_sqrt": LAYER_VARIANCE}
+
     def grad_csv(self) -> str:
         """grad_norms.csv's lines for the held steps."""
         n = self.count
-        if n == 0:
-            return ""
-        g = self.grads[:n]
-        columns = [format_floats(g[:, :, k]) for k in range(g.shape[2])]
-        return _lines(self.steps[:n], self.epochs[:n], self._grad_keys, columns)
+        return block_text(self.steps[:n].tolist(), self.epochs[:n].tolist(), self._grad_keys,
+                          self.grads[:n].ravel().tolist(), len(GRAD_STATISTICS))
 
     def layer_csv(self) -> str:
         """layer_stats.csv's lines for the held steps."""
         n = self.count
-        if n == 0:
-            return ""
-        values = self.layers[:n]
-        columns = []
-        for k in range(values.shape[2]):
-            if k == LAYER_VARIANCE:
-                flat = values[:, :, k].ravel().tolist()
-                columns.append(["" if v != v else repr(v ** 0.5) for v in flat])
-            else:
-                columns.append(format_floats(values[:, :, k]))
-        return _lines(self.steps[:n], self.epochs[:n], self._layer_keys, columns)
+        return block_text(self.steps[:n].tolist(), self.epochs[:n].tolist(), self._layer_keys,
+                          self.layers[:n].ravel().tolist(), len(LAYER_STATISTICS), LAYER_VARIANCE)
+
+    def message(self) -> bytes:
+        """The held steps as one block for :func:`dlexp.rundir.stepformat.texts` (raw little-endian numbers)."""
+        n = self.count
+        raw = [np.ascontiguousarray(a[:n], dtype=a.dtype.newbyteorder("<")).tobytes()
+               for a in (self.steps, self.epochs, self.grads, self.layers)]
+        return block_message(n, *raw)
 
     def rows(self, slot: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """One held step's rows as dicts keyed by the files' columns (for listeners that take rows)."""
@@ -103,10 +95,3 @@ class StepLog:
             layer_rows.append(dict(zip(LAYER_COLUMNS, (step, epoch, layer, name, *values))))
         return grad_rows, layer_rows
 
-
-def _lines(steps: np.ndarray, epochs: np.ndarray, keys: list[str], columns: list[list[str]]) -> str:
-    """``step,epoch,<key><v1>,<v2>,...`` for every (step, key) in step-major order, newline-ended."""
-    heads = [f"{s},{e}," for s, e in zip(steps.tolist(), epochs.tolist())]
-    prefixes = [head + key for head in heads for key in keys]
-    template = "{}" + ",".join(["{}"] * len(columns)) + "\n"
-    return "".join(map(template.format, prefixes, *columns))

@@ -14,6 +14,7 @@ from dlexp.errors import DlexpError
 from dlexp.rundir import schema
 from dlexp.rundir.csvlog import CsvLog
 from dlexp.rundir.files import save_npz_atomic
+from dlexp.rundir.formatproc import FormatProcess, InlineText
 from dlexp.signals import SignalStop
 
 
@@ -25,12 +26,17 @@ class RunWriter(Callback):
     previous one (or the start); the run's end writes it too (see :func:`dlexp.experiment.run`), so
     the cadence only decides how much work a crash can lose. An fsync'd checkpoint costs milliseconds:
     every epoch of a short one-second run would cost more than the epochs themselves.
+
+    ``background_format``: make the text of the logged steps in a second process
+    (:class:`~dlexp.rundir.formatproc.FormatProcess`) rather than here; worth it where a core is free.
     """
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
                  config_record: dict[str, np.ndarray], histograms: bool = False, log_steps: bool = False,
-                 test: bool = False, checkpoint_every_s: float = 0.0):
+                 test: bool = False, checkpoint_every_s: float = 0.0, background_format: bool = False):
         self.run_dir = run_dir
+        self.background_format = background_format
+        self.step_text: InlineText | None = None  # made with the first block of logged steps
         def log(file: schema.CsvFile) -> CsvLog:
             return CsvLog(run_dir / file.name, file.columns)
 
@@ -56,6 +62,7 @@ class RunWriter(Callback):
 
     def on_epoch(self, row):
         with self.signals.held():
+            self._write_steps()
             for log in self.logs[:-2]:  # the epoch's step rows reach the disk before its metrics row
                 log.flush()
             self.metrics.write([row], flush=True)
@@ -63,8 +70,19 @@ class RunWriter(Callback):
                               flush=True)
 
     def on_step_log(self, log):
-        self.grads.write_text(log.grad_csv())
-        self.layers.write_text(log.layer_csv())
+        if self.step_text is None:
+            kind = FormatProcess if self.background_format else InlineText
+            self.step_text = kind(log.layout())
+        self.step_text.submit(log.message())
+        if not isinstance(self.step_text, FormatProcess):
+            self._write_steps()
+
+    def _write_steps(self) -> None:
+        """Write the text of the logged steps handed over so far (waiting for the formatting process)."""
+        if self.step_text is not None:
+            for grads, layers in self.step_text.take():
+                self.grads.write_text(grads)
+                self.layers.write_text(layers)
 
     def on_histograms(self, rows):
         self.histograms.write(rows)
@@ -81,6 +99,7 @@ class RunWriter(Callback):
 
     def checkpoint(self, trainer):
         with self.signals.held():
+            self._write_steps()
             for log in self.logs:
                 log.flush()  # every row up to the checkpointed step is on disk before the checkpoint
             arrays = trainer.checkpoint_arrays()
@@ -100,5 +119,10 @@ class RunWriter(Callback):
                              "stopped") from None
 
     def close(self):
-        for log in self.logs:
-            log.close()
+        try:
+            if self.step_text is not None:
+                self.step_text.close()
+                self._write_steps()
+        finally:
+            for log in self.logs:
+                log.close()

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from dlexp.sweep.task import (
@@ -280,7 +281,7 @@ class LocalExecutor:
         """One run in this process; a run interrupted by a signal (its own handler's) stops the sweep."""
         self._state = "serial-task"
         try:
-            result = self.task(spec)
+            result = self.task(replace(spec, background_format=default_jobs() >= 2))  # a core to spare
         except KeyboardInterrupt:
             self.cancelled_by = self.cancelled_by or signal.SIGINT
             result = not_run_result(spec, "interrupted", "interrupted before the run started")
@@ -297,6 +298,7 @@ class LocalExecutor:
     def _run_pool(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
         idle = self._idle
         stop = self._stop
+        spare_cores = 2 * self.jobs <= default_jobs()  # each run may make its step-log text on a core of its own
 
         def in_slot(spec: RunSpec) -> Result:
             if stop.is_set():
@@ -305,7 +307,7 @@ class LocalExecutor:
             try:
                 if stop.is_set():
                     return not_run_result(spec, "cancelled")
-                return pool.submit(_in_worker, self.task, spec).result()
+                return pool.submit(_in_worker, self.task, replace(spec, background_format=spare_cores)).result()
             except BrokenProcessPool:
                 if stop.is_set():
                     return not_run_result(spec, "interrupted", "the worker process was stopped by its sweep")

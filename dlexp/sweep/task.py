@@ -9,7 +9,6 @@ order and return results in spec order.
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlexp.cores import available_cores
 from dlexp.errors import DlexpError
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -35,6 +35,7 @@ class RunSpec:
     point: dict[str, Any] = field(default_factory=dict)  # the grid point's overrides (for tables)
     index: int = 0
     cost: float = 0.0  # relative cost (epochs × rows × parameters): the costliest runs start first
+    background_format: bool = False  # step-log text in a second process (where the executor leaves a core free)
 
 
 def longest_first(specs: list[RunSpec]) -> list[int]:
@@ -49,10 +50,7 @@ def longest_first(specs: list[RunSpec]) -> list[int]:
 
 def default_jobs() -> int:
     """The number of cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 @contextmanager
@@ -85,7 +83,7 @@ def run_one(spec: RunSpec) -> Result:
     try:
         cfg = validate_mapping(spec.config, spec.shown)
         result = experiment.run(cfg, base_dir=Path(spec.base_dir), runs_dir=Path(spec.runs_dir),
-                                shown=spec.shown)
+                                shown=spec.shown, background_format=spec.background_format)
         out.update(status=result.status, run_dir=str(result.run_dir), summary=result.summary,
                    history=result.history)
     except DlexpError as exc:

@@ -1,0 +1,184 @@
+"""Where the step log's CSV text is made: here, or in a second process while training goes on.
+
+Per-step logging ends in text: every logged number written in its shortest round-trip form, which
+costs Python about half a microsecond a number, as much as the rest of the logging together on a
+small network. :class:`FormatProcess` sends each block of logged steps, as raw numbers, to a child
+process (:mod:`dlexp.rundir.stepformat` run as a script: standard library only, no NumPy, started
+in a fraction of a second) and takes the text back when the run writer needs it: before an epoch's
+metrics row, before a checkpoint, at the end. On a machine with a free core the training loop no
+longer waits for the text; the bytes are the same, made by the same function
+(:func:`~dlexp.rundir.stepformat.block_text`).
+
+The child never touches the run directory: the text comes back through a pipe and the parent writes
+it with its own :class:`~dlexp.rundir.csvlog.CsvLog`, as before. At most one block is in flight, so
+neither side can wait on the other's full pipe. If the child cannot start or dies, the blocks it
+held are formatted here from the copies kept until their text arrives, and every later block too:
+the run goes on, its files unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from dlexp.rundir import stepformat
+
+PIPE_BYTES = 1 << 20  # a block's numbers (about 1 MiB at most) and most blocks' text fit in one pipe
+START_VALUES = 20_000  # numbers formatted here before a child is worth starting (about 10 ms of work)
+
+
+class InlineText:
+    """Step-log text made in this process, block by block, in order."""
+
+    def __init__(self, layout: dict):
+        self.layout = layout
+        self._done: list[tuple[str, str]] = []
+
+    def submit(self, message: bytes) -> None:
+        """Format one block (:meth:`dlexp.rundir.steplog.StepLog.message`)."""
+        self._done.append(stepformat.texts(message, self.layout))
+
+    def take(self) -> list[tuple[str, str]]:
+        """The (gradient, layer) texts of every block submitted since the last call, in order."""
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+class FormatProcess(InlineText):
+    """Step-log text made in a child process (see the module's description).
+
+    Args:
+        layout: :meth:`dlexp.rundir.steplog.StepLog.layout`.
+        start_values: the child starts with the block that brings the numbers logged so far to this
+            many (short runs never start one).
+        command: the child's command line (default: this Python running ``stepformat.py``).
+    """
+
+    def __init__(self, layout: dict, start_values: int = START_VALUES, command: list[str] | None = None):
+        super().__init__(layout)
+        self.start_values = start_values
+        self.command = command or [sys.executable, "-I", "-S", stepformat.__file__]
+        self._proc: subprocess.Popen | None = None
+        self._in_flight: bytes | None = None  # the block sent and not yet answered
+        self._given_up = False
+        self._values = 0
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    def submit(self, message: bytes) -> None:
+        self._collect()  # at most one block in flight
+        _, n_grad, n_layer = stepformat.BLOCK.unpack_from(message)
+        self._values += n_grad + n_layer
+        if self._proc is None and not self._given_up and self._values >= self.start_values:
+            self._start()
+        if self._proc is None:
+            super().submit(message)
+            return
+        self._in_flight = message
+        self._guard(lambda: _write_all(self._proc.stdin.fileno(), message))
+
+    def take(self) -> list[tuple[str, str]]:
+        self._collect()
+        return super().take()
+
+    def close(self) -> None:
+        """Wait for the text in flight (kept for :meth:`take`) and stop the child."""
+        self._collect()
+        self._stop()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        try:
+            proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:  # no process to spare: format here
+            self._given_up = True
+            return
+        self._proc = proc
+        for stream in (proc.stdin, proc.stdout):
+            _grow_pipe(stream.fileno())
+        layout = json.dumps(self.layout).encode("utf-8")
+        self._guard(lambda: _write_all(proc.stdin.fileno(), stepformat.INIT.pack(len(layout)) + layout))
+
+    def _collect(self) -> None:
+        """Read the text of the block in flight (waiting for it)."""
+        if self._in_flight is None:
+            return
+
+        def read() -> None:
+            fd = self._proc.stdout.fileno()
+            grad_size, layer_size = stepformat.REPLY.unpack(_read_exactly(fd, stepformat.REPLY.size))
+            body = _read_exactly(fd, grad_size + layer_size)
+            self._done.append((body[:grad_size].decode("utf-8"), body[grad_size:].decode("utf-8")))
+            self._in_flight = None
+
+        self._guard(read)
+
+    def _guard(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the child's pipes; if the child is gone, format here from now on."""
+        if self._proc is None:
+            return
+        try:
+            action()
+        except BaseException as exc:  # a broken pipe, the child's end of file, a torn reply, a signal
+            # the pipes may hold half a message: never read them again
+            self._stop(kill=True)
+            self._given_up = True
+            message, self._in_flight = self._in_flight, None
+            if message is not None:
+                super().submit(message)
+            if not isinstance(exc, (OSError, EOFError, ValueError)):
+                raise
+
+    def _stop(self, kill: bool = False) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if kill:
+            proc.kill()
+        try:
+            proc.wait(timeout=10)  # it exits at the end of its input
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _grow_pipe(fd: int) -> None:
+    """Make a pipe hold :data:`PIPE_BYTES` where the OS allows it (Linux); else keep its size."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts = []
+    while size:
+        chunk = os.read(fd, min(size, PIPE_BYTES))
+        if not chunk:
+            raise EOFError("the formatting process ended")
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
