@@ -31,6 +31,7 @@ from dlexp.prepare import (  # noqa: F401  (re-exported: the names callers use)
     resolve_loss,
 )
 from dlexp.rundir import schema
+from dlexp.rundir.formatproc import start_values
 from dlexp.rundir.record import check_config_record, config_record, first_difference, resolved_config_text  # noqa: F401
 from dlexp.rundir.summary import build_summary, versions
 from dlexp.rundir.writer import RunWriter
@@ -117,13 +118,18 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
             pass
 
 
-def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray], background_format: bool | None) -> RunWriter:
+def _format_after(background_format: bool | None) -> int | None:
+    """The run writer's ``format_process_after`` (checked before anything is written: it reads the
+    environment). None: where this process may use a second core."""
+    return start_values(available_cores() >= 2 if background_format is None else background_format)
+
+
+def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray], format_after: int | None) -> RunWriter:
     t, logging = p.cfg.training, p.cfg.logging
-    if background_format is None:  # a second core to make the step-log text on
-        background_format = available_cores() >= 2
     return RunWriter(run_dir, p.train.labels is not None, t.checkpoint_every, time.perf_counter(), record,
                      histograms=logging.histograms_every > 0, log_steps=p.schedule.per_step, test=p.test is not None,
-                     checkpoint_every_s=t.checkpoint_every_s, background_format=background_format)
+                     checkpoint_every_s=t.checkpoint_every_s,
+                     format_process_after=format_after)
 
 
 def _running(cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
@@ -140,6 +146,7 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
     ``ignore_after_stop``: see :func:`stop_on_signals`. ``background_format``: make the step-log text
     in a second process (:class:`~dlexp.rundir.formatproc.FormatProcess`; the same bytes); None: where
     this process may use two cores or more."""
+    format_after = _format_after(background_format)
     p = prepared or prepare(cfg, base_dir, shown)
     cfg = p.cfg  # with what was resolved from the data (the CSV delimiter)
     run_dir = rd.create_run_dir(Path(runs_dir), cfg.name or "run")
@@ -150,7 +157,7 @@ def run(cfg: ExperimentConfig, *, base_dir: Path, runs_dir: Path, shown: str = "
         record = config_record(validate_mapping(parse_yaml_mapping(text, rd.CONFIG), rd.CONFIG))
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
         rd.write_summary(run_dir, _running(cfg, run_dir))
-        writer = _writer(p, run_dir, record, background_format)
+        writer = _writer(p, run_dir, record, format_after)
         trainer = make_trainer(p, [writer, *(callbacks or [])])
         return _train(p, run_dir, trainer, writer, 0.0, ignore_after_stop)
 
@@ -172,6 +179,7 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_aft
 
     Refused (DlexpError) while another process writes the directory, when ``config.yaml`` no longer
     matches the config the checkpoint was trained with, and when a run file is damaged."""
+    format_after = _format_after(background_format)
     run_dir = Path(run_dir)
     shown = str(run_dir)
     if not run_dir.is_dir():
@@ -179,11 +187,11 @@ def resume(run_dir: Path, *, callbacks: list[Callback] | None = None, ignore_aft
     if not rd.is_run_dir(run_dir):
         raise DlexpError(f"{shown}: not a dlexp run directory (no config.yaml / metrics.csv)")
     with rd.RunLock(run_dir):
-        return _resume_locked(run_dir, shown, callbacks, ignore_after_stop, background_format)
+        return _resume_locked(run_dir, shown, callbacks, ignore_after_stop, format_after)
 
 
 def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, ignore_after_stop: bool,
-                   background_format: bool | None) -> RunResult:
+                   format_after: int | None) -> RunResult:
     ckpt = run_dir / schema.CHECKPOINTS / schema.LAST_CHECKPOINT
     summary_path = run_dir / rd.SUMMARY
     if summary_path.exists():
@@ -225,7 +233,7 @@ def _resume_locked(run_dir: Path, shown: str, callbacks: list[Callback] | None, 
     if arrays is None:  # nothing of the first start survives, so the run is the one config.yaml describes
         p.model.save(run_dir / schema.CHECKPOINTS / schema.INIT_CHECKPOINT)
     rd.write_summary(run_dir, _running(cfg, run_dir))
-    writer = _writer(p, run_dir, record, background_format)
+    writer = _writer(p, run_dir, record, format_after)
     writer.elapsed_before = elapsed_before
     writer.checkpoint_step = step if arrays is not None else None
     trainer.callbacks = [writer, *(callbacks or [])]

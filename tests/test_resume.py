@@ -26,8 +26,8 @@ logging: {{grad_every: 3, histograms_every: {histograms}}}
 FILES = ["metrics.csv", "grad_norms.csv", "layer_stats.csv", "checkpoints/final.npz"]
 
 
-def start(cfg: Path, runs: Path) -> subprocess.Popen:
-    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
+def start(cfg: Path, runs: Path, **extra_env: str) -> subprocess.Popen:
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), **extra_env)
     return subprocess.Popen([sys.executable, "-m", "dlexp", "train", str(cfg), "--runs-dir", str(runs), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -55,12 +55,15 @@ def assert_same(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("dtype,sig,code,batchnorm,histograms", [("float64", signal.SIGINT, 130, "false", 0),
-                                                                 ("float32", signal.SIGTERM, 143, "true", 5)])
-def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batchnorm, histograms):
+@pytest.mark.parametrize("dtype,sig,code,batchnorm,histograms,child", [
+    ("float64", signal.SIGINT, 130, "false", 0, "0"),
+    ("float32", signal.SIGTERM, 143, "true", 5, "0"),
+    ("float64", signal.SIGINT, 130, "false", 0, "1"),  # step-log text made by a second process
+])
+def test_interrupt_then_resume_is_bit_identical(tmp_path, dtype, sig, code, batchnorm, histograms, child):
     cfg = write_config(tmp_path / "c.yaml", CONFIG.format(dtype=dtype, epochs=12, batchnorm=batchnorm,
                                                           histograms=histograms))
-    proc = start(cfg, tmp_path / "runs")
+    proc = start(cfg, tmp_path / "runs", DLEXP_FORMAT_PROCESS=child)
     run = wait_for_rows(tmp_path / "runs", 3, proc)
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)

@@ -27,7 +27,24 @@ from collections.abc import Callable
 from dlexp.rundir import stepformat
 
 PIPE_BYTES = 1 << 20  # a block's numbers (about 1 MiB at most) and most blocks' text fit in one pipe
-START_VALUES = 20_000  # numbers formatted here before a child is worth starting (about 10 ms of work)
+START_VALUES = 20_000  # numbers logged before a child is worth starting (about 10 ms of formatting)
+ENV = "DLEXP_FORMAT_PROCESS"  # "0": never a second process; "1": always, from the first block; unset: auto
+
+
+def start_values(wanted: bool) -> int | None:
+    """How many logged numbers start the child (None: format in this process): :data:`START_VALUES`
+    where ``wanted``, unless the environment variable :data:`ENV` says ``0`` (never) or ``1`` (from
+    the first block: the tests' way to exercise it on small runs)."""
+    setting = os.environ.get(ENV, "").strip()
+    if setting not in ("", "0", "1"):
+        from dlexp.errors import DlexpError
+
+        raise DlexpError(f"environment variable {ENV}={setting[:20]!r}: accepted values are 0 (format the step "
+                         "log in this process), 1 (in a second process) or unset (a second process where a "
+                         "core is free)")
+    if setting:
+        return 0 if setting == "1" else None
+    return START_VALUES if wanted else None
 
 
 class InlineText:

@@ -27,15 +27,16 @@ class RunWriter(Callback):
     the cadence only decides how much work a crash can lose. An fsync'd checkpoint costs milliseconds:
     every epoch of a short one-second run would cost more than the epochs themselves.
 
-    ``background_format``: make the text of the logged steps in a second process
-    (:class:`~dlexp.rundir.formatproc.FormatProcess`) rather than here; worth it where a core is free.
+    ``format_process_after``: make the text of the logged steps in a second process
+    (:class:`~dlexp.rundir.formatproc.FormatProcess`), started once this many numbers have been
+    logged; None: here. Worth it where a core is free; the bytes are the same.
     """
 
     def __init__(self, run_dir: Path, classification: bool, checkpoint_every: int, started: float,
                  config_record: dict[str, np.ndarray], histograms: bool = False, log_steps: bool = False,
-                 test: bool = False, checkpoint_every_s: float = 0.0, background_format: bool = False):
+                 test: bool = False, checkpoint_every_s: float = 0.0, format_process_after: int | None = None):
         self.run_dir = run_dir
-        self.background_format = background_format
+        self.format_process_after = format_process_after
         self.step_text: InlineText | None = None  # made with the first block of logged steps
         def log(file: schema.CsvFile) -> CsvLog:
             return CsvLog(run_dir / file.name, file.columns)
@@ -71,8 +72,8 @@ class RunWriter(Callback):
 
     def on_step_log(self, log):
         if self.step_text is None:
-            kind = FormatProcess if self.background_format else InlineText
-            self.step_text = kind(log.layout())
+            after = self.format_process_after
+            self.step_text = InlineText(log.layout()) if after is None else FormatProcess(log.layout(), after)
         self.step_text.submit(log.message())
         if not isinstance(self.step_text, FormatProcess):
             self._write_steps()
