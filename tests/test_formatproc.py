@@ -4,6 +4,7 @@ environment switch, and whole training runs (with resume) byte-identical either 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -166,7 +167,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_the_child_ends_with_a_killed_run_and_the_run_resumes_exactly(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", RUN.replace("epochs: 4", "epochs: 60"))
+    cfg = write_config(tmp_path / "c.yaml", RUN.replace("epochs: 4", "epochs: 200"))
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), **{formatproc.ENV: "1"})
     proc = subprocess.Popen([sys.executable, "-m", "dlexp", "train", str(cfg), "--runs-dir", str(tmp_path / "runs"),
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -176,8 +177,7 @@ def test_the_child_ends_with_a_killed_run_and_the_run_resumes_exactly(tmp_path):
         children = _children(proc.pid)
         time.sleep(0.02)
     assert children, "no formatting process started"
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # a few epochs into 200
     proc.communicate()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() and "Z" not in _state(c)
@@ -185,6 +185,7 @@ def test_the_child_ends_with_a_killed_run_and_the_run_resumes_exactly(tmp_path):
         time.sleep(0.05)
     assert not any(Path(f"/proc/{c}").exists() and "Z" not in _state(c) for c in children), "the child outlived the run"
     run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "summary.json").read_text())["status"] == "running"
     resumed = run_subprocess("train", "--resume", run, "--quiet", env={formatproc.ENV: "1"})
     assert resumed.code == 0, resumed.stderr
     reference = run_subprocess("train", cfg, "--runs-dir", tmp_path / "ref", "--quiet", env={formatproc.ENV: "0"})

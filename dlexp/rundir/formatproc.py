@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from dlexp.rundir import stepformat
 
-PIPE_BYTES = 1 << 20  # a block's numbers (about 1 MiB at most) and most blocks' text fit in one pipe
+PIPE_BYTES = 1 << 20  # a block's numbers (64 KiB) and its text fit in one pipe
 START_VALUES = 20_000  # numbers logged before a child is worth starting (about 10 ms of formatting)
 ENV = "DLEXP_FORMAT_PROCESS"  # "0": never a second process; "1": always, from the first block; unset: auto
 

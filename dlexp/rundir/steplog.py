@@ -23,7 +23,9 @@ from dlexp.rundir.stepformat import block_message, block_text
 # 0) and its square root taken when the row is written, with Python's ``** 0.5`` (NumPy's may round
 # differently)
 LAYER_VARIANCE = LAYER_STATISTICS.index("act_std")
-BLOCK_BYTES = 1 << 20  # at most about this much memory per block of steps
+# at most about this much memory per block of steps: small enough that a block reaches the formatting
+# process (rundir/formatproc.py) while the epoch trains, leaving little for it to do at the epoch's end
+BLOCK_BYTES = 1 << 16
 
 
 class StepLog:
