@@ -47,26 +47,39 @@ def _inline(layout: dict, messages: list[bytes]) -> list[tuple[str, str]]:
     return here.take()
 
 
+def _until_ready(child: FormatProcess) -> None:
+    deadline = time.monotonic() + 30
+    while not child._poll_ready():
+        assert time.monotonic() < deadline and child.running, "the child never got ready"
+        time.sleep(0.01)
+
+
 def test_the_child_writes_the_bytes_made_here():
-    layout, messages = _blocks(5)
+    layout, messages = _blocks(6)
     child = FormatProcess(layout, start_values=0)
+    child.submit(messages[0])  # starts the child; formatted here while it gets ready
+    assert child.running
+    _until_ready(child)
     got = []
-    for message in messages:
+    for message in messages[1:]:
         child.submit(message)
-        assert child.running
         got += child.take() if len(got) % 2 else []  # take now and then: blocks stay in order
+    assert child.sent == 5
     proc = child._proc
     child.close()
     got += child.take()
     assert got == _inline(layout, messages)
-    assert proc.poll() is not None and not child.running
+    assert not child.running
+    assert proc.wait(timeout=10) == 0  # it ends at the end of its input
 
 
 def test_a_child_killed_mid_run_loses_no_block():
     layout, messages = _blocks(4, seed=1)
     child = FormatProcess(layout, start_values=0)
     child.submit(messages[0])
+    _until_ready(child)
     child.submit(messages[1])  # in flight when the child dies
+    assert child.sent == 1
     child._proc.kill()
     child._proc.wait()
     for message in messages[2:]:
@@ -82,7 +95,11 @@ def test_a_child_killed_mid_run_loses_no_block():
 def test_a_child_that_cannot_start_or_answers_wrong_is_replaced(command):
     layout, messages = _blocks(3, seed=2)
     child = FormatProcess(layout, start_values=0, command=command)
-    for message in messages:
+    child.submit(messages[0])
+    deadline = time.monotonic() + 30
+    while child.running and not child._poll_ready() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until it fails (or, for the garbled one, "gets ready" and then fails)
+    for message in messages[1:]:
         child.submit(message)
     got = child.take()
     child.close()
@@ -125,7 +142,7 @@ RUN = """\
 seed: 3
 data: {kind: spirals, n_samples: 300, n_classes: 3}
 model: {hidden: [16, 16, 16], activation: tanh}
-training: {epochs: 4, batch_size: 16, optimizer: adam}
+training: {epochs: 40, batch_size: 16, optimizer: adam}
 """
 
 
@@ -134,14 +151,14 @@ def test_a_run_with_the_child_writes_the_same_files(tmp_path, monkeypatch):
     from dlexp.config import load_mapping, validate_mapping
 
     cfg = validate_mapping(load_mapping(write_config(tmp_path / "c.yaml", RUN)), "c.yaml")
-    started = []
-    start = FormatProcess._start
-    monkeypatch.setattr(FormatProcess, "_start", lambda self: (started.append(1), start(self)))
+    sent = []
+    close = FormatProcess.close
+    monkeypatch.setattr(FormatProcess, "close", lambda self: (close(self), sent.append(self.sent)))
     dirs = {}
     for setting in ("1", "0"):
         monkeypatch.setenv(formatproc.ENV, setting)
         dirs[setting] = experiment.run(cfg, base_dir=tmp_path, runs_dir=tmp_path / setting).run_dir
-    assert started == [1]
+    assert len(sent) == 1 and sent[0] > 3, sent  # the child made most blocks' text
     names = sorted(p.relative_to(dirs["0"]) for p in dirs["0"].rglob("*") if p.is_file() and p.name != "timing.csv")
     assert len(names) > 8
     for name in names:
@@ -167,7 +184,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_the_child_ends_with_a_killed_run_and_the_run_resumes_exactly(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", RUN.replace("epochs: 4", "epochs: 200"))
+    cfg = write_config(tmp_path / "c.yaml", RUN.replace("epochs: 40", "epochs: 200"))
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), **{formatproc.ENV: "1"})
     proc = subprocess.Popen([sys.executable, "-m", "dlexp", "train", str(cfg), "--runs-dir", str(tmp_path / "runs"),
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

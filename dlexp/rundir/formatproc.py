@@ -18,8 +18,10 @@ the run goes on, its files unchanged.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -70,10 +72,14 @@ class InlineText:
 class FormatProcess(InlineText):
     """Step-log text made in a child process (see the module's description).
 
+    The child takes a moment to start (a fresh Python); blocks handed over meanwhile are formatted
+    here, and the first block after it has said it is ready goes to it. Stopping it does not wait
+    for it to exit: it ends at the end of its input and is reaped later (:func:`_reap`).
+
     Args:
         layout: :meth:`dlexp.rundir.steplog.StepLog.layout`.
-        start_values: the child starts with the block that brings the numbers logged so far to this
-            many (short runs never start one).
+        start_values: the child is started once this many numbers have been logged (short runs
+            never start one).
         command: the child's command line (default: this Python running ``stepformat.py``).
     """
 
@@ -82,12 +88,15 @@ class FormatProcess(InlineText):
         self.start_values = start_values
         self.command = command or [sys.executable, "-I", "-S", stepformat.__file__]
         self._proc: subprocess.Popen | None = None
+        self._ready = False  # the child has read the layout and said so
         self._in_flight: bytes | None = None  # the block sent and not yet answered
         self._given_up = False
         self._values = 0
+        self.sent = 0  # blocks formatted by the child
 
     @property
     def running(self) -> bool:
+        """A child is started (it may still be getting ready)."""
         return self._proc is not None
 
     def submit(self, message: bytes) -> None:
@@ -96,10 +105,11 @@ class FormatProcess(InlineText):
         self._values += n_grad + n_layer
         if self._proc is None and not self._given_up and self._values >= self.start_values:
             self._start()
-        if self._proc is None:
+        if not (self._proc is not None and (self._ready or self._poll_ready())):
             super().submit(message)
             return
         self._in_flight = message
+        self.sent += 1
         self._guard(lambda: _write_all(self._proc.stdin.fileno(), message))
 
     def take(self) -> list[tuple[str, str]]:
@@ -114,10 +124,11 @@ class FormatProcess(InlineText):
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self) -> None:
+        _reap()
         try:
             proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        except OSError:  # no process to spare: format here
+        except (OSError, ValueError):  # no process to spare, no Python to start: format here
             self._given_up = True
             return
         self._proc = proc
@@ -125,6 +136,18 @@ class FormatProcess(InlineText):
             _grow_pipe(stream.fileno())
         layout = json.dumps(self.layout).encode("utf-8")
         self._guard(lambda: _write_all(proc.stdin.fileno(), stepformat.INIT.pack(len(layout)) + layout))
+
+    def _poll_ready(self) -> bool:
+        """Whether the child has said it is ready (reads its one-byte answer if it is there)."""
+        def check() -> None:
+            fd = self._proc.stdout.fileno()
+            if _readable(fd):
+                if _read_exactly(fd, len(stepformat.READY)) != stepformat.READY:
+                    raise ValueError("the formatting process answered something else")
+                self._ready = True
+
+        self._guard(check)
+        return self._ready
 
     def _collect(self) -> None:
         """Read the text of the block in flight (waiting for it)."""
@@ -158,20 +181,44 @@ class FormatProcess(InlineText):
 
     def _stop(self, kill: bool = False) -> None:
         proc, self._proc = self._proc, None
+        self._ready = False
         if proc is None:
             return
         for stream in (proc.stdin, proc.stdout):
             try:
-                stream.close()
+                stream.close()  # the child reads the end of its input and exits
             except OSError:
                 pass
         if kill:
             proc.kill()
+        _EXITING.append(proc)
+        _reap()
+
+
+_EXITING: list[subprocess.Popen] = []  # stopped children not yet reaped
+
+
+def _reap() -> None:
+    """Collect the exit status of stopped children that have exited (never waits)."""
+    for proc in list(_EXITING):
+        if proc.poll() is not None:
+            _EXITING.remove(proc)
+
+
+@atexit.register
+def _reap_at_exit() -> None:
+    for proc in _EXITING:
         try:
-            proc.wait(timeout=10)  # it exits at the end of its input
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):  # no select() on this kind of file here: wait for it instead
+        return True
 
 
 def _grow_pipe(fd: int) -> None:

@@ -15,7 +15,8 @@ The protocol, little-endian, over the child's stdin and stdout:
 
 - once: ``<Q`` length, then that many bytes of JSON: the layout of a block
   (:meth:`dlexp.rundir.steplog.StepLog.layout`: each row's constant middle, ``"layer,param,"`` and
-  ``"layer,activation,"``, the numbers per row, and which layer column is written as a square root);
+  ``"layer,activation,"``, the numbers per row, and which layer column is written as a square root),
+  answered with :data:`READY`;
 - per block: ``<QQQ`` (steps, gradient values, layer values), then the steps and epochs (int64)
   and the gradient and layer values (float64), step-major; the reply is ``<QQ`` (bytes of gradient
   text, bytes of layer text) and the two UTF-8 texts.
@@ -28,6 +29,7 @@ import struct
 import sys
 
 INIT = struct.Struct("<Q")
+READY = b"R"  # the child's answer to the layout
 BLOCK = struct.Struct("<QQQ")
 REPLY = struct.Struct("<QQ")
 
@@ -101,6 +103,8 @@ def serve(inp, out) -> None:
     if head is None:
         return
     layout = json.loads(_read_exactly(inp, INIT.unpack(head)[0]) or b"{}")
+    out.write(READY)
+    out.flush()
     while True:
         head = _read_exactly(inp, BLOCK.size)
         if head is None:
