@@ -13,14 +13,19 @@ thread), on the training split dlexp's own data pipeline produces for the config
 
 - dlexp: the training loop as ``timing.csv``'s last ``elapsed_s`` (evaluation, logging and checkpoints
   included; start-up, data loading and the run directory's creation not), with the config's defaults
-  (``grad_every: 1``), and with logging off (``grad_every`` above the number of steps: only step 1 logged);
+  (``grad_every: 1``; the step log's text made in a second process where a core is free); with logging
+  off (``grad_every`` above the number of steps: only step 1 logged); with the defaults but the text
+  made in the training process (``DLEXP_FORMAT_PROCESS=0``); and with logging off and the splits
+  evaluated only before training and after the last epoch (``eval_every`` = epochs), the closest
+  dlexp comes to the work torch's loop and scikit-learn's ``fit`` do (neither evaluates anything);
 - torch: epochs of shuffled mini-batches (forward, loss, backward, ``torch.optim.Adam`` step), nothing else;
 - sklearn: ``MLPClassifier(solver="adam").fit`` with the same architecture, batch size, epochs and lr,
   no L2 (``alpha=0``), no early stopping.
 
 In each repeat every contender runs once, in an order that alternates between repeats; ratios are
 taken within a repeat and the median of those paired ratios is reported (shared machines change
-speed from one minute to the next). torch and scikit-learn are skipped where not installed.
+speed from one minute to the next), with their range and the ratio of each contender's best time
+(the least disturbed run of each). torch and scikit-learn are skipped where not installed.
 """
 
 from __future__ import annotations
@@ -80,12 +85,12 @@ def _config_file(folder: Path, name: str, overrides: dict | None = None) -> Path
     return path
 
 
-def dlexp_loop(folder: Path, name: str, overrides: dict | None = None) -> float:
+def dlexp_loop(folder: Path, name: str, overrides: dict | None = None, env: dict | None = None) -> float:
     """Seconds of `dlexp train`'s loop (timing.csv's last elapsed_s)."""
     config = _config_file(folder, name, overrides)
     runs = Path(tempfile.mkdtemp(dir=folder))
     subprocess.run([sys.executable, "-m", "dlexp", "train", str(config), "--runs-dir", str(runs), "--quiet"],
-                   check=True, env=ENV, stdout=subprocess.DEVNULL)
+                   check=True, env={**ENV, **(env or {})}, stdout=subprocess.DEVNULL)
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     last = (run_dir / "timing.csv").read_text().strip().split("\n")[-1]
     return float(last.split(",")[-1])
@@ -188,8 +193,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name in args.workloads.split(","):
-            contenders = {"dlexp": lambda n=name: dlexp_loop(folder, n),
-                          "dlexp, logging off": lambda n=name: dlexp_loop(folder, n, {"logging.grad_every": 10**7})}
+            epochs = WORKLOADS[name]["config"]["training"]["epochs"]
+            contenders = {
+                "dlexp": lambda n=name: dlexp_loop(folder, n),
+                "dlexp, logging off": lambda n=name: dlexp_loop(folder, n, {"logging.grad_every": 10**7}),
+                "dlexp, text made here": lambda n=name: dlexp_loop(folder, n, env={"DLEXP_FORMAT_PROCESS": "0"}),
+                "dlexp, 2 evaluations, logging off": lambda n=name, e=epochs: dlexp_loop(
+                    folder, n, {"logging.grad_every": 10**7, "logging.eval_every": e}),
+            }
             if have_torch and WORKLOADS[name]["torch"]:
                 contenders["torch"] = lambda n=name: _worker("torch", n, folder)
             if have_sklearn:
@@ -203,7 +214,7 @@ def main() -> None:
             for other in [k for k in contenders if k != "dlexp"]:
                 ratios = [a / b for a, b in zip(times["dlexp"], times[other])]
                 print(f"  dlexp / {other}: median {statistics.median(ratios):.3f} "
-                      f"(range {min(ratios):.3f}-{max(ratios):.3f})")
+                      f"(range {min(ratios):.3f}-{max(ratios):.3f}); best / best {min(times['dlexp']) / min(times[other]):.3f}")
 
 
 if __name__ == "__main__":
