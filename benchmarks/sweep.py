@@ -9,7 +9,7 @@ Each run: 600 three-class spirals, 2 → 64×3 relu → 3, Adam, batch 32 (15 st
 
 - **alone**: every run of the plan, one after the other in this process (imports done, one BLAS
   thread), as ``dlexp train`` runs it minus Python's start-up: ``run_one``'s wall time (data,
-  training, writing the run directory);
+  training, writing the run directory), the step log's text made on a second core where there is one;
 - **--jobs 1** and **--jobs N**: the whole sweep as ``dlexp sweep`` does it (start the workers,
   validate and prepare every grid point, run, write the sweep folder and its plot; everything but
   Python's start-up and the table).
@@ -20,7 +20,9 @@ per-run overhead of the sweep, (sweep wall × workers / runs − mean run alone)
 which charges worker start, validation, scheduling, the sweep's files and idle workers at the end
 to the runs. Targets (issue 18): overhead under 5 % of a 1 s run; --jobs 2 at most 0.55× --jobs 1
 on 2 cores. The figures mean something only on cores no other work holds: the script prints how
-many were busy before and after.
+many were busy before and after. ``DLEXP_FORMAT_PROCESS=0 python benchmarks/sweep.py`` makes every
+run format its step log itself (a sweep with ``--jobs 1`` otherwise leaves that to a second process
+on the idle core, which ``--jobs 2`` cannot).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,8 +80,9 @@ def sweep_once(config: Path, axes, jobs: int, runs_dir: Path) -> tuple[float, fl
 def alone_once(config: Path, axes, runs_dir: Path) -> float:
     """Mean wall s of the plan's runs, each run alone in this process."""
     plan = build_plan(config, axes, seeds=2)
+    spare_core = default_jobs() >= 2  # as `dlexp train` runs: the step-log text on a second core if there is one
     with one_blas_thread():
-        results = [run_one(spec) for spec in plan.specs(runs_dir)]
+        results = [run_one(replace(spec, background_format=spare_core)) for spec in plan.specs(runs_dir)]
     assert all(r["status"] == "completed" for r in results)
     return statistics.mean(r["wall_s"] for r in results)
 
