@@ -136,6 +136,11 @@ def test_a_bad_switch_is_one_line_and_writes_nothing(tmp_path):
     assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert formatproc.ENV in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    sweep = run_subprocess("sweep", cfg, "--grid", "training.optimizer.lr=0.1,0.01", "--runs-dir", tmp_path / "runs",
+                           env={formatproc.ENV: "2"})  # refused before any run starts
+    assert sweep.code == 2 and len(sweep.stderr.strip().splitlines()) == 1, sweep.stderr
+    assert formatproc.ENV in sweep.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 RUN = """\

@@ -216,7 +216,9 @@ def plan_runs(base: dict[str, Any], axes: list[Axis], seeds: Sequence[int], *, s
     Raises DlexpError (one line) on the first bad key, value, config or data.
     """
     from dlexp.prepare import prepare
+    from dlexp.rundir.formatproc import start_values
 
+    start_values(False)  # the environment's DLEXP_FORMAT_PROCESS, checked once here rather than failing every run
     points: list[GridPoint] = []
     runs: list[PlannedRun] = []
     data_shapes: dict[str, tuple[int, int, int]] = {}  # data config -> (training rows, inputs, outputs)
