@@ -119,9 +119,14 @@ def serve(inp, out) -> None:
 
 
 if __name__ == "__main__":
+    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop; it closes stdin
+    try:  # a spare core is this process's to use, the training's core is not: where the OS puts both on
+        os.nice(10)  # one core for a while, the training keeps about 90 % of it
+    except (AttributeError, OSError):
+        pass
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     serve(sys.stdin.buffer, sys.stdout.buffer)
