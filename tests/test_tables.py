@@ -81,7 +81,7 @@ def test_compact_numbers():
     assert [num(v) for v in (2.2937e-06, 0.52341, 12.345, 1234.5, 123456.0, 0.0, -0.0042, 7)] == [
         "2.29e-06", "0.523", "12.3", "1234", "1.23e+05", "0", "-0.0042", "7"]
     assert num(float("nan")) == num(None) == "—" and num(math.inf) == "inf"
-    assert mean_std(0.52341, 0.01234) == "0.523 ± 0.012" and mean_std(0.5, float("nan")) == "0.5"
+    assert mean_std(0.52341, 0.01234) == "0.523 ±0.012" and mean_std(0.5, float("nan")) == "0.5"
     assert _power(-5.64) == "10^-5.6" and _power(-math.inf) == "0"
     assert all(len(num(10.0 ** k * 1.2345)) <= 9 for k in range(-30, 30))
 
@@ -238,3 +238,25 @@ def test_a_squeezed_table_breaks_cells_at_spaces_not_inside_words():
     assert "not shown" not in text  # the whole table fits at 120 columns
     for word in ("optimizer", "adadelta", "(default)", "diverged", "0.0824", "(3/3)"):
         assert word in text, word
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_a_mean_and_its_std_fold_into_two_lines_not_three(width):
+    """The sign stays with the std: a narrow column shows the mean over '±std', never a lone '±'."""
+    from rich.table import Table
+
+    from dlexp.cli.tables import print_table
+
+    table = Table()
+    for header in ["#", "optimizer", "lr", "val loss", "val acc", "best epoch", "AUC val loss", "diverged"]:
+        table.add_column(header, justify="right")
+    for k, (loss, acc) in enumerate([((0.183, 0.019), (0.933, 0.017)), ((0.0123, 0.00456), (0.5, 0.1))]):
+        table.add_row(str(k + 1), "adadelta", "1 (default)", mean_std(*loss), mean_std(*acc), "59",
+                      mean_std(35.9, 0.56), "0")
+    out = io.StringIO()
+    print_table(Console(file=out, width=width, force_terminal=False), table, optional=["best epoch"])
+    cells = [cell.strip() for line in out.getvalue().splitlines() for cell in line.split("|")]
+    assert "±" not in cells and "+/-" not in cells
+    for std in ("±0.019", "±0.017", "±0.0046", "±0.1", "±0.56"):
+        assert std in cells or any(cell.endswith(std) for cell in cells), (std, out.getvalue())
+    assert all(len(line) <= width for line in out.getvalue().splitlines())

@@ -67,11 +67,14 @@ def num(value: Any, digits: int = 3) -> str:
 
 
 def mean_std(mean: Any, std: Any, digits: int = 3) -> str:
-    """'0.523 ± 0.012' (the std in two significant digits), or the mean alone when std is missing."""
+    """'0.523 ±0.012' (the std in two significant digits), or the mean alone when std is missing.
+
+    The sign stays with the std, so a narrow column folds the cell into two lines, the mean over
+    ``±0.012``, never three (``0.523`` / ``±`` / ``0.012``)."""
     text = num(mean, digits)
     if text == "—" or std is None or (isinstance(std, float) and math.isnan(std)):
         return text
-    return f"{text} ± {num(std, 2)}"
+    return f"{text} ±{num(std, 2)}"
 
 
 # -- layout -----------------------------------------------------------------------------------
