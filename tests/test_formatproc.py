@@ -222,3 +222,18 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_text_ready_is_taken_without_waiting_so_an_epoch_is_never_all_in_memory():
+    layout, messages = _blocks(4, seed=4)
+    child = FormatProcess(layout, start_values=0)
+    child.submit(messages[0])
+    _until_ready(child)
+    got = child.take(wait=False)  # the block made here while the child got ready
+    for message in messages[1:]:
+        child.submit(message)  # collects the block before it: at most one in flight
+        got += child.take(wait=False)
+    assert len(got) == 3 and child.sent == 3  # the last block is still the child's
+    got += child.take()
+    child.close()
+    assert got == _inline(layout, messages)

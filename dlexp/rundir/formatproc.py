@@ -60,8 +60,9 @@ class InlineText:
         """Format one block (:meth:`dlexp.rundir.steplog.StepLog.message`)."""
         self._done.append(stepformat.texts(message, self.layout))
 
-    def take(self) -> list[tuple[str, str]]:
-        """The (gradient, layer) texts of every block submitted since the last call, in order."""
+    def take(self, wait: bool = True) -> list[tuple[str, str]]:
+        """The (gradient, layer) texts of the blocks submitted since the last call, in order: all of
+        them, or with ``wait=False`` those ready now (a block still being formatted comes later)."""
         done, self._done = self._done, []
         return done
 
@@ -112,8 +113,9 @@ class FormatProcess(InlineText):
         self.sent += 1
         self._guard(lambda: _write_all(self._proc.stdin.fileno(), message))
 
-    def take(self) -> list[tuple[str, str]]:
-        self._collect()
+    def take(self, wait: bool = True) -> list[tuple[str, str]]:
+        if wait:
+            self._collect()
         return super().take()
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from dlexp.rundir.csvlog import csv_field
 from dlexp.rundir.schema import GRAD_COLUMNS, GRAD_STATISTICS, LAYER_COLUMNS, LAYER_STATISTICS
-from dlexp.rundir.stepformat import block_message, block_text
+from dlexp.rundir.stepformat import block_message, texts
 
 # a layer's numbers as the model measures them: its std is stored as a variance (already clipped at
 # 0) and its square root taken when the row is written, with Python's ``** 0.5`` (NumPy's may round
@@ -67,17 +67,10 @@ class StepLog:
         return {"grad_keys": self._grad_keys, "layer_keys": self._layer_keys, "grad_stats": len(GRAD_STATISTICS),
                 "layer_stats": len(LAYER_STATISTICS), "layer_sqrt": LAYER_VARIANCE}
 
-    def grad_csv(self) -> str:
-        """grad_norms.csv's lines for the held steps."""
-        n = self.count
-        return block_text(self.steps[:n].tolist(), self.epochs[:n].tolist(), self._grad_keys,
-                          self.grads[:n].ravel().tolist(), len(GRAD_STATISTICS))
-
-    def layer_csv(self) -> str:
-        """layer_stats.csv's lines for the held steps."""
-        n = self.count
-        return block_text(self.steps[:n].tolist(), self.epochs[:n].tolist(), self._layer_keys,
-                          self.layers[:n].ravel().tolist(), len(LAYER_STATISTICS), LAYER_VARIANCE)
+    def texts(self) -> tuple[str, str]:
+        """grad_norms.csv's and layer_stats.csv's lines for the held steps, made here (the run writer
+        may have them made in a second process instead: :mod:`dlexp.rundir.formatproc`)."""
+        return texts(self.message(), self.layout())
 
     def message(self) -> bytes:
         """The held steps as one block for :func:`dlexp.rundir.stepformat.texts` (raw little-endian numbers)."""

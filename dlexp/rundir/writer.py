@@ -75,13 +75,13 @@ class RunWriter(Callback):
             after = self.format_process_after
             self.step_text = InlineText(log.layout()) if after is None else FormatProcess(log.layout(), after)
         self.step_text.submit(log.message())
-        if not isinstance(self.step_text, FormatProcess):
-            self._write_steps()
+        self._write_steps(wait=False)  # what is ready: an epoch's text is never all held in memory
 
-    def _write_steps(self) -> None:
-        """Write the text of the logged steps handed over so far (waiting for the formatting process)."""
+    def _write_steps(self, wait: bool = True) -> None:
+        """Write the text of the logged steps handed over so far (``wait``: including the block the
+        formatting process may still be working on)."""
         if self.step_text is not None:
-            for grads, layers in self.step_text.take():
+            for grads, layers in self.step_text.take(wait):
                 self.grads.write_text(grads)
                 self.layers.write_text(layers)
 
