@@ -300,6 +300,17 @@ def plain_log_axis(ax, axis: str = "y") -> None:
     target.set_minor_formatter(FuncFormatter(lambda v, p: label(v, p, minor=True)))
 
 
+def label_axes(ax, xlabel: str, ylabel: str | None, title: str, **legend) -> None:
+    """The finish every gallery figure shares: axis labels (no y label: None), title, legend
+    (``legend``: its keyword arguments, e.g. ``loc``) and a light grid."""
+    ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+    ax.grid(alpha=0.3)
+
+
 def band(ax, x, runs: np.ndarray, label: str, color=None, log: bool = False, ls: str = "-"):
     """Mean line with a ±1 std band over seeds (rows of ``runs``)."""
     runs = np.asarray(runs, dtype=float)

@@ -20,6 +20,7 @@ from dlexp.gallery.core import (
     band,
     clearly_positive,
     final,
+    label_axes,
     new_figure,
     pm,
     power10,
@@ -89,11 +90,8 @@ def measure_relu(ctx: Context) -> ClaimResult:
     x = np.arange(len(base[0]["history"]))
     for (key, results), color in zip(runs.items(), ("tab:red", "tab:green", "tab:olive", "tab:blue")):
         band(ax, x, acc_curves(results), key, color)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (fraction)")
-    ax.set_title(f"10-layer networks on moons, SGD lr 0.1 (mean ± std, {len(seeds)} seeds)")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
+    label_axes(ax, "epoch", "validation accuracy (fraction)",
+               f"10-layer networks on moons, SGD lr 0.1 (mean ± std, {len(seeds)} seeds)", loc="lower right")
     return ClaimResult(
         verdict=verdict,
         key_number=f"val acc: sigmoid {accs['sigmoid (Xavier)']:.2f} → relu {accs['relu (He)']:.2f}, "
@@ -202,11 +200,9 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
         profiles = np.array([_layer_profile(r["run_dir"]) for r in results])
         band(ax, np.arange(profiles.shape[1]), profiles, label, color, log=True)
     ax.set_yscale("log")
-    ax.set_xlabel("layer (0 = first, 10 = output)")
-    ax.set_ylabel("|∂L/∂W| at step 1")
-    ax.set_title(f"Gradient norm per layer at initialisation (mean ± std, {len(seeds)} seeds)")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
+    label_axes(ax, "layer (0 = first, 10 = output)", "|∂L/∂W| at step 1",
+               f"Gradient norm per layer at initialisation (mean ± std, {len(seeds)} seeds)",
+               loc="lower right")
     return ClaimResult(
         verdict=verdict,
         key_number=f"val acc {acc_base.mean():.2f} → {acc_bn.mean():.2f}; swing over last 5 epochs "
@@ -270,11 +266,9 @@ def measure_optimizers(ctx: Context) -> ClaimResult:
     colors = ("tab:red", "tab:blue", "tab:cyan", "tab:grey", "tab:green")
     for (key, results), color in zip(runs.items(), colors):
         band(ax, x, acc_curves(results), key, color, ls="--" if "default" in key else "-")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (fraction)")
-    ax.set_title(f"10-layer sigmoid network, optimizers (mean ± std, {len(seeds)} seeds)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, "epoch", "validation accuracy (fraction)",
+               f"10-layer sigmoid network, optimizers (mean ± std, {len(seeds)} seeds)",
+               loc="lower right", fontsize=8)
     return ClaimResult(
         verdict=verdict,
         key_number=f"val acc: SGD {acc['SGD lr 0.1'].mean():.2f} → Adam {acc['Adam lr 0.001'].mean():.2f}, "

@@ -20,6 +20,7 @@ from dlexp.gallery.core import (
     clearly_positive,
     curve,
     final,
+    label_axes,
     new_figure,
     num,
     plain_log_axis,
@@ -94,15 +95,10 @@ def measure_overfitting(ctx: Context) -> ClaimResult:
         band(axes[1], x, np.array([curve(r, "train_acc") - curve(r, "val_acc") for r in results]), key, color)
     axes[0].set_yscale("log")
     plain_log_axis(axes[0])
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("BCE loss (nats)")
-    axes[0].set_title(f"Loss: train (± std) and validation, {len(seeds)} seeds")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("train acc − val acc (fraction)")
-    axes[1].set_title(f"Accuracy gap (mean ± std, {len(seeds)} seeds)")
-    for ax in axes:
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+    label_axes(axes[0], "epoch", "BCE loss (nats)", f"Loss: train (± std) and validation, {len(seeds)} seeds",
+               fontsize=8)
+    label_axes(axes[1], "epoch", "train acc − val acc (fraction)", f"Accuracy gap (mean ± std, {len(seeds)} seeds)",
+               fontsize=8)
     return ClaimResult(
         verdict=verdict,
         key_number=f"loss gap {gaps['no dropout']['loss'].mean():.2f} → "

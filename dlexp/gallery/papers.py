@@ -23,6 +23,7 @@ from dlexp.gallery.core import (
     clearly_positive,
     curve,
     final,
+    label_axes,
     new_figure,
     num,
     pm,
@@ -132,20 +133,14 @@ def measure_glorot(ctx: Context) -> ClaimResult:
     fig, axes = new_figure(11.0, 4.0, ncols=2)
     for label, color in (("sigmoid, standard init", "tab:red"), ("sigmoid, normalized init", "tab:blue")):
         band(axes[0], steps[: means[label].shape[1]], means[label], label, color)
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel(f"mean activation, last hidden layer ({last_hidden})")
-    axes[0].set_title("Sigmoid: does the top layer saturate?")
-    axes[0].legend()
-    axes[0].grid(alpha=0.3)
+    label_axes(axes[0], "step", f"mean activation, last hidden layer ({last_hidden})",
+               "Sigmoid: does the top layer saturate?")
     for grads, label, color in ((grad_std, "standard", "tab:red"), (grad_xav, "normalized", "tab:blue")):
         band(axes[1], np.arange(5), grads, f"median |∂L/∂z|, {label}", color, log=True)
     for acts, label, color in ((act_std, "standard", "tab:red"), (act_xav, "normalized", "tab:blue")):
         band(axes[1], np.arange(5), acts, f"activation std, {label}", color, ls="--")
     axes[1].set_yscale("log")
-    axes[1].set_xlabel("hidden layer (0 = input side)")
-    axes[1].set_title("Tanh at step 1: spread per layer")
-    axes[1].legend(fontsize=7)
-    axes[1].grid(alpha=0.3)
+    label_axes(axes[1], "hidden layer (0 = input side)", None, "Tanh at step 1: spread per layer", fontsize=7)
     return ClaimResult(
         verdict=verdict,
         key_number=(f"tanh act spread ×{10 ** np.mean(act_shrink_std):.2f} (standard) vs "
@@ -177,11 +172,7 @@ def _loss_figure(ctx: Context, runs: dict, colors: dict, title: str, name: str, 
         band(ax, np.arange(losses.shape[1]), losses, label, colors.get(label), log=log)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("epoch (0 = at initialisation)")
-    ax.set_ylabel("training loss (whole training split)")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
+    label_axes(ax, "epoch (0 = at initialisation)", "training loss (whole training split)", title)
     return save_figure(fig, ctx.figure_path(name))
 
 
@@ -290,16 +281,9 @@ def measure_batchnorm(ctx: Context) -> ClaimResult:
         for k, ls in enumerate((":", "-", ":")):
             axes[1].plot(steps[: len(p)], p[:, k], color=color, ls=ls, lw=1.4,
                          label=f"{label}: 15/50/85th" if k == 1 else None)
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("validation accuracy")
-    axes[0].set_title("Training speed")
-    axes[0].legend()
-    axes[0].grid(alpha=0.3)
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel("sigmoid input, layer 2 (percentiles)")
-    axes[1].set_title(f"Input distribution of a sigmoid (seed {seeds[0]})")
-    axes[1].legend(fontsize=8)
-    axes[1].grid(alpha=0.3)
+    label_axes(axes[0], "epoch", "validation accuracy", "Training speed")
+    label_axes(axes[1], "step", "sigmoid input, layer 2 (percentiles)",
+               f"Input distribution of a sigmoid (seed {seeds[0]})", fontsize=8)
     return ClaimResult(
         verdict=verdict,
         key_number=(f"val acc {np.mean(acc['without BatchNorm']):.2f} → {np.mean(acc['with BatchNorm']):.2f}; "
@@ -371,18 +355,11 @@ def measure_selu(ctx: Context) -> ClaimResult:
         band(axes[0], np.arange(stds.shape[1]), stds**2, f"variance, {label}", colors[label], ls="--")
     axes[0].axhline(0, color="grey", lw=0.8, ls=":")
     axes[0].axhline(1, color="grey", lw=0.8, ls=":")
-    axes[0].set_xlabel("hidden layer (0 = input side)")
-    axes[0].set_title("Activations at step 1")
-    axes[0].legend(fontsize=7)
-    axes[0].grid(alpha=0.3)
+    label_axes(axes[0], "hidden layer (0 = input side)", None, "Activations at step 1", fontsize=7)
     for label, results in runs.items():
         losses = np.array([curve(r, "train_loss") for r in results])
         band(axes[1], np.arange(losses.shape[1]), losses, label, colors[label])
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("training loss")
-    axes[1].set_title("Training")
-    axes[1].legend(fontsize=8)
-    axes[1].grid(alpha=0.3)
+    label_axes(axes[1], "epoch", "training loss", "Training", fontsize=8)
     return ClaimResult(
         verdict=verdict,
         key_number=f"SELU layers: |mean| ≤ {worst_mean:.2f}, var {variances.min():.2f}–{variances.max():.2f}; loss "

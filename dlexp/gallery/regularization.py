@@ -17,6 +17,7 @@ from dlexp.gallery.core import (
     Table,
     clearly_positive,
     final,
+    label_axes,
     new_figure,
     pm,
     save_figure,
@@ -135,11 +136,9 @@ def measure_penalties(ctx: Context) -> ClaimResult:
         ax.hist(np.log10(np.maximum(w, 1e-8)), bins=bins, histtype="step", lw=1.8, color=color,
                 label=key, density=True)
     ax.axvline(np.log10(SMALL), color="black", ls=":", lw=1, label=f"|w| = {SMALL:g}")
-    ax.set_xlabel("log10 |w| (trained weights, all layers; below 1e-8 drawn at −8)")
-    ax.set_ylabel("density (fraction per unit log10)")
-    ax.set_title(f"Trained weight sizes by penalty ({len(seeds)} seeds pooled)")
-    ax.legend(loc="upper left")
-    ax.grid(alpha=0.3)
+    label_axes(ax, "log10 |w| (trained weights, all layers; below 1e-8 drawn at −8)",
+               "density (fraction per unit log10)",
+               f"Trained weight sizes by penalty ({len(seeds)} seeds pooled)", loc="upper left")
     return ClaimResult(
         verdict=verdict,
         key_number=f"loss gap {none['loss_gap'].mean():.2f} → L2 {l2['loss_gap'].mean():.2f}, L1 "

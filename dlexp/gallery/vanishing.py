@@ -16,6 +16,7 @@ from dlexp.gallery.core import (
     band,
     clearly_positive,
     curve,
+    label_axes,
     new_figure,
     num,
     pm,
@@ -104,11 +105,9 @@ def measure_depth(ctx: Context) -> ClaimResult:
         ax.errorbar(depths, mean, yerr=std, marker="o", ms=4, capsize=3, label=label, color=colors[act])
     ax.plot(depths, [d * LOG_QUARTER for d in depths], "k--", lw=1.2, label="0.25^depth (σ′ ≤ 0.25)")
     ax.axhline(0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("hidden layers (depth)")
-    ax.set_ylabel("log10( |∂L/∂W first| / |∂L/∂W last| )")
-    ax.set_title(f"Gradient reaching the first layer, first epoch (mean ± std, {len(seeds)} seeds)")
-    ax.legend(loc="lower left")
-    ax.grid(alpha=0.3)
+    label_axes(ax, "hidden layers (depth)", "log10( |∂L/∂W first| / |∂L/∂W last| )",
+               f"Gradient reaching the first layer, first epoch (mean ± std, {len(seeds)} seeds)",
+               loc="lower left")
     figure = save_figure(fig, ctx.figure_path("headline.png"))
     return ClaimResult(
         verdict=verdict,
@@ -181,11 +180,8 @@ def measure_symptom(ctx: Context) -> ClaimResult:
     for d, color in zip(depths, ("tab:green", "tab:olive", "tab:orange", "tab:red")):
         band(ax, x, acc[d], f"depth {d}", color)
     ax.axhline(CHANCE, color="grey", lw=0.8, ls=":", label="chance")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (fraction)")
-    ax.set_title(f"Sigmoid networks on moons, SGD (mean ± std, {len(seeds)} seeds)")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
+    label_axes(ax, "epoch", "validation accuracy (fraction)",
+               f"Sigmoid networks on moons, SGD (mean ± std, {len(seeds)} seeds)", loc="lower right")
     return ClaimResult(
         verdict=verdict,
         key_number=f"depth 10: val acc {deep[:, -1].mean():.2f} (best {deep.max(axis=1).mean():.2f}); "
