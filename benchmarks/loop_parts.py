@@ -1,9 +1,11 @@
-"""Two parts of the training loop's cost, measured in one process with paired, alternating blocks:
+"""Parts of the training loop's cost, measured in one process with paired, alternating blocks:
 
 1. per-step logging: blocks of training steps on W1 and W2 with a run writer attached, logging every
    step (``grad_every: 1``: per-layer statistics, rows, CSV text) against logging off;
 2. checkpoints: `dlexp train`'s loop on digits (200 epochs), a checkpoint after every epoch against
-   none (``checkpoint_every: 0``).
+   none (``checkpoint_every: 0``);
+3. the process that makes the step log's text: what starting it costs, how soon it is ready, and
+   what a block's text costs here and through it.
 
     python benchmarks/loop_parts.py                       # this checkout
     python benchmarks/loop_parts.py --repo /path/to/old   # another checkout of dlexp, to compare
@@ -111,11 +113,57 @@ def checkpoint_seconds(repo: Path, pairs: int) -> list[tuple[float, float]]:
     return out
 
 
+def format_process_costs(repeats: int) -> dict[str, float] | None:
+    """The second process that makes the step log's text (dlexp.rundir.formatproc), on W1-shaped
+    blocks of 73 steps (22 gradient rows and 11 layer rows a step, 64 KiB of numbers): medians over
+    ``repeats`` fresh children of its start in this process (ms), the time until it is ready (ms),
+    a block's text made here (µs a number), and a block sent to the ready child and its text taken
+    back at once (ms; in a run the child works while the next block trains). None: a checkout without it."""
+    import numpy as np
+
+    try:
+        from dlexp.rundir.formatproc import FormatProcess, InlineText
+    except ImportError:
+        return None
+    from dlexp.rundir.steplog import StepLog
+
+    rng = np.random.default_rng(0)
+    log = StepLog([layer for layer in range(11) for _ in "Wb"], ["W", "b"] * 11, ["sigmoid"] * 11, capacity=73)
+    log.count = 73
+    log.steps[:] = np.arange(1, 74)
+    log.epochs[:] = 1
+    log.grads[:] = rng.lognormal(-5, 3, log.grads.shape)
+    log.layers[:] = rng.uniform(0, 1, log.layers.shape)
+    message, layout = log.message(), log.layout()
+    numbers = log.grads.size + log.layers.size
+    costs: dict[str, list[float]] = {"start_ms": [], "ready_ms": [], "here_us_per_number": [], "child_block_ms": []}
+    for _ in range(repeats):
+        here = InlineText(layout)
+        start = time.perf_counter()
+        here.submit(message)
+        here.take()
+        costs["here_us_per_number"].append((time.perf_counter() - start) / numbers * 1e6)
+        child = FormatProcess(layout, start_values=0)
+        start = time.perf_counter()
+        child._start()
+        costs["start_ms"].append((time.perf_counter() - start) * 1e3)
+        while not child._poll_ready():
+            time.sleep(0.0005)
+        costs["ready_ms"].append((time.perf_counter() - start) * 1e3)
+        start = time.perf_counter()
+        child.submit(message)
+        child.take()
+        costs["child_block_ms"].append((time.perf_counter() - start) * 1e3)
+        child.close()
+    return {k: statistics.median(v) for k, v in costs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--checkpoint-pairs", type=int, default=2)
+    parser.add_argument("--format-repeats", type=int, default=9)
     args = parser.parse_args()
     sys.path.insert(0, str(args.repo.resolve()))
     print(f"dlexp from {args.repo.resolve()}; one BLAS thread")
@@ -126,6 +174,12 @@ def main() -> None:
               f"(quartiles {q1:.3f}-{q3:.3f}, {len(ratios)} pairs)")
     for every, never in checkpoint_seconds(args.repo.resolve(), args.checkpoint_pairs):
         print(f"digits loop: {every:.2f} s with a checkpoint after every epoch, {never:.2f} s with none")
+    costs = format_process_costs(args.format_repeats)
+    if costs is not None:
+        print(f"formatting process (medians of {args.format_repeats}): start {costs['start_ms']:.2f} ms here, "
+              f"ready after {costs['ready_ms']:.1f} ms; a W1 block of 73 steps: text made here "
+              f"{costs['here_us_per_number']:.2f} µs a number, sent to the child and taken back at once "
+              f"{costs['child_block_ms']:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Where the step log's CSV text is made: here, or in a second process while training goes on.
 
 Per-step logging ends in text: every logged number written in its shortest round-trip form, which
-costs Python about half a microsecond a number; on a small network (W1: 110 numbers a step) that is
-over a third of what logging a step costs. :class:`FormatProcess` sends each block of logged steps, as raw numbers, to a child
+costs Python close to a microsecond a number (``benchmarks/loop_parts.py``: 0.82 µs for a W1 block);
+on a small network (W1: 110 numbers a step) that is over a third of what logging a step costs. :class:`FormatProcess` sends each block of logged steps, as raw numbers, to a child
 process (:mod:`dlexp.rundir.stepformat` run as a script: standard library only, no NumPy, started
 in a fraction of a second) and takes the text back when the run writer needs it: before an epoch's
 metrics row, before a checkpoint, at the end. On a machine with a free core the training loop no
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dlexp.rundir import stepformat
 
 PIPE_BYTES = 1 << 20  # a block's numbers (64 KiB) and its text fit in one pipe
-START_VALUES = 20_000  # numbers logged before a child is worth starting (about 10 ms of formatting)
+START_VALUES = 20_000  # numbers logged before a child is worth starting (about 16 ms of formatting)
 ENV = "DLEXP_FORMAT_PROCESS"  # "0": never a second process; "1": always, from the first block; unset: auto
 
 
