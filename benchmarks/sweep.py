@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dlexp.cores import core_to_spare
 from dlexp.sweep.folder import run_sweep
 from dlexp.sweep.grid import build_plan, parse_axis
 from dlexp.sweep.runner import LocalExecutor, default_jobs, one_blas_thread, run_one
@@ -80,7 +81,7 @@ def sweep_once(config: Path, axes, jobs: int, runs_dir: Path) -> tuple[float, fl
 def alone_once(config: Path, axes, runs_dir: Path) -> float:
     """Mean wall s of the plan's runs, each run alone in this process."""
     plan = build_plan(config, axes, seeds=2)
-    spare_core = default_jobs() >= 2  # as `dlexp train` runs: the step-log text on a second core if there is one
+    spare_core = core_to_spare()  # as `dlexp train` runs: the step-log text on a second core if there is one
     with one_blas_thread():
         results = [run_one(replace(spec, background_format=spare_core)) for spec in plan.specs(runs_dir)]
     assert all(r["status"] == "completed" for r in results)

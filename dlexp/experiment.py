@@ -18,7 +18,7 @@ import numpy as np
 
 from dlexp import rundir as rd
 from dlexp.config import ExperimentConfig, load_mapping, parse_yaml_mapping, validate_mapping
-from dlexp.cores import available_cores
+from dlexp.cores import core_to_spare
 from dlexp.errors import DlexpError
 from dlexp.prepare import (  # noqa: F401  (re-exported: the names callers use)
     EVAL_CHUNK,
@@ -121,7 +121,7 @@ def _record_failure(p: Prepared, run_dir: Path, writer: RunWriter, exc: Exceptio
 def _format_after(background_format: bool | None) -> int | None:
     """The run writer's ``format_process_after`` (checked before anything is written: it reads the
     environment). None: where this process may use a second core."""
-    return start_values(available_cores() >= 2 if background_format is None else background_format)
+    return start_values(core_to_spare() if background_format is None else background_format)
 
 
 def _writer(p: Prepared, run_dir: Path, record: dict[str, np.ndarray], format_after: int | None) -> RunWriter:

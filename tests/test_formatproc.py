@@ -237,3 +237,14 @@ def test_text_ready_is_taken_without_waiting_so_an_epoch_is_never_all_in_memory(
     got += child.take()
     child.close()
     assert got == _inline(layout, messages)
+
+
+def test_a_run_gets_the_formatting_process_only_where_each_concurrent_run_has_a_second_core(monkeypatch):
+    from dlexp import cores
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    assert cores.core_to_spare() and cores.core_to_spare(1) and not cores.core_to_spare(2)
+    monkeypatch.setattr(cores, "available_cores", lambda: 16)
+    assert cores.core_to_spare(8) and not cores.core_to_spare(9)
+    monkeypatch.setattr(cores, "available_cores", lambda: 1)
+    assert not cores.core_to_spare()

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from dlexp.cores import core_to_spare
 from dlexp.sweep.task import (
     BLAS_ENV,
     OnResult,
@@ -281,7 +282,7 @@ class LocalExecutor:
         """One run in this process; a run interrupted by a signal (its own handler's) stops the sweep."""
         self._state = "serial-task"
         try:
-            result = self.task(replace(spec, background_format=default_jobs() >= 2))  # a core to spare
+            result = self.task(replace(spec, background_format=core_to_spare(1)))
         except KeyboardInterrupt:
             self.cancelled_by = self.cancelled_by or signal.SIGINT
             result = not_run_result(spec, "interrupted", "interrupted before the run started")
@@ -298,7 +299,7 @@ class LocalExecutor:
     def _run_pool(self, specs: list[RunSpec], on_result: OnResult | None) -> list[Result]:
         idle = self._idle
         stop = self._stop
-        spare_cores = 2 * self.jobs <= default_jobs()  # each run may make its step-log text on a core of its own
+        spare_cores = core_to_spare(self.jobs)  # each run may make its step-log text on a core of its own
 
         def in_slot(spec: RunSpec) -> Result:
             if stop.is_set():
